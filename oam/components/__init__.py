@@ -1,0 +1,1 @@
+"""Component types: one module each, registered in oam.registry.COMPONENTS."""

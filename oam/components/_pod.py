@@ -1,0 +1,195 @@
+"""Container parameters shared by webservice and worker, as KubeVela's templates name them."""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import Field, model_validator
+
+from oam.context import Workload
+from oam.model import OamModel
+
+
+class KeyRef(OamModel):
+    name: str = Field(description="Name of the Secret or ConfigMap")
+    key: str = Field(description="Key inside it")
+
+
+class ValueFrom(OamModel):
+    secret_key_ref: Optional[KeyRef] = Field(None, description="Read the value from a Secret key")
+    config_map_key_ref: Optional[KeyRef] = Field(None, description="Read the value from a ConfigMap key")
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.secret_key_ref is None) == (self.config_map_key_ref is None):
+            raise ValueError("give exactly one of secretKeyRef and configMapKeyRef")
+        return self
+
+
+class EnvVar(OamModel):
+    name: str = Field(description="Environment variable name")
+    value: Optional[str] = Field(None, description="Literal value")
+    value_from: Optional[ValueFrom] = Field(None, description="Value read from a Secret or ConfigMap")
+
+    @model_validator(mode="after")
+    def _value_or_from(self):
+        if self.value is not None and self.value_from is not None:
+            raise ValueError("give value or valueFrom, not both")
+        return self
+
+
+class KeyToPath(OamModel):
+    key: str = Field(description="Key in the ConfigMap or Secret")
+    path: str = Field(description="Relative file path to mount it at")
+    mode: Optional[int] = Field(None, description="File mode bits")
+
+
+class Volume(OamModel):
+    name: str = Field(description="Volume name")
+    mount_path: str = Field(description="Where it is mounted in the container")
+    type: Literal["emptyDir", "configMap", "secret"] = Field("emptyDir", description="Volume source")
+    medium: Literal["", "Memory"] = Field("", description="emptyDir medium")
+    cm_name: Optional[str] = Field(None, description="ConfigMap name, for type configMap")
+    secret_name: Optional[str] = Field(None, description="Secret name, for type secret")
+    default_mode: Optional[int] = Field(None, description="File mode bits of mounted keys")
+    items: list[KeyToPath] = Field(default_factory=list, description="Keys to mount, all when empty")
+
+    @model_validator(mode="after")
+    def _source(self):
+        if self.type == "configMap" and not self.cm_name:
+            raise ValueError("a configMap volume needs cmName")
+        if self.type == "secret" and not self.secret_name:
+            raise ValueError("a secret volume needs secretName")
+        return self
+
+
+class ExecAction(OamModel):
+    command: list[str] = Field(description="Command run in the container")
+
+
+class HttpHeader(OamModel):
+    name: str
+    value: str
+
+
+class HttpGetAction(OamModel):
+    path: str = Field(description="HTTP path to GET")
+    port: int = Field(ge=1, le=65535, description="Container port")
+    http_headers: list[HttpHeader] = Field(default_factory=list, description="Extra request headers")
+
+
+class TcpSocketAction(OamModel):
+    port: int = Field(ge=1, le=65535, description="Container port to open")
+
+
+class Probe(OamModel):
+    exec: Optional[ExecAction] = Field(None, description="Run a command")
+    http_get: Optional[HttpGetAction] = Field(None, description="GET a path")
+    tcp_socket: Optional[TcpSocketAction] = Field(None, description="Open a TCP connection")
+    initial_delay_seconds: int = Field(0, ge=0, description="Seconds before the first probe")
+    period_seconds: int = Field(10, ge=1, description="Seconds between probes")
+    timeout_seconds: int = Field(1, ge=1, description="Seconds before a probe times out")
+    success_threshold: int = Field(1, ge=1, description="Successes to count as healthy")
+    failure_threshold: int = Field(3, ge=1, description="Failures to count as unhealthy")
+
+    @model_validator(mode="after")
+    def _one_handler(self):
+        if sum(x is not None for x in (self.exec, self.http_get, self.tcp_socket)) != 1:
+            raise ValueError("give exactly one of exec, httpGet and tcpSocket")
+        return self
+
+
+class ContainerProperties(OamModel):
+    """The parameters of KubeVela's worker; webservice adds ports."""
+
+    image: str = Field(description="Container image")
+    image_pull_policy: Optional[Literal["Always", "Never", "IfNotPresent"]] = Field(None, description="When to pull")
+    image_pull_secrets: list[str] = Field(default_factory=list, description="Secrets to pull the image with")
+    cmd: list[str] = Field(default_factory=list, description="Command (entrypoint) of the container")
+    args: list[str] = Field(default_factory=list, description="Arguments of the command")
+    env: list[EnvVar] = Field(default_factory=list, description="Environment variables")
+    cpu: Optional[str] = Field(None, description="CPU request and limit, e.g. 0.5 or 500m")
+    memory: Optional[str] = Field(None, description="Memory request and limit, e.g. 256Mi")
+    volumes: list[Volume] = Field(default_factory=list, description="Volumes mounted in the container")
+    liveness_probe: Optional[Probe] = Field(None, description="Restart the container when this fails")
+    readiness_probe: Optional[Probe] = Field(None, description="Send no traffic until this succeeds")
+    labels: dict[str, str] = Field(default_factory=dict, description="Labels of the workload and its pods")
+    annotations: dict[str, str] = Field(default_factory=dict, description="Annotations of the workload and its pods")
+
+
+def _probe(p: Probe) -> dict:
+    out: dict = {k: getattr(p, f) for k, f in (
+        ("initialDelaySeconds", "initial_delay_seconds"), ("periodSeconds", "period_seconds"),
+        ("timeoutSeconds", "timeout_seconds"), ("successThreshold", "success_threshold"),
+        ("failureThreshold", "failure_threshold"))}
+    if p.exec:
+        out["exec"] = {"command": list(p.exec.command)}
+    elif p.http_get:
+        out["httpGet"] = {"path": p.http_get.path, "port": p.http_get.port}
+        if p.http_get.http_headers:
+            out["httpGet"]["httpHeaders"] = [{"name": h.name, "value": h.value} for h in p.http_get.http_headers]
+    else:
+        out["tcpSocket"] = {"port": p.tcp_socket.port}
+    return out
+
+
+def _env(e: EnvVar) -> dict:
+    if e.value_from is None:
+        return {"name": e.name, "value": e.value or ""}
+    ref = e.value_from.secret_key_ref or e.value_from.config_map_key_ref
+    kind = "secretKeyRef" if e.value_from.secret_key_ref else "configMapKeyRef"
+    return {"name": e.name, "valueFrom": {kind: {"name": ref.name, "key": ref.key}}}
+
+
+def _volume(v: Volume) -> dict:
+    if v.type == "emptyDir":
+        return {"name": v.name, "emptyDir": {"medium": v.medium} if v.medium else {}}
+    source: dict = {"configMap": {"name": v.cm_name}} if v.type == "configMap" else {"secret": {"secretName": v.secret_name}}
+    body = next(iter(source.values()))
+    if v.default_mode is not None:
+        body["defaultMode"] = v.default_mode
+    if v.items:
+        body["items"] = [{"key": i.key, "path": i.path, **({"mode": i.mode} if i.mode is not None else {})} for i in v.items]
+    return {"name": v.name, **source}
+
+
+def container_workload(name: str, p: ContainerProperties, ports: list[dict]) -> Workload:
+    """Build the container and pod parts shared by every container-based component."""
+    container: dict = {"name": name, "image": p.image}
+    if p.image_pull_policy:
+        container["imagePullPolicy"] = p.image_pull_policy
+    if p.cmd:
+        container["command"] = list(p.cmd)
+    if p.args:
+        container["args"] = list(p.args)
+    if ports:
+        container["ports"] = ports
+    if p.env:
+        container["env"] = [_env(e) for e in p.env]
+    resources = {k: v for k, v in (("cpu", p.cpu), ("memory", p.memory)) if v is not None}
+    if resources:
+        container["resources"] = {"requests": dict(resources), "limits": dict(resources)}
+    if p.volumes:
+        container["volumeMounts"] = [{"name": v.name, "mountPath": v.mount_path} for v in p.volumes]
+    if p.liveness_probe:
+        container["livenessProbe"] = _probe(p.liveness_probe)
+    if p.readiness_probe:
+        container["readinessProbe"] = _probe(p.readiness_probe)
+    return Workload(
+        container=container,
+        volumes=[_volume(v) for v in p.volumes],
+        image_pull_secrets=[{"name": s} for s in p.image_pull_secrets],
+        ports=[port["containerPort"] for port in ports],
+        labels=dict(p.labels),
+        annotations=dict(p.annotations),
+    )
+
+
+def check_volumes(p: ContainerProperties, locator, path: tuple) -> list:
+    problems = []
+    seen: set[str] = set()
+    for i, v in enumerate(p.volumes):
+        if v.name in seen:
+            problems.append(locator.problem(path + ("volumes", i, "name"), f"duplicate volume name '{v.name}'",
+                                            "give every volume its own name"))
+        seen.add(v.name)
+    return problems

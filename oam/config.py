@@ -1,0 +1,94 @@
+"""The stack config keys of a stage (app, stage, approve, rollback), checked once at the entry point."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from oam.errors import ConfigError, Problem
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    app: str
+    stage: Optional[int] = None
+    approve: tuple[str, ...] = ()
+    rollback: bool = False
+    project: str = "oam-delivery"
+    stack_file: str = "Pulumi.dev.yaml"
+    lines: dict[str, int] = field(default_factory=dict)
+
+    def problem(self, key: str, message: str, hint: str = "") -> Problem:
+        return Problem(self.stack_file, self.lines.get(key), f"{self.project}:{key}", message, hint)
+
+    def approve_command(self, extra: str) -> str:
+        names = list(dict.fromkeys([*self.approve, extra]))
+        return f"pulumi config set approve {','.join(names)}"
+
+
+def _lines(stack_file: Path, project: str) -> dict[str, int]:
+    try:
+        text = stack_file.read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    out = {}
+    for i, line in enumerate(text.splitlines(), 1):
+        m = re.match(rf"^\s+{re.escape(project)}:([A-Za-z]+):", line)
+        if m:
+            out.setdefault(m[1], i)
+    return out
+
+
+def read_stage_config(get: Callable[[str], Optional[Any]], project: str, stack_file: Path,
+                      display: str) -> StageConfig:
+    """Read and check the stage keys; ``get(key)`` returns the raw config value or None."""
+    lines = _lines(stack_file, project)
+    base = StageConfig(app="", project=project, stack_file=display, lines=lines)
+    problems = []
+
+    app = get("app")
+    if not app:
+        problems.append(base.problem("app", "is not set",
+                                     "pulumi config set app examples/bookinfo/first-deploy.yaml"))
+
+    stage = None
+    raw = get("stage")
+    if raw not in (None, ""):
+        try:
+            stage = int(str(raw).strip())
+        except ValueError:
+            problems.append(base.problem("stage", f"must be a whole number of steps (got {raw!r})",
+                                         "pulumi config set stage 1, or pulumi config rm stage"))
+
+    approve: list[str] = []
+    raw = get("approve")
+    if raw not in (None, ""):
+        value = raw
+        if isinstance(raw, str) and raw.strip().startswith("["):
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                value = None
+        if isinstance(value, str):
+            approve = [a.strip() for a in value.split(",") if a.strip()]
+        elif isinstance(value, list) and all(isinstance(a, str) for a in value):
+            approve = [a.strip() for a in value]
+        else:
+            problems.append(base.problem("approve", f"must be a step name, a comma-separated list or a list of names (got {raw!r})",
+                                         "pulumi config set approve manual-approval"))
+
+    rollback = False
+    raw = get("rollback")
+    if raw not in (None, ""):
+        text = str(raw).strip().lower()
+        if text not in ("true", "false"):
+            problems.append(base.problem("rollback", f"must be true or false (got {raw!r})",
+                                         "pulumi config set rollback true"))
+        rollback = text == "true"
+
+    if problems:
+        raise ConfigError(problems)
+    return StageConfig(app=str(app), stage=stage, approve=tuple(approve), rollback=rollback,
+                       project=project, stack_file=display, lines=lines)

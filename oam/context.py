@@ -1,0 +1,57 @@
+"""What definitions read and write while one component is rendered: plain data, no Pulumi."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+NAME_LABEL = "app.oam.dev/name"
+COMPONENT_LABEL = "app.oam.dev/component"
+REVISION_LABEL = "app.oam.dev/revision"
+
+
+@dataclass
+class Workload:
+    """The pod a component type asks for, before traits and revisions are applied."""
+
+    container: dict[str, Any]
+    volumes: list[dict[str, Any]] = field(default_factory=list)
+    image_pull_secrets: list[dict[str, str]] = field(default_factory=list)
+    ports: list[int] = field(default_factory=list)
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def image(self) -> str:
+        return self.container.get("image", "")
+
+
+@dataclass
+class ComponentContext:
+    """One component under construction: traits patch it or add objects to it."""
+
+    app: str
+    namespace: str
+    component: str
+    ports: list[int]
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    replicas: Optional[int] = None
+    service: Optional[dict[str, Any]] = None
+    objects: dict[str, dict[str, Any]] = field(default_factory=dict)  # role -> manifest
+    canary: Any = None  # canary-traffic properties
+    rollout: Any = None  # rollout properties
+
+    def selector(self) -> dict[str, str]:
+        return {NAME_LABEL: self.app, COMPONENT_LABEL: self.component}
+
+    def metadata(self, name: str, labels: Optional[dict] = None) -> dict[str, Any]:
+        meta: dict[str, Any] = {"name": name, "namespace": self.namespace,
+                                "labels": {**self.selector(), **self.labels, **(labels or {})}}
+        if self.annotations:
+            meta["annotations"] = dict(self.annotations)
+        return meta
+
+    @property
+    def host(self) -> str:
+        """The in-mesh host name of the component's Service."""
+        return f"{self.component}.{self.namespace}.svc.cluster.local"

@@ -1,0 +1,215 @@
+"""The envelope of an OAM Application (KubeVela's ``core.oam.dev/v1beta1``) and its typed form.
+
+Step one validates the envelope strictly; step two validates each component, trait and
+step against its registered definition; step three runs the checks that need the whole
+file (names, references between steps and components).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from oam.errors import ApplicationError, Problem
+from oam.loader import Locator, closest, pydantic_problems
+from oam.registry import COMPONENTS, STEPS, TRAITS, Definition, Registry, load_definitions
+
+
+class OamModel(BaseModel):
+    """Base of every user-facing model: camelCase keys, strict types, no unknown keys."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
+                              frozen=True, strict=True)
+
+
+class Metadata(OamModel):
+    name: str = Field(description="Application name; prefixes every resource name")
+    namespace: str = Field("default", description="Namespace of every object")
+    labels: dict[str, str] = Field(default_factory=dict, description="Labels of the Application")
+    annotations: dict[str, str] = Field(default_factory=dict, description="Annotations of the Application")
+
+
+class TraitEnvelope(OamModel):
+    type: str = Field(description="Trait type, e.g. expose")
+    properties: dict[str, Any] = Field(default_factory=dict, description="The trait's parameters")
+
+
+class ComponentEnvelope(OamModel):
+    name: str = Field(description="Component name, a DNS label")
+    type: str = Field(description="Component type, e.g. webservice")
+    properties: dict[str, Any] = Field(default_factory=dict, description="The component's parameters")
+    traits: list[TraitEnvelope] = Field(default_factory=list, description="Traits attached to the component")
+
+
+class StepEnvelope(OamModel):
+    name: str = Field(description="Step name, a DNS label")
+    type: str = Field(description="Step type, e.g. canary-rollout")
+    properties: dict[str, Any] = Field(default_factory=dict, description="The step's parameters")
+
+
+class WorkflowEnvelope(OamModel):
+    steps: list[StepEnvelope] = Field(description="Steps run in order")
+
+
+class SpecEnvelope(OamModel):
+    components: list[ComponentEnvelope] = Field(min_length=1, description="The application's components")
+    workflow: Optional[WorkflowEnvelope] = Field(None, description="Delivery steps; none deploys everything")
+
+
+class ApplicationEnvelope(OamModel):
+    api_version: Literal["core.oam.dev/v1beta1"] = Field(description="Always core.oam.dev/v1beta1")
+    kind: Literal["Application"] = Field(description="Always Application")
+    metadata: Metadata
+    spec: SpecEnvelope
+
+
+@dataclass(frozen=True)
+class TraitSpec:
+    type: str
+    properties: Any
+    path: tuple
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    name: str
+    type: str
+    properties: Any
+    raw_properties: dict
+    traits: tuple[TraitSpec, ...]
+    path: tuple
+
+    def trait(self, type_: str) -> Optional[TraitSpec]:
+        return next((t for t in self.traits if t.type == type_), None)
+
+
+@dataclass(frozen=True)
+class StepSpec:
+    name: str
+    type: str
+    properties: Any
+    path: tuple
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """A validated application: typed properties for every component, trait and step."""
+
+    name: str
+    namespace: str
+    labels: dict
+    annotations: dict
+    components: tuple[ComponentSpec, ...]
+    steps: Optional[tuple[StepSpec, ...]]
+    locator: Locator
+
+    def component(self, name: str) -> Optional[ComponentSpec]:
+        return next((c for c in self.components if c.name == name), None)
+
+    @property
+    def canaried(self) -> tuple[ComponentSpec, ...]:
+        """Components with a rollout trait: the ones a workflow rolls out revision by revision."""
+        return tuple(c for c in self.components if c.trait("rollout"))
+
+
+DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+
+def check_dns_label(value: str, max_len: int, locator: Locator, path: tuple, what: str) -> list[Problem]:
+    if DNS_LABEL.match(value) and len(value) <= max_len:
+        return []
+    return [locator.problem(path, f"{what} '{value}' is not a valid name",
+                            f"use lower-case letters, digits and '-', start with a letter, at most {max_len} characters")]
+
+
+def _typed(registry: Registry, envelope: Any, path: tuple, locator: Locator,
+           problems: list[Problem]) -> tuple[Optional[Definition], Any]:
+    definition = registry.get(envelope.type)
+    if definition is None:
+        problems.append(locator.problem(path + ("type",), f"unknown {registry.kind} type '{envelope.type}'",
+                                        closest(envelope.type, registry.names())))
+        return None, None
+    try:
+        return definition, definition.properties.model_validate(envelope.properties)
+    except ValidationError as err:
+        problems.extend(pydantic_problems(err, locator, path + ("properties",), definition.properties))
+        return definition, None
+
+
+def validate_application(data: Any, locator: Locator) -> AppSpec:
+    """Validate parsed YAML; return the typed application or raise every problem at once."""
+    load_definitions()
+    try:
+        envelope = ApplicationEnvelope.model_validate(data)
+    except ValidationError as err:
+        raise ApplicationError(pydantic_problems(err, locator, (), ApplicationEnvelope)) from None
+
+    problems: list[Problem] = []
+    problems += check_dns_label(envelope.metadata.name, 40, locator, ("metadata", "name"), "application name")
+    problems += check_dns_label(envelope.metadata.namespace, 63, locator, ("metadata", "namespace"), "namespace")
+
+    components = []
+    seen: dict[str, int] = {}
+    for i, comp in enumerate(envelope.spec.components):
+        path = ("spec", "components", i)
+        problems += check_dns_label(comp.name, 40, locator, path + ("name",), "component name")
+        if comp.name in seen:
+            problems.append(locator.problem(path + ("name",), f"duplicate component name '{comp.name}'",
+                                            f"spec.components[{seen[comp.name]}] has it already"))
+        seen.setdefault(comp.name, i)
+        _, props = _typed(COMPONENTS, comp, path, locator, problems)
+        traits = []
+        trait_seen: set[str] = set()
+        for j, trait in enumerate(comp.traits):
+            tpath = path + ("traits", j)
+            if trait.type in trait_seen:
+                problems.append(locator.problem(tpath + ("type",), f"trait '{trait.type}' is given twice",
+                                                "merge the two into one"))
+            trait_seen.add(trait.type)
+            _, tprops = _typed(TRAITS, trait, tpath, locator, problems)
+            traits.append(TraitSpec(trait.type, tprops, tpath))
+        components.append(ComponentSpec(comp.name, comp.type, props, dict(comp.properties), tuple(traits), path))
+
+    steps = None
+    if envelope.spec.workflow is not None:
+        steps = []
+        step_seen: dict[str, int] = {}
+        for i, step in enumerate(envelope.spec.workflow.steps):
+            path = ("spec", "workflow", "steps", i)
+            problems += check_dns_label(step.name, 63, locator, path + ("name",), "step name")
+            if step.name in step_seen:
+                problems.append(locator.problem(path + ("name",), f"duplicate step name '{step.name}'",
+                                                f"spec.workflow.steps[{step_seen[step.name]}] has it already"))
+            step_seen.setdefault(step.name, i)
+            _, sprops = _typed(STEPS, step, path, locator, problems)
+            steps.append(StepSpec(step.name, step.type, sprops, path))
+        if not steps:
+            problems.append(locator.problem(("spec", "workflow", "steps"), "a workflow needs at least one step",
+                                            "remove 'workflow' to deploy everything at once"))
+        steps = tuple(steps)
+
+    app = AppSpec(envelope.metadata.name, envelope.metadata.namespace, dict(envelope.metadata.labels),
+                  dict(envelope.metadata.annotations), tuple(components), steps, locator)
+    if problems:
+        raise ApplicationError(problems)
+
+    # Step three: checks that need the whole file, delegated to each definition.
+    for comp in app.components:
+        definition = COMPONENTS.get(comp.type)
+        problems += _run_check(definition, comp, app, comp)
+        for trait in comp.traits:
+            problems += _run_check(TRAITS.get(trait.type), trait, app, comp)
+    for step in app.steps or ():
+        problems += _run_check(STEPS.get(step.type), step, app, None)
+    if problems:
+        raise ApplicationError(problems)
+    return app
+
+
+def _run_check(definition: Optional[Definition], spec: Any, app: AppSpec, comp: Optional[ComponentSpec]) -> list[Problem]:
+    if definition is None or definition.check is None:
+        return []
+    return list(definition.check(spec, app, comp))

@@ -1,0 +1,42 @@
+"""The Pulumi program: config and recorded history in, resources and status out."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+
+from oam.config import read_stage_config
+from oam.errors import OamError
+from oam.loader import read_application
+from oam.render import plan as make_plan
+from oam.resources import Application
+from oam.revisions import STATE_OUTPUT, History
+from oam.status import status
+
+READ_OUTPUTS = "pulumi:pulumi:readStackOutputs"
+
+
+def read_history() -> History:
+    """The history this stack recorded at its last update (empty for a new or destroyed stack)."""
+    name = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+    result = pulumi.runtime.invoke(READ_OUTPUTS, {"name": name})
+    outputs = (result.value or {}).get("outputs") or {}
+    return History.from_json(outputs.get(STATE_OUTPUT))
+
+
+def run(root: Path = Path(".")) -> None:
+    """Validate everything, then register the resources of this stage and export its status."""
+    project, stack = pulumi.get_project(), pulumi.get_stack()
+    config = pulumi.Config()
+    stack_file = f"stacks/Pulumi.{stack}.yaml"
+    try:
+        cfg = read_stage_config(config.get, project, root / stack_file, stack_file)
+        app = read_application(root / cfg.app, cfg.app)
+        plan = make_plan(app, read_history(), cfg)
+    except OamError as err:
+        raise pulumi.RunError(str(err)) from None
+    for note in plan.resolution.notes:
+        pulumi.log.warn(note)
+    Application(plan)
+    pulumi.export("status", status(plan, cfg))
+    pulumi.export(STATE_OUTPUT, plan.resolution.history.to_json())

@@ -1,0 +1,151 @@
+"""Pure: (application, history, stage config) -> the objects that must exist, in order.
+
+No Pulumi here. Each object carries the keys of the objects it must wait for; those edges
+are the safety rules: a Deployment gaining replicas is ready before a route sends it more
+traffic, a subset exists before a route names it, and replicas losing traffic go only
+after the route has changed.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Optional
+
+from oam.config import StageConfig
+from oam.context import REVISION_LABEL, ComponentContext, Workload
+from oam.model import AppSpec, ComponentSpec
+from oam.registry import COMPONENTS, TRAITS
+from oam.revisions import History, Revision
+from oam.traits import canary_traffic
+from oam.workflow.engine import Resolution, resolve
+
+
+@dataclass
+class Desired:
+    """One object to exist: its Pulumi name, owner component, role and manifest."""
+
+    key: str
+    component: str
+    role: str
+    manifest: dict[str, Any]
+    depends_on: list[str] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return self.manifest["kind"]
+
+
+@dataclass
+class Plan:
+    app: AppSpec
+    resolution: Resolution
+    objects: list[Desired]
+
+    def by_key(self) -> dict[str, Desired]:
+        return {d.key: d for d in self.objects}
+
+
+def _context(app: AppSpec, comp: ComponentSpec) -> ComponentContext:
+    workload = COMPONENTS.get(comp.type).build(comp.name, comp.properties)
+    ctx = ComponentContext(app.name, app.namespace, comp.name, workload.ports)
+    for trait in comp.traits:
+        TRAITS.get(trait.type).build(trait.properties, ctx)
+    return ctx
+
+
+def _workload(comp: ComponentSpec, rev: Revision, current: Revision) -> Workload:
+    definition = COMPONENTS.get(rev.type)
+    props = comp.properties if rev.n == current.n else definition.properties.model_validate(rev.properties)
+    return definition.build(comp.name, props)
+
+
+def _deployment(ctx: ComponentContext, workload: Workload, name: str, revision: str, replicas: int,
+                per_revision: bool) -> dict[str, Any]:
+    selector = ctx.selector() | ({REVISION_LABEL: revision} if per_revision else {})
+    pod_labels = {**workload.labels, **ctx.labels, **ctx.selector(), REVISION_LABEL: revision}
+    pod_meta: dict[str, Any] = {"labels": pod_labels}
+    annotations = {**workload.annotations, **ctx.annotations}
+    if annotations:
+        pod_meta["annotations"] = annotations
+    pod_spec: dict[str, Any] = {"containers": [copy.deepcopy(workload.container)]}
+    if workload.volumes:
+        pod_spec["volumes"] = copy.deepcopy(workload.volumes)
+    if workload.image_pull_secrets:
+        pod_spec["imagePullSecrets"] = copy.deepcopy(workload.image_pull_secrets)
+    meta = ctx.metadata(name, {**workload.labels, **({REVISION_LABEL: revision} if per_revision else {})})
+    if annotations:
+        meta["annotations"] = annotations
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta,
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": selector},
+            "template": {"metadata": pod_meta, "spec": pod_spec},
+        },
+    }
+
+
+def plan(app: AppSpec, history: History, cfg: StageConfig, now: Optional[datetime] = None) -> Plan:
+    """Everything that must exist at this stage, with the edges of the safety rules."""
+    res = resolve(app, history, cfg, now)
+    prev = res.previous
+    objects: list[Desired] = []
+    for comp in app.components:
+        ctx = _context(app, comp)
+        prefix = f"{app.name}-{comp.name}"
+        current = res.revisions[comp.name]
+        mine: list[Desired] = []
+        service = canary_traffic.service(ctx) if ctx.canary else ctx.service
+        if service:
+            mine.append(Desired(f"{prefix}-service", comp.name, "service", service))
+        rollout = res.rollouts.get(comp.name)
+        if rollout is None:
+            replicas = ctx.replicas if ctx.replicas is not None else 1
+            workload = _workload(comp, current, current)
+            mine.append(Desired(f"{prefix}-deployment", comp.name, "deployment",
+                                _deployment(ctx, workload, comp.name, current.name, replicas, per_revision=False)))
+        else:
+            mine += _rollout_objects(ctx, comp, rollout, current, prev, prefix, service is not None)
+        for role, manifest in ctx.objects.items():
+            deps = [f"{prefix}-service"] if service and role == "gateway-route" else []
+            if role == "gateway-route" and "gateway" in ctx.objects:
+                deps.append(f"{prefix}-gateway")
+            mine.append(Desired(f"{prefix}-{role}", comp.name, role, manifest, deps))
+        objects += mine
+    return Plan(app, res, objects)
+
+
+def _rollout_objects(ctx, comp, rollout, current, prev, prefix: str, has_service: bool) -> list[Desired]:
+    old_replicas = prev.replicas if prev else {}
+    old_live = set(prev.live.get(comp.name, [])) if prev else set()
+    deployments = {}
+    for rev in rollout.live:
+        workload = _workload(comp, rev, current)
+        deployments[rev.name] = Desired(
+            f"{ctx.app}-{rev.name}", comp.name, "deployment",
+            _deployment(ctx, workload, rev.name, rev.name, rollout.replicas[rev.name], per_revision=True))
+    gaining = [d.key for r, d in deployments.items() if rollout.replicas[r] > 0 and rollout.replicas[r] >= old_replicas.get(r, 0)]
+    losing = [d for r, d in deployments.items() if rollout.replicas[r] < old_replicas.get(r, 0)]
+    out: list[Desired] = []
+    if ctx.canary is None:
+        # No routes: the pods are the traffic split. Scale up before scaling down.
+        for d in losing:
+            d.depends_on += gaining
+        return out + list(deployments.values())
+    live = [r.name for r in rollout.live]
+    dr = Desired(f"{prefix}-destinationrule", comp.name, "destinationrule",
+                 canary_traffic.destination_rule(ctx, live), [f"{prefix}-service"] if has_service else [])
+    vs = Desired(f"{prefix}-virtualservice", comp.name, "virtualservice",
+                 canary_traffic.virtual_service(ctx, rollout.routes), [f"{prefix}-service"] if has_service else [])
+    vs.depends_on += gaining
+    removed_only = bool(old_live - set(live)) and not (set(live) - old_live)
+    if removed_only:
+        dr.depends_on.append(vs.key)  # drop a subset only once no route names it
+    else:
+        vs.depends_on.append(dr.key)  # a new subset exists before a route names it
+    for d in losing:
+        d.depends_on.append(vs.key)  # replicas go only after their traffic has gone
+    return out + list(deployments.values()) + [dr, vs]

@@ -1,0 +1,73 @@
+"""The only module that creates Pulumi resources: a Plan becomes components and children.
+
+Children are parented by the component that owns them, never by workflow step, so a
+resource's URN stays the same from stage to stage.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from oam.render import Desired, Plan
+
+COMPONENT_TOKENS = {"webservice": "oam:component:WebService", "worker": "oam:component:Worker"}
+
+
+class Component(pulumi.ComponentResource):
+    """One OAM component: its Deployments, Service and routing objects."""
+
+    def __init__(self, token: str, name: str, opts: Optional[pulumi.ResourceOptions] = None):
+        super().__init__(token, name, None, opts)
+
+
+class Application(pulumi.ComponentResource):
+    """An OAM Application at one stage of its workflow."""
+
+    def __init__(self, plan: Plan, opts: Optional[pulumi.ResourceOptions] = None):
+        app = plan.app
+        super().__init__("oam:index:Application", app.name, None, opts)
+        owners = {c.name: Component(COMPONENT_TOKENS.get(c.type, "oam:component:Component"),
+                                    f"{app.name}-{c.name}", pulumi.ResourceOptions(parent=self))
+                  for c in app.components}
+        self.children: dict[str, pulumi.CustomResource] = {}
+        for desired in ordered(plan.objects):
+            opts = pulumi.ResourceOptions(parent=owners[desired.component],
+                                          depends_on=[self.children[k] for k in desired.depends_on])
+            self.children[desired.key] = _resource(desired, opts)
+        for owner in owners.values():
+            owner.register_outputs({})
+        self.register_outputs({})
+
+
+def _resource(d: Desired, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    m = d.manifest
+    if m["kind"] == "Deployment":
+        return k8s.apps.v1.Deployment(d.key, metadata=m["metadata"], spec=m["spec"], opts=opts)
+    if m["kind"] == "Service":
+        return k8s.core.v1.Service(d.key, metadata=m["metadata"], spec=m["spec"], opts=opts)
+    return k8s.apiextensions.CustomResource(d.key, api_version=m["apiVersion"], kind=m["kind"],
+                                            metadata=m["metadata"], spec=m["spec"], opts=opts)
+
+
+def ordered(objects: list[Desired]) -> list[Desired]:
+    """Objects in an order where each comes after everything it depends on."""
+    by_key = {d.key: d for d in objects}
+    done: dict[str, Desired] = {}
+    visiting: set[str] = set()
+
+    def visit(d: Desired) -> None:
+        if d.key in done:
+            return
+        if d.key in visiting:
+            raise RuntimeError(f"dependency cycle at {d.key}")
+        visiting.add(d.key)
+        for k in d.depends_on:
+            visit(by_key[k])
+        visiting.discard(d.key)
+        done[d.key] = d
+
+    for d in objects:
+        visit(d)
+    return list(done.values())

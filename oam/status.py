@@ -1,0 +1,63 @@
+"""The `status` stack output: where each rolled-out component stands and what to run next."""
+from __future__ import annotations
+
+from typing import Any
+
+from oam.config import StageConfig
+from oam.render import Plan
+from oam.workflow.engine import ROLLED_BACK, SUCCEEDED, SUSPENDED
+
+
+def next_command(plan: Plan, cfg: StageConfig) -> str:
+    res = plan.resolution
+    if res.phase == SUSPENDED:
+        if res.gate_opens_at:
+            return f"pulumi up after {res.gate_opens_at} (or {cfg.approve_command(res.gate)} && pulumi up)"
+        return f"{cfg.approve_command(res.gate)} && pulumi up"
+    if res.phase == ROLLED_BACK:
+        if cfg.rollback:
+            return "pulumi config rm rollback, then set app to a fixed release and pulumi up"
+        return "pulumi config set app <a fixed release> && pulumi up"
+    if res.phase == SUCCEEDED:
+        return "none: release complete (to undo it: pulumi config set rollback true && pulumi up)"
+    if cfg.stage is not None and cfg.stage < res.total:
+        return f"pulumi config set stage {cfg.stage + 1} && pulumi up"
+    return "pulumi up"
+
+
+def status(plan: Plan, cfg: StageConfig) -> dict[str, Any]:
+    """A short, readable summary for `pulumi stack output status`."""
+    res = plan.resolution
+    app = plan.app
+    out: dict[str, Any] = {}
+    for name, rollout in res.rollouts.items():
+        if res.total:
+            step_name = app.steps[res.executed].name if res.phase == SUSPENDED else (
+                app.steps[res.executed - 1].name if res.executed else "not started")
+            shown = res.executed + 1 if res.phase == SUSPENDED else res.executed
+            step = f"{shown}/{res.total} {step_name}"
+        else:
+            step = "no workflow: deployed directly"
+        has_routes = app.component(name).trait("canary-traffic") is not None
+        revisions = {}
+        for rev in rollout.live:
+            entry: dict[str, Any] = {"image": _image(plan, name, rev.name), "replicas": rollout.replicas[rev.name]}
+            if has_routes:
+                entry["weight"] = rollout.routes.get(rev.name, 0)
+            revisions[rev.name] = entry
+        item: dict[str, Any] = {"release": res.release.n, "step": step, "phase": res.phase, "revisions": revisions}
+        if res.gate:
+            item["waiting"] = res.gate + (f" (opens at {res.gate_opens_at})" if res.gate_opens_at else " (needs approval)")
+        item["next"] = next_command(plan, cfg)
+        out[name] = item
+    if res.notes:
+        out["notes"] = list(res.notes)
+    return out
+
+
+def _image(plan: Plan, component: str, revision: str) -> str:
+    key = f"{plan.app.name}-{revision}"
+    for d in plan.objects:
+        if d.key == key:
+            return d.manifest["spec"]["template"]["spec"]["containers"][0]["image"]
+    return ""

@@ -1,0 +1,1 @@
+"""Trait types: one module each, registered in oam.registry.TRAITS."""

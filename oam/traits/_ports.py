@@ -1,0 +1,19 @@
+"""A check shared by traits that name component ports."""
+from __future__ import annotations
+
+from oam.registry import COMPONENTS
+
+
+def component_ports(comp) -> list[int]:
+    if comp.properties is None:
+        return []
+    return COMPONENTS.get(comp.type).build(comp.name, comp.properties).ports
+
+
+def check_ports(ports: list[tuple[int, tuple]], app, comp) -> list:
+    """ports: (number, path of the number) pairs; each must be a port of the component."""
+    known = component_ports(comp)
+    listed = ", ".join(str(p) for p in known) or "none"
+    return [app.locator.problem(path, f"port {port} is not a port of component '{comp.name}' (its ports: {listed})",
+                                "list only ports the component declares in port/ports")
+            for port, path in ports if port not in known]

@@ -1,0 +1,81 @@
+"""canary-traffic: Istio routing that splits the component's traffic between its revisions."""
+from __future__ import annotations
+
+import copy
+
+from pydantic import Field
+
+from oam.context import REVISION_LABEL, ComponentContext
+from oam.model import OamModel
+from oam.registry import TRAITS
+from oam.traits._ports import check_ports
+from oam.traits.istio_gateway import ISTIO_API
+
+
+class CanaryTrafficProperties(OamModel):
+    port: list[int] = Field(min_length=1, description="Service ports whose HTTP traffic is split by weight")
+
+
+def check(trait, app, comp):
+    ports = trait.properties.port
+    problems = check_ports([(n, trait.path + ("properties", "port", i)) for i, n in enumerate(ports)], app, comp)
+    if not comp.trait("rollout"):
+        problems.append(app.locator.problem(trait.path + ("type",), f"component '{comp.name}' has canary-traffic but no rollout trait",
+                                            "add a rollout trait (targetSize, rolloutBatches): traffic is split between its revisions"))
+    return problems
+
+
+@TRAITS.define("canary-traffic", CanaryTrafficProperties, check=check)
+def canary_traffic(p: CanaryTrafficProperties, ctx: ComponentContext) -> None:
+    """Mark the component for weighted routing; the objects depend on the rollout's stage."""
+    ctx.canary = p
+
+
+def service(ctx: ComponentContext) -> dict:
+    """The component's Service, its canary ports declared as HTTP so Istio applies weights."""
+    ports = ctx.canary.port
+    if ctx.service is None:
+        return {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": ctx.metadata(ctx.component),
+            "spec": {
+                "type": "ClusterIP",
+                "selector": ctx.selector(),
+                "ports": [{"name": f"http-{n}", "port": n, "targetPort": n, "protocol": "TCP", "appProtocol": "http"}
+                          for n in ports],
+            },
+        }
+    svc = copy.deepcopy(ctx.service)
+    for entry in svc["spec"]["ports"]:
+        if entry["port"] in ports:
+            entry["appProtocol"] = "http"
+    return svc
+
+
+def virtual_service(ctx: ComponentContext, weights: dict[str, int]) -> dict:
+    """Route the component's host to its revisions' subsets by weight, per canary port."""
+    ports = ctx.canary.port
+
+    def route(port: int) -> list[dict]:
+        return [{"destination": {"host": ctx.host, "subset": rev, "port": {"number": port}}, "weight": w}
+                for rev, w in weights.items()]
+
+    http = [{"name": f"port-{n}", **({"match": [{"port": n}]} if len(ports) > 1 else {}), "route": route(n)}
+            for n in ports]
+    return {
+        "apiVersion": ISTIO_API,
+        "kind": "VirtualService",
+        "metadata": ctx.metadata(ctx.component),
+        "spec": {"hosts": [ctx.component], "http": http},
+    }
+
+
+def destination_rule(ctx: ComponentContext, revisions: list[str]) -> dict:
+    """One subset per live revision, selected by the revision label."""
+    return {
+        "apiVersion": ISTIO_API,
+        "kind": "DestinationRule",
+        "metadata": ctx.metadata(ctx.component),
+        "spec": {"host": ctx.host, "subsets": [{"name": rev, "labels": {REVISION_LABEL: rev}} for rev in revisions]},
+    }

@@ -1,0 +1,36 @@
+"""expose: a Service that makes the component's ports reachable inside the cluster."""
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from oam.context import ComponentContext
+from oam.model import OamModel
+from oam.registry import TRAITS
+from oam.traits._ports import check_ports
+
+
+class ExposeProperties(OamModel):
+    port: list[int] = Field(min_length=1, description="Ports to expose, each mapped to the same container port")
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field("ClusterIP", description="Service type")
+
+
+def check(trait, app, comp):
+    ports = trait.properties.port
+    return check_ports([(n, trait.path + ("properties", "port", i)) for i, n in enumerate(ports)], app, comp)
+
+
+@TRAITS.define("expose", ExposeProperties, check=check)
+def expose(p: ExposeProperties, ctx: ComponentContext) -> None:
+    """A Service named after the component, one port entry per listed port."""
+    ctx.service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": ctx.metadata(ctx.component),
+        "spec": {
+            "type": p.type,
+            "selector": ctx.selector(),
+            "ports": [{"name": f"port-{n}", "port": n, "targetPort": n, "protocol": "TCP"} for n in p.port],
+        },
+    }

@@ -1,0 +1,67 @@
+"""istio-gateway: let traffic from an Istio ingress gateway reach the component."""
+from __future__ import annotations
+
+from typing import Optional
+
+from pydantic import Field, model_validator
+
+from oam.context import ComponentContext
+from oam.model import OamModel
+from oam.registry import TRAITS
+from oam.traits._ports import check_ports
+
+ISTIO_API = "networking.istio.io/v1"
+
+
+class Match(OamModel):
+    exact: Optional[str] = Field(None, description="Route requests whose path is exactly this")
+    prefix: Optional[str] = Field(None, description="Route requests whose path starts with this")
+
+    @model_validator(mode="after")
+    def _one(self):
+        if (self.exact is None) == (self.prefix is None):
+            raise ValueError("give exactly one of exact and prefix")
+        return self
+
+
+class IstioGatewayProperties(OamModel):
+    hosts: list[str] = Field(min_length=1, description="Hosts the gateway accepts, '*' for any")
+    gateway: str = Field("ingressgateway", description="Selects the gateway pods labelled istio: <gateway>")
+    match: list[Match] = Field(min_length=1, description="URI matches routed to the component")
+    port: int = Field(ge=1, le=65535, description="Component port the requests go to")
+
+
+def check(trait, app, comp):
+    problems = check_ports([(trait.properties.port, trait.path + ("properties", "port"))], app, comp)
+    if not comp.trait("expose") and not comp.trait("canary-traffic"):
+        problems.append(app.locator.problem(trait.path + ("type",), f"component '{comp.name}' has no Service to route to",
+                                            "add an expose trait with this port"))
+    return problems
+
+
+@TRAITS.define("istio-gateway", IstioGatewayProperties, check=check)
+def istio_gateway(p: IstioGatewayProperties, ctx: ComponentContext) -> None:
+    """An Istio Gateway on port 80 and a VirtualService bound to it routing the matches."""
+    name = f"{ctx.component}-gateway"
+    ctx.objects["gateway"] = {
+        "apiVersion": ISTIO_API,
+        "kind": "Gateway",
+        "metadata": ctx.metadata(name),
+        "spec": {
+            "selector": {"istio": p.gateway},
+            "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": list(p.hosts)}],
+        },
+    }
+    ctx.objects["gateway-route"] = {
+        "apiVersion": ISTIO_API,
+        "kind": "VirtualService",
+        "metadata": ctx.metadata(name),
+        "spec": {
+            "hosts": list(p.hosts),
+            "gateways": [name],
+            "http": [{
+                "match": [{"uri": {"exact": m.exact} if m.exact is not None else {"prefix": m.prefix}} for m in p.match],
+                "route": [{"destination": {"host": ctx.host, "port": {"number": p.port}}}],
+            }],
+        },
+    }

@@ -1,0 +1,1 @@
+"""Workflow step types (one module each) and the engine that resolves a stage."""
