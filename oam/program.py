@@ -24,7 +24,7 @@ def read_history() -> History:
     return History.from_json(outputs.get(STATE_OUTPUT))
 
 
-def run(root: Path = Path(".")) -> None:
+def run(root: Path = Path(".")) -> dict:
     """Validate everything, then register the resources of this stage and export its status."""
     project, stack = pulumi.get_project(), pulumi.get_stack()
     config = pulumi.Config()
@@ -38,5 +38,7 @@ def run(root: Path = Path(".")) -> None:
     for note in plan.resolution.notes:
         pulumi.log.warn(note)
     Application(plan)
-    pulumi.export("status", status(plan, cfg))
-    pulumi.export(STATE_OUTPUT, plan.resolution.history.to_json())
+    outputs = {"status": status(plan, cfg), STATE_OUTPUT: plan.resolution.history.to_json()}
+    for key, value in outputs.items():
+        pulumi.export(key, value)
+    return outputs

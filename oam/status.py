@@ -19,7 +19,9 @@ def next_command(plan: Plan, cfg: StageConfig) -> str:
             return "pulumi config rm rollback, then set app to a fixed release and pulumi up"
         return "pulumi config set app <a fixed release> && pulumi up"
     if res.phase == SUCCEEDED:
-        return "none: release complete (to undo it: pulumi config set rollback true && pulumi up)"
+        if res.release.baselines:
+            return "none: release complete (to undo it: pulumi config set rollback true && pulumi up)"
+        return "none: release complete"
     if cfg.stage is not None and cfg.stage < res.total:
         return f"pulumi config set stage {cfg.stage + 1} && pulumi up"
     return "pulumi up"

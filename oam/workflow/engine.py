@@ -52,6 +52,11 @@ class Resolution:
     previous: Optional[Release] = None
 
 
+def utcnow() -> datetime:
+    """The clock timed gates are measured with (tests replace it)."""
+    return datetime.now(timezone.utc)
+
+
 def _iso(t: datetime) -> str:
     return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -114,7 +119,7 @@ class WorkflowRun:
 
 def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[datetime] = None) -> Resolution:
     """Work out the desired state of this stage; raise an OamError for a move that is not allowed."""
-    now = now or datetime.now(timezone.utc)
+    now = now or utcnow()
     history = copy.deepcopy(history)
     previous = copy.deepcopy(history.release)
     current = assign_revisions(app, history)
