@@ -35,7 +35,7 @@ def run(root: Path = Path(".")) -> dict:
         plan = make_plan(app, read_history(), cfg)
     except OamError as err:
         raise pulumi.RunError(str(err)) from None
-    for note in plan.resolution.notes:
+    for note in plan.resolution.messages + plan.resolution.notes:
         pulumi.log.warn(note)
     Application(plan)
     outputs = {"status": status(plan, cfg), STATE_OUTPUT: plan.resolution.history.to_json()}

@@ -48,6 +48,7 @@ class Resolution:
     gate: Optional[str] = None
     gate_opens_at: Optional[str] = None
     notes: list[str] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
     history: History = field(default_factory=History)
     previous: Optional[Release] = None
 
@@ -87,6 +88,7 @@ class WorkflowRun:
         self.waiting: Optional[str] = None
         self.opens_at: Optional[str] = None
         self.notes: list[str] = []
+        self.messages: list[str] = []  # for the log only: they change from run to run
 
     def partition(self, p: int) -> None:
         for comp in self.app.canaried:
@@ -112,7 +114,7 @@ class WorkflowRun:
             return True
         self.waiting = step.name
         self.opens_at = _iso(opens)
-        self.notes.append(f"gate '{step.name}' opens in {_left((opens - self.now).total_seconds())} "
+        self.messages.append(f"gate '{step.name}' opens in {_left((opens - self.now).total_seconds())} "
                           f"(at {self.opens_at}); until then pulumi up changes nothing")
         return False
 
@@ -177,7 +179,7 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
     notes = run.notes + [f"approve '{a}' is left from release {history.approvals[a]} and does nothing here"
                          for a in cfg.approve if not _is_suspend(app, a)]
     return Resolution(release, current, rollouts, phase, executed, total, run.waiting, run.opens_at,
-                      notes, history, previous)
+                      notes, run.messages, history, previous)
 
 
 def _is_suspend(app: AppSpec, name: str) -> bool:
