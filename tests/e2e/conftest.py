@@ -1,0 +1,209 @@
+"""Fixtures for the end-to-end suite: the real pulumi CLI, Kubernetes provider and API server.
+
+Nothing here is mocked. Missing tools are built (tools/build-pulumi.sh, tools/build-kube.sh)
+and a dedicated local cluster is started (tools/cluster.sh) for the session; when either
+cannot be had the tests fail, they are never skipped.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOLS = ROOT / "tools"
+CACHE = Path(os.environ.get("OAM_TOOLS_CACHE", Path.home() / ".cache" / "oam-delivery"))
+
+
+def _sh(args: list[str], env: Optional[dict] = None, timeout: int = 5400) -> str:
+    proc = subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        pytest.fail(f"{' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    return proc.stdout
+
+
+@pytest.fixture(scope="session")
+def cluster_env() -> dict[str, str]:
+    """A local kube-apiserver with Istio's CRDs, kept for the session, stopped at the end."""
+    env = dict(os.environ)
+    env["OAM_CLUSTER_DIR"] = str(CACHE / "e2e-cluster")
+    out = _sh(["bash", str(TOOLS / "cluster.sh"), "start"], env)
+    for line in out.splitlines():
+        if line.startswith("export "):
+            key, _, value = line[len("export "):].partition("=")
+            env[key] = subprocess.run(["bash", "-c", f"printf %s {value}"], capture_output=True, text=True,
+                                      env=env).stdout
+    assert "KUBECONFIG" in env, out
+    yield env
+    subprocess.run(["bash", str(TOOLS / "cluster.sh"), "stop"], env=env, capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def pulumi_env(cluster_env, tmp_path_factory) -> dict[str, str]:
+    """The pulumi CLI on PATH, its own PULUMI_HOME with the provider plugin, a file backend."""
+    env = dict(cluster_env)
+    env["OAM_IGNORE_PATH_PULUMI"] = "1"
+    bin_dir = _sh(["bash", str(TOOLS / "build-pulumi.sh")], env).strip().splitlines()[-1]
+    home = tmp_path_factory.mktemp("pulumi-home")
+    backend = tmp_path_factory.mktemp("pulumi-state")
+    env.update({
+        "PATH": f"{bin_dir}:{env['PATH']}",
+        "PULUMI_HOME": str(home),
+        "PULUMI_BACKEND_URL": f"file://{backend}",
+        "PULUMI_CONFIG_PASSPHRASE": "e2e",
+        "PULUMI_SKIP_UPDATE_CHECK": "true",
+        "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+    })
+    version = (ROOT / "requirements.txt").read_text().split("pulumi-kubernetes==")[1].split()[0]
+    _sh(["pulumi", "plugin", "install", "resource", "kubernetes", f"v{version}", "--file",
+         f"{bin_dir}/pulumi-resource-kubernetes"], env)
+    return env
+
+
+@dataclass
+class Kube:
+    env: dict[str, str]
+    namespace: str = "default"
+
+    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        proc = subprocess.run(["kubectl", *args], env=self.env, capture_output=True, text=True, timeout=120)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)}: {proc.stderr}")
+        return proc
+
+    def get(self, kind: str, name: str) -> Optional[dict]:
+        proc = self.kubectl("get", kind, name, "-n", self.namespace, "-o", "json", check=False)
+        if proc.returncode != 0:
+            if "NotFound" in proc.stderr or "not found" in proc.stderr:
+                return None
+            raise AssertionError(proc.stderr)
+        return json.loads(proc.stdout)
+
+    def list(self, kinds: str, selector: str) -> list[dict]:
+        out = self.kubectl("get", kinds, "-n", self.namespace, "-l", selector, "-o", "json").stdout
+        return json.loads(out)["items"]
+
+    def snapshot(self, app: str) -> dict[str, str]:
+        """kind/name -> resourceVersion of every object of the app: equal snapshots, no change."""
+        items = self.list("deployments,services,virtualservices.networking.istio.io,"
+                          "destinationrules.networking.istio.io,gateways.networking.istio.io",
+                          f"app.oam.dev/name={app}")
+        return {f"{i['kind']}/{i['metadata']['name']}": i["metadata"]["resourceVersion"] for i in items}
+
+
+@dataclass
+class Event:
+    sequence: int
+    kind: str  # "pre" or "outputs"
+    op: str
+    urn: str
+
+    @property
+    def name(self) -> str:
+        return self.urn.rsplit("::", 1)[-1]
+
+
+@dataclass
+class UpResult:
+    proc: subprocess.CompletedProcess
+    events: list[Event]
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.proc.returncode == 0
+
+    @property
+    def output(self) -> str:
+        return self.proc.stdout + self.proc.stderr
+
+    def ops(self) -> dict[str, str]:
+        """resource name -> op of every step that changed something."""
+        return {e.name: e.op for e in self.events if e.kind == "pre" and e.op not in ("same", "read")}
+
+    def first(self, kind: str, name: str) -> int:
+        hits = [e.sequence for e in self.events if e.kind == kind and e.name == name and e.op not in ("same", "read")]
+        assert hits, f"no {kind} event of {name}: {self.ops()}"
+        return hits[0]
+
+    def finished_before_started(self, first: str, then: str) -> bool:
+        return self.first("outputs", first) < self.first("pre", then)
+
+
+@dataclass
+class Project:
+    """A copy of the project in a temp dir with its own stack, driven by the real pulumi CLI."""
+
+    dir: Path
+    env: dict[str, str]
+    stack: str
+    durations: list[tuple[str, float]] = field(default_factory=list)
+
+    def pulumi(self, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+        stack = [] if args[:2] == ("stack", "init") else ["--stack", self.stack]
+        proc = subprocess.run(["pulumi", *args, *stack, "--non-interactive"], cwd=self.dir,
+                              env=self.env, capture_output=True, text=True, timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"pulumi {' '.join(args)} failed:\n{proc.stdout[-6000:]}\n{proc.stderr[-3000:]}")
+        return proc
+
+    def config(self, **values: Any) -> None:
+        for key, value in values.items():
+            if value is None:
+                self.pulumi("config", "rm", key, check=False)
+            else:
+                self.pulumi("config", "set", key, str(value))
+
+    def up(self, label: str = "up") -> UpResult:
+        log = self.dir / f"events-{len(self.durations)}.jsonl"
+        start = time.monotonic()
+        proc = self.pulumi("up", "--yes", "--skip-preview", "--event-log", str(log), check=False)
+        seconds = time.monotonic() - start
+        self.durations.append((label, seconds))
+        return UpResult(proc, read_events(log), seconds)
+
+    def preview_no_changes(self) -> subprocess.CompletedProcess:
+        return self.pulumi("preview", "--expect-no-changes", check=False)
+
+    def status(self) -> dict:
+        return json.loads(self.pulumi("stack", "output", "status", "--json").stdout)
+
+
+def read_events(path: Path) -> list[Event]:
+    events = []
+    if not path.exists():
+        return events
+    for line in path.read_text().splitlines():
+        if not line.strip():
+            continue
+        e = json.loads(line)
+        for key, kind in (("resourcePreEvent", "pre"), ("resOutputsEvent", "outputs")):
+            if key in e:
+                meta = e[key]["metadata"]
+                events.append(Event(e["sequence"], kind, meta["op"], meta["urn"]))
+    return events
+
+
+def make_project(base: Path, env: dict[str, str], stack: str) -> Project:
+    base.mkdir(parents=True, exist_ok=True)
+    for name in ("oam", "examples"):
+        shutil.copytree(ROOT / name, base / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("__main__.py", "Pulumi.yaml", "requirements.txt"):
+        shutil.copy(ROOT / name, base / name)
+    (base / "stacks").mkdir()
+    (base / "venv").symlink_to(ROOT / "venv")
+    project = Project(base, env, stack)
+    project.pulumi("stack", "init", stack, "--secrets-provider", "passphrase")
+    return project
+
+
+@pytest.fixture(scope="module")
+def kube(pulumi_env) -> Kube:
+    return Kube(pulumi_env)

@@ -1,0 +1,46 @@
+"""A `pulumi up` killed half-way, then run again, converges to the stage's state."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+from tests.e2e.conftest import Kube, make_project, read_events
+from tests.e2e.test_tutorial import FIRST, ROLLOUT, V2, assert_converged, state
+
+
+def test_killed_up_converges_on_rerun(pulumi_env, tmp_path_factory, kube: Kube):
+    project = make_project(tmp_path_factory.mktemp("killed") / "project", pulumi_env, "killed")
+    try:
+        project.config(app=FIRST)
+        assert project.up("first-deploy").ok
+        project.config(app=ROLLOUT)
+        log = project.dir / "killed-events.jsonl"
+        proc = subprocess.Popen(["pulumi", "up", "--yes", "--skip-preview", "--stack", project.stack,
+                                 "--non-interactive", "--event-log", str(log)], cwd=project.dir, env=project.env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + 300
+        # Kill the whole process group as soon as the new Deployment has started, before the route moves.
+        while time.monotonic() < deadline:
+            if any(e.kind == "pre" and e.name == V2 for e in read_events(log)):
+                break
+            assert proc.poll() is None, "pulumi up ended before it could be killed"
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the new Deployment never started")
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+        half = state(kube)
+        assert half["routes"] == {"reviews-v1": 100}, f"the route moved before the new pods were ready: {half}"
+
+        up = project.up("rerun-after-kill")
+        if not up.ok and "pending" in up.output:
+            # Pulumi asks for this after a hard kill; it is what a user is told to run.
+            project.pulumi("refresh", "--yes", "--clear-pending-creates")
+            up = project.up("rerun-after-refresh")
+        assert_converged(project, up)
+        assert state(kube) == {"reviews-v1": (1, 1), "reviews-v2": (1, 1),
+                               "routes": {"reviews-v1": 90, "reviews-v2": 10}, "subsets": ["reviews-v1", "reviews-v2"]}
+    finally:
+        project.pulumi("destroy", "--yes", check=False)

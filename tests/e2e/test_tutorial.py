@@ -1,0 +1,180 @@
+"""The bookinfo tutorial with the real pulumi CLI against a real kube-apiserver.
+
+Every assertion reads the live API (kubectl) or the engine's event log, never our own
+outputs, except where the status output itself is the thing under test.
+"""
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import Kube, Project, UpResult, make_project
+
+FIRST = "examples/bookinfo/first-deploy.yaml"
+ROLLOUT = "examples/bookinfo/rollout-v2.yaml"
+ROLLBACK = "examples/bookinfo/rollback.yaml"
+VS, DR = "book-info-reviews-virtualservice", "book-info-reviews-destinationrule"
+V1, V2 = "book-info-reviews-v1", "book-info-reviews-v2"
+
+
+def state(kube: Kube) -> dict:
+    """What the cluster says about reviews: replicas, ready pods, routes, subsets."""
+    out = {}
+    for rev in ("reviews-v1", "reviews-v2"):
+        d = kube.get("deployment", rev)
+        out[rev] = None if d is None else (d["spec"]["replicas"], d["status"].get("readyReplicas", 0))
+    vs = kube.get("virtualservices.networking.istio.io", "reviews")
+    out["routes"] = {r["destination"]["subset"]: r.get("weight", 100) for r in vs["spec"]["http"][0]["route"]}
+    dr = kube.get("destinationrules.networking.istio.io", "reviews")
+    out["subsets"] = [s["name"] for s in dr["spec"]["subsets"]]
+    return out
+
+
+def assert_others_unchanged(kube: Kube) -> None:
+    for name in ("productpage", "ratings", "details"):
+        d = kube.get("deployment", name)
+        assert (d["spec"]["replicas"], d["status"].get("readyReplicas")) == (1, 1), name
+        assert kube.get("service", name)["spec"]["ports"][0]["port"] == 9080
+    gw = kube.get("gateways.networking.istio.io", "productpage-gateway")
+    assert gw["spec"]["selector"] == {"istio": "ingressgateway"}
+    route = kube.get("virtualservices.networking.istio.io", "productpage-gateway")
+    assert route["spec"]["gateways"] == ["productpage-gateway"]
+    assert route["spec"]["http"][0]["match"][0] == {"uri": {"exact": "/productpage"}}
+
+
+def assert_converged(project: Project, up: UpResult) -> None:
+    assert up.ok, up.output
+    replaced = {n: op for n, op in up.ops().items() if "replace" in op}
+    assert not replaced, f"replacements: {replaced}"
+    preview = project.preview_no_changes()
+    assert preview.returncode == 0, preview.stdout + preview.stderr
+
+
+@pytest.fixture(scope="module")
+def project(pulumi_env, tmp_path_factory) -> Project:
+    p = make_project(tmp_path_factory.mktemp("tutorial") / "project", pulumi_env, "tutorial")
+    yield p
+    p.pulumi("destroy", "--yes", check=False)
+
+
+def test_1_first_deploy(project: Project, kube: Kube):
+    project.config(app=FIRST)
+    up = project.up("first-deploy")
+    assert_converged(project, up)
+    assert state(kube) == {"reviews-v1": (2, 2), "reviews-v2": None, "routes": {"reviews-v1": 100},
+                           "subsets": ["reviews-v1"]}
+    assert_others_unchanged(kube)
+    assert up.finished_before_started(V1, VS)
+    assert up.finished_before_started(DR, VS)
+
+
+def test_2_rollout_stops_at_the_gate(project: Project, kube: Kube):
+    project.config(app=ROLLOUT)
+    up = project.up("rollout-10-percent")
+    assert_converged(project, up)
+    assert state(kube) == {"reviews-v1": (1, 1), "reviews-v2": (1, 1),
+                           "routes": {"reviews-v1": 90, "reviews-v2": 10}, "subsets": ["reviews-v1", "reviews-v2"]}
+    assert_others_unchanged(kube)
+    # Safety order: new pods ready and new subset in place before the route, old pods after it.
+    assert up.finished_before_started(V2, VS)
+    assert up.finished_before_started(DR, VS)
+    assert up.finished_before_started(VS, V1)
+    changed = set(up.ops())
+    assert changed == {V1, V2, VS, DR}, changed
+    status = project.status()["reviews"]
+    assert status["phase"] == "suspended" and status["next"] == "pulumi config set approve manual-approval && pulumi up"
+
+
+def test_3_stage_beyond_the_gate_fails_and_changes_nothing(project: Project, kube: Kube):
+    before = kube.snapshot("book-info")
+    project.config(stage=3)
+    up = project.up("stage-3-unapproved")
+    assert not up.ok
+    assert "skips the suspend step 'manual-approval'" in up.output
+    assert "pulumi config set approve manual-approval" in up.output
+    assert kube.snapshot("book-info") == before
+    project.config(stage=None)
+
+
+def test_4_approval_completes_the_rollout(project: Project, kube: Kube):
+    project.config(approve="manual-approval")
+    up = project.up("approved")
+    assert_converged(project, up)
+    assert state(kube) == {"reviews-v1": (0, 0), "reviews-v2": (2, 2), "routes": {"reviews-v2": 100},
+                           "subsets": ["reviews-v1", "reviews-v2"]}
+    assert up.finished_before_started(V2, VS)
+    assert up.finished_before_started(VS, V1)
+    assert set(up.ops()) == {V1, V2, VS}
+
+
+def test_5_going_back_one_stage(project: Project, kube: Kube):
+    project.config(stage=1)
+    up = project.up("back-to-stage-1")
+    assert_converged(project, up)
+    assert state(kube)["routes"] == {"reviews-v1": 90, "reviews-v2": 10}
+    assert state(kube)["reviews-v1"] == (1, 1)
+    assert up.finished_before_started(V1, VS)
+    assert up.finished_before_started(VS, V2)
+    project.config(stage=None)
+    assert_converged(project, project.up("forward-again"))
+    assert state(kube)["routes"] == {"reviews-v2": 100}
+
+
+def test_6_rollback_file(project: Project, kube: Kube):
+    project.config(app=ROLLBACK)
+    up = project.up("rollback")
+    assert_converged(project, up)
+    assert state(kube) == {"reviews-v1": (2, 2), "reviews-v2": None, "routes": {"reviews-v1": 100},
+                           "subsets": ["reviews-v1"]}
+    assert up.finished_before_started(V1, VS)
+    assert up.finished_before_started(VS, DR)
+    assert up.ops()[V2] == "delete"
+    assert up.first("pre", V2) > up.first("outputs", DR)
+    assert_others_unchanged(kube)
+
+
+def test_7_leftover_approval_does_not_pass_the_next_gate(project: Project, kube: Kube):
+    before = kube.snapshot("book-info")
+    project.config(app=ROLLOUT)
+    up = project.up("leftover-approval")
+    assert not up.ok
+    assert "'manual-approval' approved release 2 and does not carry over to release 3" in up.output
+    assert kube.snapshot("book-info") == before
+    project.config(approve=None)
+    up = project.up("retry-release-3")
+    assert_converged(project, up)
+    assert state(kube)["routes"] == {"reviews-v1": 90, "reviews-v2": 10}
+
+
+def test_8_rollback_by_config(project: Project, kube: Kube):
+    project.config(rollback="true")
+    up = project.up("rollback-config")
+    assert_converged(project, up)
+    assert state(kube) == {"reviews-v1": (2, 2), "reviews-v2": None, "routes": {"reviews-v1": 100},
+                           "subsets": ["reviews-v1"]}
+    assert project.status()["reviews"]["phase"] == "rolled back"
+    project.config(rollback=None)
+
+
+def test_9_bad_application_fails_preview_and_up_with_no_change(project: Project, kube: Kube):
+    before = kube.snapshot("book-info")
+    bad = project.dir / "examples" / "bad.yaml"
+    bad.write_text((project.dir / ROLLOUT).read_text().replace("weight: 10 ", "weight: 9.5 ").replace(
+        "weight: 10\n", "weight: 9.5\n"))
+    project.config(app="examples/bad.yaml")
+    preview = project.pulumi("preview", check=False)
+    assert preview.returncode != 0
+    assert "examples/bad.yaml:" in preview.stdout + preview.stderr
+    assert "must be an integer from 0 to 100 (got 9.5)" in preview.stdout + preview.stderr
+    up = project.up("bad-app")
+    assert not up.ok and "must be an integer from 0 to 100 (got 9.5)" in up.output
+    assert kube.snapshot("book-info") == before
+    project.config(app=FIRST)
+
+
+def test_99_destroy_leaves_nothing(project: Project, kube: Kube):
+    project.pulumi("destroy", "--yes")
+    left = kube.list("deployments,services,virtualservices.networking.istio.io,"
+                     "destinationrules.networking.istio.io,gateways.networking.istio.io", "app.oam.dev/name=book-info")
+    assert left == []
+    assert kube.list("pods", "app.oam.dev/name=book-info") == [] or all(
+        p["metadata"].get("deletionTimestamp") for p in kube.list("pods", "app.oam.dev/name=book-info"))
