@@ -107,6 +107,7 @@ _MESSAGES = {
     "dict_type": "must be a mapping (got {input!r})",
     "model_type": "must be a mapping (got {input!r})",
     "model_attributes_type": "must be a mapping (got {input!r})",
+    "too_short": "must not be empty",
 }
 
 
@@ -138,7 +139,7 @@ def pydantic_problems(err: ValidationError, locator: Locator, prefix: PathKey,
                 hint = f"add '{loc[-1]}'" if loc else ""
         else:
             message = item["msg"][0].lower() + item["msg"][1:]
-            if "input" in item and kind != "value_error":
+            if "input" in item and kind != "value_error" and "(got " not in message:
                 message += f" (got {item['input']!r})"
             if kind == "value_error" and message.startswith("value error, "):
                 message = message[len("value error, "):]

@@ -145,7 +145,8 @@ def validate_application(data: Any, locator: Locator) -> AppSpec:
     try:
         envelope = ApplicationEnvelope.model_validate(data)
     except ValidationError as err:
-        raise ApplicationError(pydantic_problems(err, locator, (), ApplicationEnvelope)) from None
+        problems = pydantic_problems(err, locator, (), ApplicationEnvelope)
+        raise ApplicationError(problems + _salvage(data, locator)) from None
 
     problems: list[Problem] = []
     problems += check_dns_label(envelope.metadata.name, 40, locator, ("metadata", "name"), "application name")
@@ -160,18 +161,7 @@ def validate_application(data: Any, locator: Locator) -> AppSpec:
             problems.append(locator.problem(path + ("name",), f"duplicate component name '{comp.name}'",
                                             f"spec.components[{seen[comp.name]}] has it already"))
         seen.setdefault(comp.name, i)
-        _, props = _typed(COMPONENTS, comp, path, locator, problems)
-        traits = []
-        trait_seen: set[str] = set()
-        for j, trait in enumerate(comp.traits):
-            tpath = path + ("traits", j)
-            if trait.type in trait_seen:
-                problems.append(locator.problem(tpath + ("type",), f"trait '{trait.type}' is given twice",
-                                                "merge the two into one"))
-            trait_seen.add(trait.type)
-            _, tprops = _typed(TRAITS, trait, tpath, locator, problems)
-            traits.append(TraitSpec(trait.type, tprops, tpath))
-        components.append(ComponentSpec(comp.name, comp.type, props, dict(comp.properties), tuple(traits), path))
+        components.append(_component(comp, path, locator, problems))
 
     steps = None
     if envelope.spec.workflow is not None:
@@ -193,20 +183,65 @@ def validate_application(data: Any, locator: Locator) -> AppSpec:
 
     app = AppSpec(envelope.metadata.name, envelope.metadata.namespace, dict(envelope.metadata.labels),
                   dict(envelope.metadata.annotations), tuple(components), steps, locator)
-    if problems:
-        raise ApplicationError(problems)
 
-    # Step three: checks that need the whole file, delegated to each definition.
+    # Step three: checks that need the whole file, delegated to each definition; they run
+    # on whatever validated so that one file's problems are all reported together.
+    valid = not problems
     for comp in app.components:
-        definition = COMPONENTS.get(comp.type)
-        problems += _run_check(definition, comp, app, comp)
+        if comp.properties is not None:
+            problems += _run_check(COMPONENTS.get(comp.type), comp, app, comp)
         for trait in comp.traits:
-            problems += _run_check(TRAITS.get(trait.type), trait, app, comp)
+            if trait.properties is not None:
+                problems += _run_check(TRAITS.get(trait.type), trait, app, comp)
     for step in app.steps or ():
-        problems += _run_check(STEPS.get(step.type), step, app, None)
+        if step.properties is not None and (valid or _steps_can_check(app)):
+            problems += _run_check(STEPS.get(step.type), step, app, None)
     if problems:
-        raise ApplicationError(problems)
+        raise ApplicationError(sorted(problems, key=lambda p: (p.line or 0)))
     return app
+
+
+def _steps_can_check(app: AppSpec) -> bool:
+    """Step checks read the rollout traits: only run them when those validated."""
+    return all(t.properties is not None for c in app.components for t in c.traits if t.type == "rollout")
+
+
+def _component(comp: ComponentEnvelope, path: tuple, locator: Locator, problems: list[Problem]) -> ComponentSpec:
+    _, props = _typed(COMPONENTS, comp, path, locator, problems)
+    traits = []
+    trait_seen: set[str] = set()
+    for j, trait in enumerate(comp.traits):
+        tpath = path + ("traits", j)
+        if trait.type in trait_seen:
+            problems.append(locator.problem(tpath + ("type",), f"trait '{trait.type}' is given twice",
+                                            "merge the two into one"))
+        trait_seen.add(trait.type)
+        _, tprops = _typed(TRAITS, trait, tpath, locator, problems)
+        traits.append(TraitSpec(trait.type, tprops, tpath))
+    return ComponentSpec(comp.name, comp.type, props, dict(comp.properties), tuple(traits), path)
+
+
+def _salvage(data: Any, locator: Locator) -> list[Problem]:
+    """When the envelope is broken, still check the components and steps that are whole."""
+    problems: list[Problem] = []
+    spec = data.get("spec") if isinstance(data, dict) else None
+    if not isinstance(spec, dict):
+        return problems
+    for i, raw in enumerate(spec.get("components") or [] if isinstance(spec.get("components"), list) else []):
+        try:
+            comp = ComponentEnvelope.model_validate(raw)
+        except ValidationError:
+            continue
+        _component(comp, ("spec", "components", i), locator, problems)
+    workflow = spec.get("workflow")
+    raw_steps = workflow.get("steps") if isinstance(workflow, dict) else None
+    for i, raw in enumerate(raw_steps if isinstance(raw_steps, list) else []):
+        try:
+            step = StepEnvelope.model_validate(raw)
+        except ValidationError:
+            continue
+        _typed(STEPS, step, ("spec", "workflow", "steps", i), locator, problems)
+    return problems
 
 
 def _run_check(definition: Optional[Definition], spec: Any, app: AppSpec, comp: Optional[ComponentSpec]) -> list[Problem]:

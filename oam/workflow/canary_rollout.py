@@ -82,15 +82,19 @@ def check(step, app, _):
     return problems
 
 
+def targets(p: CanaryRolloutProperties, step) -> dict[str, dict[str, tuple[int, tuple]]]:
+    """component -> revision -> (weight, path of the revision entry), from the step's traffic."""
+    out: dict[str, dict[str, tuple[int, tuple]]] = {}
+    for i, t in enumerate(p.traffic.weighted_targets if p.traffic else ()):
+        comp, _ = split_revision(t.revision)
+        out.setdefault(comp, {})[t.revision] = (t.weight, step.path + ("properties", "traffic", "weightedTargets", i, "revision"))
+    return out
+
+
 @STEPS.define("canary-rollout", CanaryRolloutProperties, check=check)
 def canary_rollout(p: CanaryRolloutProperties, run, step) -> bool:
     """Set the batch partition of every rolled-out component and the weights given."""
     run.partition(p.batch_partition)
-    if p.traffic:
-        weights: dict[str, dict[str, int]] = {}
-        for t in p.traffic.weighted_targets:
-            comp, _ = split_revision(t.revision)
-            weights.setdefault(comp, {})[t.revision] = t.weight
-        for comp, w in weights.items():
-            run.weigh(comp, w, step.path + ("properties", "traffic", "weightedTargets"))
+    for comp, weights in targets(p, step).items():
+        run.weigh(comp, {rev: w for rev, (w, _) in weights.items()})
     return True

@@ -18,6 +18,7 @@ from oam.model import AppSpec, StepSpec
 from oam.registry import STEPS
 from oam.revisions import History, Release, Revision, assign_revisions, prune
 from oam.traits.rollout import new_replicas
+from oam.workflow import canary_rollout
 
 PROGRESSING, SUSPENDED, SUCCEEDED, ROLLED_BACK = "progressing", "suspended", "succeeded", "rolled back"
 ACTIVE = (PROGRESSING, SUSPENDED)
@@ -81,7 +82,6 @@ class WorkflowRun:
         self.app, self.cfg, self.release, self.now = app, cfg, release, now
         self.partitions: dict[str, int] = {}
         self.weights: dict[str, dict[str, int]] = {}
-        self.weight_paths: dict[str, tuple] = {}
         self.rolled_back = False
         self.gates = dict(history.gates) if same_release else {}
         self.used_gates: dict[str, str] = {}
@@ -94,9 +94,8 @@ class WorkflowRun:
         for comp in self.app.canaried:
             self.partitions[comp.name] = p
 
-    def weigh(self, component: str, weights: dict[str, int], path: tuple) -> None:
+    def weigh(self, component: str, weights: dict[str, int]) -> None:
         self.weights[component] = dict(weights)
-        self.weight_paths[component] = path
 
     def roll_back(self) -> None:
         self.rolled_back = True
@@ -132,6 +131,7 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
 
     release, same = _release(app, cfg, previous, targets, current, rollback_step)
     _check_stage(app, cfg)
+    _check_steps(app, release, history)
     _check_approvals(app, cfg, history, release, current)
 
     run = WorkflowRun(app, cfg, release, history, same, now)
@@ -273,20 +273,40 @@ def _rollout(app: AppSpec, comp, run: WorkflowRun, release: Release, history: Hi
     new = new_replicas(spec, partition)
     replicas = {base.name: size - new, target.name: new}
     weights = run.weights.get(comp.name) or _follow(replicas, size)
-    known = {base.name, target.name}
+    return Rollout(comp.name, [base, target], replicas, {**{base.name: 0, target.name: 0}, **weights})
+
+
+def _check_steps(app: AppSpec, release: Release, history: History) -> None:
+    """Check every canary step against this release, run yet or not, before anything is applied."""
     problems = []
-    path = run.weight_paths.get(comp.name, comp.path)
-    for rev, w in weights.items():
-        if rev not in known:
-            live = " and ".join(sorted(known))
-            problems.append(app.locator.problem(path, f"revision '{rev}' is not part of this release of '{comp.name}'",
-                                                f"weigh {live}"))
-        elif w > 0 and replicas[rev] == 0:
-            problems.append(app.locator.problem(path, f"weight {w} goes to '{rev}', which has 0 replicas at this stage",
-                                                "give it weight 0, or move its batches with batchPartition"))
+    for step in app.steps or ():
+        if step.type != "canary-rollout":
+            continue
+        for comp_name, weights in canary_rollout.targets(step.properties, step).items():
+            comp = app.component(comp_name)
+            spec = comp.trait("rollout").properties
+            target = release.targets[comp_name]
+            base = release.baselines.get(comp_name)
+            new = new_replicas(spec, step.properties.batch_partition)
+            replicas = {f"{comp_name}-v{target}": new if base else spec.target_size}
+            if base:
+                replicas[f"{comp_name}-v{base}"] = spec.target_size - new
+            for rev, (weight, path) in weights.items():
+                n = canary_rollout.split_revision(rev)[1]
+                if rev not in replicas:
+                    known = ", ".join(r.name for r in history.revisions.get(comp_name, [])) or "none"
+                    in_release = " and ".join(sorted(replicas))
+                    what = "does not exist" if history.revision(comp_name, n) is None else "is not part of this release"
+                    problems.append(app.locator.problem(
+                        path, f"revision '{rev}' {what} (release {release.n} moves {comp_name} "
+                              f"{'from ' + comp_name + '-v' + str(base) + ' ' if base else ''}to {comp_name}-v{target})",
+                        f"weigh {in_release}; revisions so far: {known}"))
+                elif weight > 0 and replicas[rev] == 0:
+                    problems.append(app.locator.problem(
+                        path, f"weight {weight} goes to '{rev}', which has 0 replicas at batchPartition "
+                              f"{step.properties.batch_partition}", "give it weight 0, or move its batches with batchPartition"))
     if problems:
         raise ApplicationError(problems)
-    return Rollout(comp.name, [base, target], replicas, {**{base.name: 0, target.name: 0}, **weights})
 
 
 def _follow(replicas: dict[str, int], size: int) -> dict[str, int]:

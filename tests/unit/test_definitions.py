@@ -450,8 +450,8 @@ class FakeRun:
     def partition(self, p: int) -> None:
         self.calls.append(("partition", p))
 
-    def weigh(self, component: str, weights: dict[str, int], path: tuple) -> None:
-        self.calls.append(("weigh", component, weights, path))
+    def weigh(self, component: str, weights: dict[str, int]) -> None:
+        self.calls.append(("weigh", component, weights))
 
     def roll_back(self) -> None:
         self.calls.append(("roll_back",))
@@ -475,8 +475,7 @@ def test_canary_rollout_sets_partition_and_weights():
     assert go_on is True
     assert run.calls == [
         ("partition", 0),
-        ("weigh", "reviews", {"reviews-v1": 90, "reviews-v2": 10},
-         ("spec", "workflow", "steps", 0, "properties", "traffic", "weightedTargets")),
+        ("weigh", "reviews", {"reviews-v1": 90, "reviews-v2": 10}),
     ]
 
 
