@@ -51,6 +51,13 @@ def _context(app: AppSpec, comp: ComponentSpec) -> ComponentContext:
     ctx = ComponentContext(app.name, app.namespace, comp.name, workload.ports)
     for trait in comp.traits:
         TRAITS.get(trait.type).build(trait.properties, ctx)
+    # labels and annotations reach every object, whatever the order of the traits.
+    for manifest in [ctx.service, *ctx.objects.values()]:
+        if manifest is not None:
+            meta = manifest["metadata"]
+            meta["labels"] = {**meta.get("labels", {}), **ctx.labels, **ctx.selector()}
+            if ctx.annotations:
+                meta["annotations"] = {**meta.get("annotations", {}), **ctx.annotations}
     return ctx
 
 

@@ -40,6 +40,7 @@ class Release:
     step: int = 0
     replicas: dict[str, int] = field(default_factory=dict)  # revision name -> replicas applied
     live: dict[str, list[str]] = field(default_factory=dict)  # component -> revisions with a subset
+    gate: Optional[str] = None  # the suspend step it waits at
 
 
 @dataclass

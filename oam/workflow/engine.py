@@ -131,7 +131,8 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
 
     release, same = _release(app, cfg, previous, targets, current, rollback_step)
     _check_stage(app, cfg)
-    _check_steps(app, release, history)
+    if not cfg.rollback:
+        _check_steps(app, release, history)
     _check_approvals(app, cfg, history, release, current)
 
     run = WorkflowRun(app, cfg, release, history, same, now)
@@ -163,7 +164,7 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
     else:
         phase = PROGRESSING
 
-    release.phase, release.step = phase, executed
+    release.phase, release.step, release.gate = phase, executed, run.waiting
     release.replicas = {name: n for r in rollouts.values() for name, n in r.replicas.items()}
     release.live = {c: [rev.name for rev in r.live] for c, r in rollouts.items()}
     history.release = release
@@ -176,6 +177,8 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
         if c in release.baselines:
             keep[c].add(release.baselines[c])
     prune(history, keep)
+    if cfg.rollback and release.targets != targets:
+        run.notes.append(f"rollback is set: the release of {_describe(targets)} starts after pulumi config rm rollback")
     notes = run.notes + [f"approve '{a}' is left from release {history.approvals[a]} and does nothing here"
                          for a in cfg.approve if not _is_suspend(app, a)]
     return Resolution(release, current, rollouts, phase, executed, total, run.waiting, run.opens_at,
@@ -196,16 +199,18 @@ def _release(app: AppSpec, cfg: StageConfig, prev: Optional[Release], targets: d
     if prev is None:
         return Release(n=1, targets=dict(targets)), False
     if prev.targets != targets:
-        if prev.phase in ACTIVE:
-            raise ReleaseError([Problem(
-                app.locator.file, None, "spec.components",
-                f"release {prev.n} ({_describe(prev.targets)}) is still in progress at step {prev.step}; "
-                f"this file starts a new one ({_describe(targets)})",
-                "finish it (approve its gates) or roll it back with pulumi config set rollback true && pulumi up, "
-                "then apply this file")])
         if cfg.rollback:
-            raise ConfigError([cfg.problem("rollback", f"is true, but {app.locator.file} starts a new release "
-                                                       f"({_describe(targets)})", "pulumi config rm rollback")])
+            # Roll back the recorded release, whatever file is set: its stable revision is in the history.
+            return copy.deepcopy(prev), True
+        if prev.phase in ACTIVE:
+            changed = next(c for c in app.canaried if prev.targets.get(c.name) != targets.get(c.name))
+            where = f"waiting at step {prev.step + 1} '{prev.gate}'" if prev.gate else f"at step {prev.step}"
+            raise ReleaseError([app.locator.problem(
+                changed.path + (("properties", "image") if "image" in changed.raw_properties else ("properties",)),
+                f"release {prev.n} ({_describe(prev.targets)}) is still in progress ({where}); "
+                f"this file starts another ({_describe(targets)})",
+                f"roll release {prev.n} back first: pulumi config set rollback true && pulumi up, then "
+                f"pulumi config rm rollback && pulumi up; or finish it with its own file and approvals")])
         stable = _stable(prev)
         baselines = {c: stable[c] for c in targets if c in stable and stable[c] != targets[c]}
         return Release(n=prev.n + 1, targets=dict(targets), baselines=baselines), False

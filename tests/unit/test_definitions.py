@@ -416,15 +416,28 @@ def test_labels_and_annotations_go_on_every_object_built_after_them():
     assert ctx.service["spec"]["selector"] == SELECTOR, "extra labels must not change the selector"
 
 
-@pytest.mark.xfail(strict=True, reason="expose and istio-gateway build their objects when applied, so a labels or "
-                                       "annotations trait listed after them misses the Service, Gateway and "
-                                       "gateway VirtualService")
-def test_labels_and_annotations_do_not_depend_on_trait_order():
-    ctx = context()
-    apply_trait(ctx, "expose", {"port": [9080]})
-    apply_trait(ctx, "istio-gateway", {"hosts": ["*"], "port": 9080, "match": [{"prefix": "/"}]})
-    apply_trait(ctx, "labels", {"tier": "backend"})
-    apply_trait(ctx, "annotations", {"team": "books"})
+def test_labels_and_annotations_do_not_depend_on_trait_order(tmp_path):
+    from oam.loader import parse_yaml
+    from oam.model import validate_application
+    from oam.render import _context
+
+    text = """
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: {name: shop}
+spec:
+  components:
+    - name: web
+      type: webservice
+      properties: {image: web:1, port: 9080}
+      traits:
+        - {type: expose, properties: {port: [9080]}}
+        - {type: istio-gateway, properties: {hosts: ["*"], port: 9080, match: [{prefix: /}]}}
+        - {type: labels, properties: {tier: backend}}
+        - {type: annotations, properties: {team: books}}
+"""
+    app = validate_application(*parse_yaml(text, "app.yaml"))
+    ctx = _context(app, app.components[0])
     for manifest in (ctx.service, ctx.objects["gateway"], ctx.objects["gateway-route"]):
         assert manifest["metadata"]["labels"].get("tier") == "backend"
         assert manifest["metadata"].get("annotations") == {"team": "books"}
