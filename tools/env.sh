@@ -4,7 +4,7 @@
 _oam_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OAM_BIN="$("$_oam_root/tools/build-pulumi.sh")"
 export OAM_BIN PATH="$OAM_BIN:$PATH"
-export PULUMI_SKIP_UPDATE_CHECK=true
+export PULUMI_SKIP_UPDATE_CHECK=true PULUMI_IGNORE_AMBIENT_PLUGINS=true
 export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$_oam_root/.pulumi-state}"
 export PULUMI_CONFIG_PASSPHRASE="${PULUMI_CONFIG_PASSPHRASE-}"
 if [[ "$PULUMI_BACKEND_URL" == file://* ]]; then mkdir -p "${PULUMI_BACKEND_URL#file://}"; fi

@@ -29,11 +29,10 @@ def _sh(args: list[str], env: Optional[dict] = None, timeout: int = 5400) -> str
     return proc.stdout
 
 
-@pytest.fixture(scope="session")
-def cluster_env() -> dict[str, str]:
-    """A local kube-apiserver with Istio's CRDs, kept for the session, stopped at the end."""
+def start_cluster(state_dir: Path) -> dict[str, str]:
+    """Start (or reuse) the local cluster kept in state_dir; return the environment to use it."""
     env = dict(os.environ)
-    env["OAM_CLUSTER_DIR"] = str(CACHE / "e2e-cluster")
+    env["OAM_CLUSTER_DIR"] = str(state_dir)
     out = _sh(["bash", str(TOOLS / "cluster.sh"), "start"], env)
     for line in out.splitlines():
         if line.startswith("export "):
@@ -41,18 +40,18 @@ def cluster_env() -> dict[str, str]:
             env[key] = subprocess.run(["bash", "-c", f"printf %s {value}"], capture_output=True, text=True,
                                       env=env).stdout
     assert "KUBECONFIG" in env, out
-    yield env
+    return env
+
+
+def stop_cluster(env: dict[str, str]) -> None:
     subprocess.run(["bash", str(TOOLS / "cluster.sh"), "stop"], env=env, capture_output=True, timeout=120)
 
 
-@pytest.fixture(scope="session")
-def pulumi_env(cluster_env, tmp_path_factory) -> dict[str, str]:
-    """The pulumi CLI on PATH, its own PULUMI_HOME with the provider plugin, a file backend."""
-    env = dict(cluster_env)
+def with_pulumi(env: dict[str, str], home: Path, backend: Path) -> dict[str, str]:
+    """env plus the pulumi CLI on PATH, its own PULUMI_HOME with the provider plugin, a file backend."""
+    env = dict(env)
     env["OAM_IGNORE_PATH_PULUMI"] = "1"
     bin_dir = _sh(["bash", str(TOOLS / "build-pulumi.sh")], env).strip().splitlines()[-1]
-    home = tmp_path_factory.mktemp("pulumi-home")
-    backend = tmp_path_factory.mktemp("pulumi-state")
     env.update({
         "PATH": f"{bin_dir}:{env['PATH']}",
         "PULUMI_HOME": str(home),
@@ -60,11 +59,25 @@ def pulumi_env(cluster_env, tmp_path_factory) -> dict[str, str]:
         "PULUMI_CONFIG_PASSPHRASE": "e2e",
         "PULUMI_SKIP_UPDATE_CHECK": "true",
         "PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION": "true",
+        "PULUMI_IGNORE_AMBIENT_PLUGINS": "true",
     })
     version = (ROOT / "requirements.txt").read_text().split("pulumi-kubernetes==")[1].split()[0]
     _sh(["pulumi", "plugin", "install", "resource", "kubernetes", f"v{version}", "--file",
          f"{bin_dir}/pulumi-resource-kubernetes"], env)
     return env
+
+
+@pytest.fixture(scope="session")
+def cluster_env() -> dict[str, str]:
+    """A local kube-apiserver with Istio's CRDs, kept for the session, stopped at the end."""
+    env = start_cluster(CACHE / "e2e-cluster")
+    yield env
+    stop_cluster(env)
+
+
+@pytest.fixture(scope="session")
+def pulumi_env(cluster_env, tmp_path_factory) -> dict[str, str]:
+    return with_pulumi(cluster_env, tmp_path_factory.mktemp("pulumi-home"), tmp_path_factory.mktemp("pulumi-state"))
 
 
 @dataclass
@@ -122,7 +135,17 @@ class UpResult:
 
     @property
     def output(self) -> str:
-        return self.proc.stdout + self.proc.stderr
+        """Diagnostics (errors, warnings) from the event stream, then stderr."""
+        lines = []
+        for line in self.proc.stdout.splitlines():
+            if line.startswith("{") and '"diagnosticEvent"' in line:
+                try:
+                    diag = json.loads(line)["diagnosticEvent"]
+                except ValueError:
+                    continue
+                if diag.get("severity") != "debug":
+                    lines.append(diag.get("message", ""))
+        return "".join(lines) + self.proc.stderr
 
     def ops(self) -> dict[str, str]:
         """resource name -> op of every step that changed something."""
@@ -162,12 +185,13 @@ class Project:
                 self.pulumi("config", "set", key, str(value))
 
     def up(self, label: str = "up") -> UpResult:
-        log = self.dir / f"events-{len(self.durations)}.jsonl"
+        """`pulumi up` with the engine's event stream (--json): one JSON event a line."""
         start = time.monotonic()
-        proc = self.pulumi("up", "--yes", "--skip-preview", "--event-log", str(log), check=False)
+        proc = self.pulumi("up", "--yes", "--skip-preview", "--json", check=False)
         seconds = time.monotonic() - start
         self.durations.append((label, seconds))
-        return UpResult(proc, read_events(log), seconds)
+        (self.dir / f"events-{len(self.durations)}.jsonl").write_text(proc.stdout)
+        return UpResult(proc, parse_events(proc.stdout), seconds)
 
     def preview_no_changes(self) -> subprocess.CompletedProcess:
         return self.pulumi("preview", "--expect-no-changes", check=False)
@@ -177,13 +201,18 @@ class Project:
 
 
 def read_events(path: Path) -> list[Event]:
+    return parse_events(path.read_text()) if path.exists() else []
+
+
+def parse_events(text: str) -> list[Event]:
     events = []
-    if not path.exists():
-        return events
-    for line in path.read_text().splitlines():
-        if not line.strip():
+    for line in text.splitlines():
+        if not line.startswith("{"):
             continue
-        e = json.loads(line)
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue  # a line cut short by a killed process
         for key, kind in (("resourcePreEvent", "pre"), ("resOutputsEvent", "outputs")):
             if key in e:
                 meta = e[key]["metadata"]

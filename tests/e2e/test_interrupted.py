@@ -17,9 +17,10 @@ def test_killed_up_converges_on_rerun(pulumi_env, tmp_path_factory, kube: Kube):
         assert project.up("first-deploy").ok
         project.config(app=ROLLOUT)
         log = project.dir / "killed-events.jsonl"
-        proc = subprocess.Popen(["pulumi", "up", "--yes", "--skip-preview", "--stack", project.stack,
-                                 "--non-interactive", "--event-log", str(log)], cwd=project.dir, env=project.env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        with open(log, "w") as out:
+            proc = subprocess.Popen(["pulumi", "up", "--yes", "--skip-preview", "--stack", project.stack,
+                                     "--non-interactive", "--json"], cwd=project.dir, env=project.env,
+                                    stdout=out, stderr=subprocess.DEVNULL, start_new_session=True)
         deadline = time.monotonic() + 300
         # Kill the whole process group as soon as the new Deployment has started, before the route moves.
         while time.monotonic() < deadline:
@@ -34,7 +35,11 @@ def test_killed_up_converges_on_rerun(pulumi_env, tmp_path_factory, kube: Kube):
         half = state(kube)
         assert half["routes"] == {"reviews-v1": 100}, f"the route moved before the new pods were ready: {half}"
 
+        # A killed CLI leaves its lock behind; Pulumi's own message says to remove it with pulumi cancel.
         up = project.up("rerun-after-kill")
+        assert not up.ok and "pulumi cancel" in up.output, up.output
+        project.pulumi("cancel", "--yes")
+        up = project.up("rerun-after-cancel")
         if not up.ok and "pending" in up.output:
             # Pulumi asks for this after a hard kill; it is what a user is told to run.
             project.pulumi("refresh", "--yes", "--clear-pending-creates")
