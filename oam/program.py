@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pulumi
+from pulumi.runtime import rpc
 
 from oam.config import read_stage_config
 from oam.errors import OamError
@@ -21,7 +22,10 @@ def read_history() -> History:
     name = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
     result = pulumi.runtime.invoke(READ_OUTPUTS, {"name": name})
     outputs = (result.value or {}).get("outputs") or {}
-    return History.from_json(outputs.get(STATE_OUTPUT))
+    value = outputs.get(STATE_OUTPUT)
+    if rpc.is_rpc_secret(value):
+        value = rpc.unwrap_rpc_secret(value)
+    return History.from_json(value)
 
 
 def run(root: Path = Path(".")) -> dict:
@@ -39,6 +43,7 @@ def run(root: Path = Path(".")) -> dict:
         pulumi.log.warn(note)
     Application(plan)
     outputs = {"status": status(plan, cfg), STATE_OUTPUT: plan.resolution.history.to_json()}
-    for key, value in outputs.items():
-        pulumi.export(key, value)
+    pulumi.export("status", outputs["status"])
+    # Kept as a secret only so that `pulumi stack output` stays short: it is bookkeeping, not a secret.
+    pulumi.export(STATE_OUTPUT, pulumi.Output.secret(outputs[STATE_OUTPUT]))
     return outputs
