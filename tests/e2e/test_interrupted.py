@@ -10,6 +10,21 @@ from tests.e2e.conftest import Kube, make_project, read_events
 from tests.e2e.test_tutorial import FIRST, ROLLOUT, V2, assert_converged, state
 
 
+def _kill_orphans(pulumi_home: str) -> None:
+    """Plugins run in their own process group: end those the killed CLI left behind."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmdline = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        if cmdline.startswith(pulumi_home):
+            try:
+                os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+
+
 def test_killed_up_converges_on_rerun(pulumi_env, tmp_path_factory, kube: Kube):
     project = make_project(tmp_path_factory.mktemp("killed") / "project", pulumi_env, "killed")
     try:
@@ -32,6 +47,7 @@ def test_killed_up_converges_on_rerun(pulumi_env, tmp_path_factory, kube: Kube):
             raise AssertionError("the new Deployment never started")
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=60)
+        _kill_orphans(project.env["PULUMI_HOME"])
         half = state(kube)
         assert half["routes"] == {"reviews-v1": 100}, f"the route moved before the new pods were ready: {half}"
 
