@@ -91,8 +91,10 @@ class WorkflowRun:
         self.messages: list[str] = []  # for the log only: they change from run to run
 
     def partition(self, p: int) -> None:
+        """Each canary step sets the whole picture: weights it does not give follow replicas."""
         for comp in self.app.canaried:
             self.partitions[comp.name] = p
+            self.weights.pop(comp.name, None)
 
     def weigh(self, component: str, weights: dict[str, int]) -> None:
         self.weights[component] = dict(weights)

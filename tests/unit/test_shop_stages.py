@@ -111,3 +111,22 @@ def test_worker_and_pod_details():
     assert c["resources"] == {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "250m", "memory": "256Mi"}}
     assert cart["metadata"]["labels"]["team"] == "shop"
     assert run.manifest("shop-cart-service")["metadata"]["labels"]["team"] == "shop"
+
+
+def test_a_step_without_traffic_weighs_by_replicas(tmp_path):
+    text = (ROOT / V2).read_text()
+    start = text.index("      - name: last-batch")
+    text = text[:start] + """      - name: last-batch
+        type: canary-rollout
+        properties:
+          batchPartition: 2
+"""
+    app = tmp_path / "no-traffic.yaml"
+    app.write_text(text)
+    first = run_stage({"app": V1})
+    run = run_stage({"app": str(app), "approve": "check-first-batch,soak,check-second-batch"}, first)
+    assert run.error is None
+    # Weights of the earlier step (50/50) do not carry over to a step that moves every pod.
+    assert numbers(run, "cart") == ({"cart-v1": 0, "cart-v2": 3}, {"cart-v2": 100})
+    batch1 = run_stage({"app": str(app), "stage": "1"}, first)
+    assert numbers(batch1, "cart")[1] == {"cart-v1": 90, "cart-v2": 10}
