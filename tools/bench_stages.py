@@ -37,6 +37,8 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             base = Path(tmp)
+            (base / "home").mkdir()
+            (base / "state").mkdir()
             penv = with_pulumi(env, base / "home", base / "state")
             for walk in range(args.walks):
                 project = make_project(base / f"walk{walk}", penv, f"bench{walk}")

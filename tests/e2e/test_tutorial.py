@@ -65,6 +65,8 @@ def test_1_first_deploy(project: Project, kube: Kube):
     assert_others_unchanged(kube)
     assert up.finished_before_started(V1, VS)
     assert up.finished_before_started(DR, VS)
+    outputs = project.pulumi("stack", "output").stdout
+    assert "[secret]" in outputs and len(outputs.splitlines()) <= 6, outputs
 
 
 def test_2_rollout_stops_at_the_gate(project: Project, kube: Kube):
