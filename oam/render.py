@@ -136,12 +136,11 @@ def _rollout_objects(ctx, comp, rollout, current, prev, prefix: str, has_service
             _deployment(ctx, workload, rev.name, rev.name, rollout.replicas[rev.name], per_revision=True))
     gaining = [d.key for r, d in deployments.items() if rollout.replicas[r] > 0 and rollout.replicas[r] >= old_replicas.get(r, 0)]
     losing = [d for r, d in deployments.items() if rollout.replicas[r] < old_replicas.get(r, 0)]
-    out: list[Desired] = []
     if ctx.canary is None:
         # No routes: the pods are the traffic split. Scale up before scaling down.
         for d in losing:
             d.depends_on += gaining
-        return out + list(deployments.values())
+        return list(deployments.values())
     live = [r.name for r in rollout.live]
     dr = Desired(f"{prefix}-destinationrule", comp.name, "destinationrule",
                  canary_traffic.destination_rule(ctx, live), [f"{prefix}-service"] if has_service else [])
@@ -155,4 +154,4 @@ def _rollout_objects(ctx, comp, rollout, current, prev, prefix: str, has_service
         vs.depends_on.append(dr.key)  # a new subset exists before a route names it
     for d in losing:
         d.depends_on.append(vs.key)  # replicas go only after their traffic has gone
-    return out + list(deployments.values()) + [dr, vs]
+    return list(deployments.values()) + [dr, vs]

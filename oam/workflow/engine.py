@@ -173,9 +173,10 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
     history.approvals = {a: release.n if history.approvals.get(a) is None else history.approvals[a]
                          for a in cfg.approve}
     history.gates = run.used_gates
-    keep: dict[str, set[int]] = {c: {rev.n} for c, rev in current.items()}
+    # Only a rolled-out component ever renders an older revision, from its stored properties.
+    keep: dict[str, set[int]] = {}
     for c, r in rollouts.items():
-        keep[c] |= {rev.n for rev in r.live}
+        keep[c] = {current[c].n, *(rev.n for rev in r.live)}
         if c in release.baselines:
             keep[c].add(release.baselines[c])
     prune(history, keep)
