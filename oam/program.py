@@ -1,6 +1,7 @@
 """The Pulumi program: config and recorded history in, resources and status out."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pulumi
@@ -17,10 +18,23 @@ from oam.status import status
 READ_OUTPUTS = "pulumi:pulumi:readStackOutputs"
 
 
-def read_history() -> History:
-    """The history this stack recorded at its last update (empty for a new or destroyed stack)."""
+def read_history(attempts: int = 20, pause: float = 0.25) -> History:
+    """The history this stack recorded at its last update (empty for a new or destroyed stack).
+
+    A file backend rewrites the checkpoint in place while an update starts, so a read can
+    see a half-written file; it is tried again. It never falls back to an empty history:
+    that would rename revisions.
+    """
     name = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
-    result = pulumi.runtime.invoke(READ_OUTPUTS, {"name": name})
+    for attempt in range(1, attempts + 1):
+        try:
+            result = pulumi.runtime.invoke(READ_OUTPUTS, {"name": name})
+            break
+        except Exception as err:  # noqa: BLE001 - the engine reports every failure as a plain Exception
+            if attempt == attempts:
+                raise pulumi.RunError(f"cannot read the recorded state of stack {name}: {err}; "
+                                      "nothing was changed, run pulumi up again") from None
+            time.sleep(pause)
     outputs = (result.value or {}).get("outputs") or {}
     value = outputs.get(STATE_OUTPUT)
     if rpc.is_rpc_secret(value):

@@ -103,7 +103,8 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
     monitor = _Monitor(mocks, result)
     pulumi.runtime.set_all_config({f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v)
                                    for k, v in config.items() if v is not None})
-    pmocks.set_mocks(mocks, project=PROJECT, stack=STACK, preview=preview, monitor=monitor)
+    pmocks.set_mocks(mocks, project=PROJECT, stack=STACK, preview=preview, monitor=monitor,
+                     organization="organization")
     psettings.SETTINGS.rpc_manager.clear()
 
     def program():

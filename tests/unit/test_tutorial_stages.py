@@ -182,3 +182,31 @@ def test_retry_after_rollback_needs_a_fresh_approval(tutorial):
     assert fresh.error is None
     assert routes(fresh) == {"reviews-v1": 90, "reviews-v2": 10}
     assert fresh.outputs["status"]["reviews"]["release"] == 3
+
+
+def test_state_read_is_retried_and_never_falls_back_to_empty(monkeypatch):
+    import pulumi
+
+    from oam import program
+
+    calls = {"n": 0}
+    real = pulumi.runtime.invoke
+
+    def flaky(token, args, *rest, **kw):
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise Exception("failed to load checkpoint: EOF")
+        return real(token, args, *rest, **kw)
+
+    monkeypatch.setattr(pulumi.runtime, "invoke", flaky)
+    monkeypatch.setattr(program.time, "sleep", lambda s: None)
+    first = run_stage({"app": FIRST})
+    calls["n"] = 0
+    run = run_stage({"app": ROLLOUT}, first)
+    assert run.error is None and calls["n"] == 3
+    assert run.outputs["status"]["reviews"]["release"] == 2
+
+    monkeypatch.setattr(pulumi.runtime, "invoke", lambda *a, **k: (_ for _ in ()).throw(Exception("EOF")))
+    broken = run_stage({"app": ROLLOUT}, first)
+    assert broken.resources == {}
+    assert "cannot read the recorded state of stack organization/oam-delivery/dev" in broken.error
