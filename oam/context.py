@@ -51,6 +51,15 @@ class ComponentContext:
             meta["annotations"] = dict(self.annotations)
         return meta
 
+    def service_manifest(self, ports: list[dict[str, Any]], type_: str = "ClusterIP") -> dict[str, Any]:
+        """The component's Service, named after it and selecting all of its pods."""
+        return {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": self.metadata(self.component),
+            "spec": {"type": type_, "selector": self.selector(), "ports": ports},
+        }
+
     @property
     def host(self) -> str:
         """The in-mesh host name of the component's Service."""

@@ -35,17 +35,8 @@ def service(ctx: ComponentContext) -> dict:
     """The component's Service, its canary ports declared as HTTP so Istio applies weights."""
     ports = ctx.canary.port
     if ctx.service is None:
-        return {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": ctx.metadata(ctx.component),
-            "spec": {
-                "type": "ClusterIP",
-                "selector": ctx.selector(),
-                "ports": [{"name": f"http-{n}", "port": n, "targetPort": n, "protocol": "TCP", "appProtocol": "http"}
-                          for n in ports],
-            },
-        }
+        return ctx.service_manifest([{"name": f"http-{n}", "port": n, "targetPort": n, "protocol": "TCP",
+                                      "appProtocol": "http"} for n in ports])
     svc = copy.deepcopy(ctx.service)
     for entry in svc["spec"]["ports"]:
         if entry["port"] in ports:

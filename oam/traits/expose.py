@@ -24,13 +24,5 @@ def check(trait, app, comp):
 @TRAITS.define("expose", ExposeProperties, check=check)
 def expose(p: ExposeProperties, ctx: ComponentContext) -> None:
     """A Service named after the component, one port entry per listed port."""
-    ctx.service = {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": ctx.metadata(ctx.component),
-        "spec": {
-            "type": p.type,
-            "selector": ctx.selector(),
-            "ports": [{"name": f"port-{n}", "port": n, "targetPort": n, "protocol": "TCP"} for n in p.port],
-        },
-    }
+    ports = [{"name": f"port-{n}", "port": n, "targetPort": n, "protocol": "TCP"} for n in p.port]
+    ctx.service = ctx.service_manifest(ports, p.type)

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Optional
 
 from oam.config import StageConfig
-from oam.errors import ApplicationError, ConfigError, Problem, ReleaseError
+from oam.errors import ApplicationError, ConfigError, ReleaseError
 from oam.loader import closest
 from oam.model import AppSpec, StepSpec
 from oam.registry import STEPS
@@ -135,7 +135,7 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
     _check_stage(app, cfg)
     if not cfg.rollback:
         _check_steps(app, release, history)
-    _check_approvals(app, cfg, history, release, current)
+    _check_approvals(app, cfg, history, release)
 
     run = WorkflowRun(app, cfg, release, history, same, now)
     executed, total = 0, len(steps) if steps else 0
@@ -240,8 +240,7 @@ def _check_stage(app: AppSpec, cfg: StageConfig) -> None:
                                        f"pulumi config set stage {len(app.steps)}, or pulumi config rm stage")])
 
 
-def _check_approvals(app: AppSpec, cfg: StageConfig, history: History, release: Release,
-                     current: dict[str, Revision]) -> None:
+def _check_approvals(app: AppSpec, cfg: StageConfig, history: History, release: Release) -> None:
     suspends = [s.name for s in app.steps or () if s.type == "suspend"]
     problems = []
     for name in cfg.approve:
