@@ -1,4 +1,4 @@
-"""The stack config keys of a stage (app, stage, approve, rollback), checked once at the entry point."""
+"""The stack config keys of a stage (app, stage, approve, rollback, readyTimeout), checked once at the entry point."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from oam.durations import parse_duration
 from oam.errors import ConfigError, Problem
+
+DEFAULT_READY_TIMEOUT = 300
 
 
 @dataclass(frozen=True)
@@ -16,6 +19,7 @@ class StageConfig:
     stage: Optional[int] = None
     approve: tuple[str, ...] = ()
     rollback: bool = False
+    ready_timeout: int = DEFAULT_READY_TIMEOUT  # seconds a Deployment's pods may take to be Ready
     project: str = "oam-delivery"
     stack_file: str = "Pulumi.dev.yaml"
     lines: dict[str, int] = field(default_factory=dict)
@@ -88,7 +92,17 @@ def read_stage_config(get: Callable[[str], Optional[Any]], project: str, stack_f
                                          "pulumi config set rollback true"))
         rollback = text == "true"
 
+    ready_timeout = DEFAULT_READY_TIMEOUT
+    raw = get("readyTimeout")
+    if raw not in (None, ""):
+        seconds = parse_duration(str(raw).strip())
+        if not seconds:
+            problems.append(base.problem("readyTimeout", f"must be a duration above 0 like 90s, 5m or 1h (got {raw!r})",
+                                         "pulumi config set readyTimeout 5m"))
+        else:
+            ready_timeout = seconds
+
     if problems:
         raise ConfigError(problems)
     return StageConfig(app=str(app), stage=stage, approve=tuple(approve), rollback=rollback,
-                       project=project, stack_file=display, lines=lines)
+                       ready_timeout=ready_timeout, project=project, stack_file=display, lines=lines)

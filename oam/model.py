@@ -13,6 +13,7 @@ from typing import Any, Literal, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+from oam.durations import parse_duration
 from oam.errors import ApplicationError, Problem
 from oam.loader import Locator, closest, pydantic_problems
 from oam.registry import COMPONENTS, STEPS, TRAITS, Definition, Registry, load_definitions
@@ -48,6 +49,8 @@ class StepEnvelope(OamModel):
     name: str = Field(description="Step name, a DNS label")
     type: str = Field(description="Step type, e.g. canary-rollout")
     properties: dict[str, Any] = Field(default_factory=dict, description="The step's parameters")
+    timeout: Optional[str] = Field(None, description="How long the pods this step scales may take to be Ready, "
+                                                     "e.g. 90s or 10m (default: the readyTimeout config key)")
 
 
 class WorkflowEnvelope(OamModel):
@@ -92,6 +95,7 @@ class StepSpec:
     type: str
     properties: Any
     path: tuple
+    timeout: Optional[int] = None  # seconds
 
 
 @dataclass(frozen=True)
@@ -175,7 +179,11 @@ def validate_application(data: Any, locator: Locator) -> AppSpec:
                                                 f"spec.workflow.steps[{step_seen[step.name]}] has it already"))
             step_seen.setdefault(step.name, i)
             _, sprops = _typed(STEPS, step, path, locator, problems)
-            steps.append(StepSpec(step.name, step.type, sprops, path))
+            timeout = parse_duration(step.timeout) if step.timeout is not None else None
+            if step.timeout is not None and not timeout:
+                problems.append(locator.problem(path + ("timeout",), f"'{step.timeout}' is not a duration above 0",
+                                                "write it like 90s, 10m or 1h30m"))
+            steps.append(StepSpec(step.name, step.type, sprops, path, timeout))
         if not steps:
             problems.append(locator.problem(("spec", "workflow", "steps"), "a workflow needs at least one step",
                                             "remove 'workflow' to deploy everything at once"))

@@ -1,4 +1,13 @@
-"""The Pulumi program: config and recorded history in, resources and status out."""
+"""The Pulumi program: config and recorded state in, resources and status out.
+
+The stack records two things. Pulumi's own state of every object says what is applied
+(it is kept even for an object whose update failed half-way); ordering edges start from
+it. Our ``oamState`` output (the revisions and where the release stands) is written only
+by an update that applied everything: before any object is touched, the program registers
+a status that says the stage failed, and only once every object has been applied does it
+replace that status and the record. When an update fails, the engine keeps that early
+status and the last ``oamState`` that was fully applied.
+"""
 from __future__ import annotations
 
 import time
@@ -7,39 +16,69 @@ from pathlib import Path
 import pulumi
 from pulumi.runtime import rpc
 
-from oam.config import read_stage_config
+from oam.applied import Applied
+from oam.config import StageConfig, read_stage_config
+from oam.durations import show_duration
 from oam.errors import OamError
 from oam.loader import read_application
+from oam.render import Desired, Plan
 from oam.render import plan as make_plan
 from oam.resources import Application
 from oam.revisions import STATE_OUTPUT, History
-from oam.status import status
+from oam.status import failed_status, status
 
-READ_OUTPUTS = "pulumi:pulumi:readStackOutputs"
+READ_RESOURCE_OUTPUTS = "pulumi:pulumi:readStackResourceOutputs"
+STACK_TYPE = "pulumi:pulumi:Stack"
 
 
-def read_history(attempts: int = 20, pause: float = 0.25) -> History:
-    """The history this stack recorded at its last update (empty for a new or destroyed stack).
+def read_recorded(attempts: int = 20, pause: float = 0.25) -> tuple[History, Applied, str]:
+    """What this stack recorded at its last update: our history, each object as applied, and the raw history.
 
-    A file backend rewrites the checkpoint in place while an update starts, so a read can
-    see a half-written file; it is tried again. It never falls back to an empty history:
-    that would rename revisions.
+    Empty for a new or destroyed stack. A file backend rewrites the checkpoint in place
+    while an update starts, so a read can see a half-written file; it is tried again. It
+    never falls back to an empty history: that would rename revisions.
     """
     name = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
     for attempt in range(1, attempts + 1):
         try:
-            result = pulumi.runtime.invoke(READ_OUTPUTS, {"name": name})
+            result = pulumi.runtime.invoke(READ_RESOURCE_OUTPUTS, {"stackName": name})
             break
         except Exception as err:  # noqa: BLE001 - the engine reports every failure as a plain Exception
             if attempt == attempts:
                 raise pulumi.RunError(f"cannot read the recorded state of stack {name}: {err}; "
                                       "nothing was changed, run pulumi up again") from None
             time.sleep(pause)
-    outputs = (result.value or {}).get("outputs") or {}
-    value = outputs.get(STATE_OUTPUT)
+    resources = unwrap((result.value or {}).get("outputs") or {})
+    stack = next((r.get("outputs") or {} for r in resources.values()
+                  if isinstance(r, dict) and r.get("type") == STACK_TYPE), {})
+    raw = stack.get(STATE_OUTPUT) or ""
+    return History.from_json(raw), Applied.from_resource_outputs(resources), raw
+
+
+def unwrap(value):
+    """Drop Pulumi's secret wrappers, all the way down: the record is read here, never shown."""
     if rpc.is_rpc_secret(value):
-        value = rpc.unwrap_rpc_secret(value)
-    return History.from_json(value)
+        return unwrap(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+def report_failures(plan: Plan, cfg: StageConfig, timeout: int, failed: list[tuple[Desired, Exception]]) -> None:
+    """After Pulumi's own error: which revision did not get Ready, what was left alone, what to run next."""
+    for desired, err in failed:
+        if desired.kind != "Deployment" or "Ready" not in str(err) and "timed out" not in str(err).lower() and \
+                "live" not in str(err):
+            continue
+        name = desired.manifest["metadata"]["name"]
+        wanted = desired.manifest["spec"]["replicas"]
+        pulumi.log.error(
+            f"{name}: not all of its {wanted} pod(s) became Ready within {show_duration(timeout)} "
+            f"(readyTimeout, or the step's timeout); the routes and the stable revision were left as they were. "
+            f"Next: fix the cause and run pulumi up again (it picks up where this one stopped), "
+            f"or roll back: pulumi config set rollback true && pulumi up")
 
 
 def run(root: Path = Path(".")) -> dict:
@@ -50,14 +89,20 @@ def run(root: Path = Path(".")) -> dict:
     try:
         cfg = read_stage_config(config.get, project, root / stack_file, stack_file)
         app = read_application(root / cfg.app, cfg.app)
-        plan = make_plan(app, read_history(), cfg)
+        history, applied, recorded = read_recorded()
+        plan = make_plan(app, history, cfg, applied=applied)
     except OamError as err:
         raise pulumi.RunError(str(err)) from None
     for note in plan.resolution.messages + plan.resolution.notes:
         pulumi.log.warn(note)
-    Application(plan)
+    timeout = plan.resolution.ready_timeout or cfg.ready_timeout
+    failed_view = failed_status(plan, cfg)
+    # First what a failed update leaves behind; the record itself only once everything is applied.
+    pulumi.runtime.get_root_resource().register_outputs({"status": failed_view})
+    application = Application(plan, timeout)
+    done = application.settled(lambda failed: report_failures(plan, cfg, timeout, failed))
     outputs = {"status": status(plan, cfg), STATE_OUTPUT: plan.resolution.history.to_json()}
-    pulumi.export("status", outputs["status"])
+    pulumi.export("status", done.apply(lambda ok: outputs["status"] if ok else failed_view))
     # Kept as a secret only so that `pulumi stack output` stays short: it is bookkeeping, not a secret.
-    pulumi.export(STATE_OUTPUT, pulumi.Output.secret(outputs[STATE_OUTPUT]))
+    pulumi.export(STATE_OUTPUT, pulumi.Output.secret(done.apply(lambda ok: outputs[STATE_OUTPUT] if ok else recorded)))
     return outputs

@@ -1,9 +1,10 @@
-"""Pure: (application, history, stage config) -> the objects that must exist, in order.
+"""Pure: (application, history, stage config, what is applied) -> the objects that must exist, in order.
 
 No Pulumi here. Each object carries the keys of the objects it must wait for; those edges
 are the safety rules: a Deployment gaining replicas is ready before a route sends it more
 traffic, a subset exists before a route names it, and replicas losing traffic go only
-after the route has changed.
+after the route has changed. "Gaining" and "losing" are measured against ``Applied``, what
+each object holds now, so a re-run after a failed update orders its changes from there.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Optional
 
+from oam.applied import Applied
 from oam.config import StageConfig
 from oam.context import REVISION_LABEL, ComponentContext, Workload
 from oam.model import AppSpec, ComponentSpec
@@ -95,10 +97,14 @@ def _deployment(ctx: ComponentContext, workload: Workload, name: str, revision: 
     }
 
 
-def plan(app: AppSpec, history: History, cfg: StageConfig, now: Optional[datetime] = None) -> Plan:
-    """Everything that must exist at this stage, with the edges of the safety rules."""
+def plan(app: AppSpec, history: History, cfg: StageConfig, now: Optional[datetime] = None,
+         applied: Optional[Applied] = None) -> Plan:
+    """Everything that must exist at this stage, with the edges of the safety rules.
+
+    ``applied`` is what the cluster holds now (nothing, for a new stack).
+    """
     res = resolve(app, history, cfg, now)
-    prev = res.previous
+    applied = applied or Applied()
     objects: list[Desired] = []
     for comp in app.components:
         ctx = _context(app, comp)
@@ -115,29 +121,30 @@ def plan(app: AppSpec, history: History, cfg: StageConfig, now: Optional[datetim
             mine.append(Desired(f"{prefix}-deployment", comp.name, "deployment",
                                 _deployment(ctx, workload, comp.name, current.name, replicas, per_revision=False)))
         else:
-            mine += _rollout_objects(ctx, comp, rollout, current, prev, prefix, service is not None)
+            mine += _rollout_objects(ctx, comp, rollout, current, applied, prefix, service is not None)
         for role, manifest in ctx.objects.items():
+            if role == "gateway-route" and rollout is not None and ctx.canary is not None:
+                manifest = canary_traffic.weigh_gateway_route(ctx, manifest, rollout.routes)
             deps = [f"{prefix}-service"] if service and role == "gateway-route" else []
             if role == "gateway-route" and "gateway" in ctx.objects:
                 deps.append(f"{prefix}-gateway")
             mine.append(Desired(f"{prefix}-{role}", comp.name, role, manifest, deps))
+        if rollout is not None and ctx.canary is not None:
+            res.messages += _order_routes(mine, rollout, applied, prefix)
         objects += mine
     return Plan(app, res, objects)
 
 
-def _rollout_objects(ctx, comp, rollout, current, prev, prefix: str, has_service: bool) -> list[Desired]:
-    old_replicas = prev.replicas if prev else {}
-    old_live = set(prev.live.get(comp.name, [])) if prev else set()
+def _rollout_objects(ctx, comp, rollout, current, applied: Applied, prefix: str, has_service: bool) -> list[Desired]:
     deployments = {}
     for rev in rollout.live:
         workload = _workload(comp, rev, current)
         deployments[rev.name] = Desired(
             f"{ctx.app}-{rev.name}", comp.name, "deployment",
             _deployment(ctx, workload, rev.name, rev.name, rollout.replicas[rev.name], per_revision=True))
-    gaining = [d.key for r, d in deployments.items() if rollout.replicas[r] > 0 and rollout.replicas[r] >= old_replicas.get(r, 0)]
-    losing = [d for r, d in deployments.items() if rollout.replicas[r] < old_replicas.get(r, 0)]
     if ctx.canary is None:
         # No routes: the pods are the traffic split. Scale up before scaling down.
+        gaining, losing = _moves(deployments, rollout, applied)
         for d in losing:
             d.depends_on += gaining
         return list(deployments.values())
@@ -146,12 +153,53 @@ def _rollout_objects(ctx, comp, rollout, current, prev, prefix: str, has_service
                  canary_traffic.destination_rule(ctx, live), [f"{prefix}-service"] if has_service else [])
     vs = Desired(f"{prefix}-virtualservice", comp.name, "virtualservice",
                  canary_traffic.virtual_service(ctx, rollout.routes), [f"{prefix}-service"] if has_service else [])
-    vs.depends_on += gaining
-    removed_only = bool(old_live - set(live)) and not (set(live) - old_live)
-    if removed_only:
-        dr.depends_on.append(vs.key)  # drop a subset only once no route names it
-    else:
-        vs.depends_on.append(dr.key)  # a new subset exists before a route names it
-    for d in losing:
-        d.depends_on.append(vs.key)  # replicas go only after their traffic has gone
     return list(deployments.values()) + [dr, vs]
+
+
+def _moves(deployments: dict[str, Desired], rollout, applied: Applied) -> tuple[list[str], list[Desired]]:
+    """(keys of Deployments that keep or gain pods and serve, Deployments that lose pods), against what is applied."""
+    gaining, losing = [], []
+    for rev, d in deployments.items():
+        want, now = rollout.replicas[rev], applied.replicas.get(d.key, 0)
+        if want > 0 and want >= now:
+            gaining.append(d.key)
+        elif want < now:
+            losing.append(d)
+    return gaining, losing
+
+
+def _order_routes(mine: list[Desired], rollout, applied: Applied, prefix: str) -> list[str]:
+    """The edges between a canaried component's Deployments, its subsets and every route that weighs them.
+
+    Every route (the mesh VirtualService and, with istio-gateway, the gateway's) moves only
+    once the Deployments that keep or gain traffic are Ready; Deployments that lose pods
+    shrink only after every route has moved. A subset the routes will name exists before
+    them; a subset a route names now is dropped only after the routes have left it. If one
+    update would need both (it cannot update the rule twice), the rule keeps the old subset
+    this time and a note says the next pulumi up drops it.
+    """
+    by_key = {d.key: d for d in mine}
+    deployments = {d.manifest["metadata"]["name"]: d for d in mine if d.role == "deployment"}
+    gaining, losing = _moves(deployments, rollout, applied)
+    dr = by_key[f"{prefix}-destinationrule"]
+    routes = [d for d in mine if d.role in ("virtualservice", "gateway-route")]
+    named = set(rollout.routes)
+    existing = applied.subsets.get(dr.key, set())
+    routed_now = set().union(*(applied.routed.get(r.key, set()) for r in routes))
+    adds = named - existing
+    drops = routed_now - {s["name"] for s in dr.manifest["spec"]["subsets"]}
+    notes = []
+    if adds and drops:
+        dr.manifest["spec"]["subsets"] += [canary_traffic.subset(s) for s in sorted(drops)]
+        notes.append(f"{dr.manifest['metadata']['name']}: subsets {', '.join(sorted(drops))} stay until no route names "
+                     "them; the next pulumi up removes them")
+        drops = set()
+    for route in routes:
+        route.depends_on += gaining
+        if not drops:
+            route.depends_on.append(dr.key)  # a new subset exists before a route names it
+    if drops:
+        dr.depends_on += [r.key for r in routes]  # drop a subset only once no route names it
+    for d in losing:
+        d.depends_on += [r.key for r in routes]  # replicas go only after their traffic has gone
+    return notes

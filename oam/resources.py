@@ -5,11 +5,12 @@ resource's URN stays the same from stage to stage.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from oam.durations import show_duration
 from oam.render import Desired, Plan
 
 COMPONENT_TOKENS = {"webservice": "oam:component:WebService", "worker": "oam:component:Worker"}
@@ -25,20 +26,49 @@ class Component(pulumi.ComponentResource):
 class Application(pulumi.ComponentResource):
     """An OAM Application at one stage of its workflow."""
 
-    def __init__(self, plan: Plan, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, plan: Plan, ready_timeout: int, opts: Optional[pulumi.ResourceOptions] = None):
         app = plan.app
+        self.plan, self.ready_timeout = plan, ready_timeout
         super().__init__("oam:index:Application", app.name, None, opts)
         owners = {c.name: Component(COMPONENT_TOKENS.get(c.type, "oam:component:Component"),
                                     f"{app.name}-{c.name}", pulumi.ResourceOptions(parent=self))
                   for c in app.components}
         self.children: dict[str, pulumi.CustomResource] = {}
+        wait = show_duration(ready_timeout)
         for desired in ordered(plan.objects):
             opts = pulumi.ResourceOptions(parent=owners[desired.component],
                                           depends_on=[self.children[k] for k in desired.depends_on])
+            if desired.kind == "Deployment":
+                # How long the provider waits for the pods to be Ready, on create and on update.
+                opts.custom_timeouts = pulumi.CustomTimeouts(create=wait, update=wait)
             self.children[desired.key] = _resource(desired, opts)
         for owner in owners.values():
             owner.register_outputs({})
         self.register_outputs({})
+
+
+    def settled(self, on_failure: Callable[[list[tuple[Desired, Exception]]], None]) -> pulumi.Output[bool]:
+        """True once every object of the stage has been applied; False (after ``on_failure``) if any failed.
+
+        Each resource's URN resolves only when the engine has finished its step, Ready wait
+        included, and fails when that step (or one it depends on) failed.
+        """
+        by_key = self.plan.by_key()
+
+        async def wait() -> bool:
+            failed, seen = [], set()
+            for key, child in self.children.items():  # in dependency order: a cause before what waited for it
+                try:
+                    await child.urn.future()
+                except Exception as err:  # noqa: BLE001 - the SDK reports a failed step as a plain Exception
+                    if str(err) not in seen:  # what waited on a failed step fails with the same error
+                        failed.append((by_key[key], err))
+                    seen.add(str(err))
+            if failed:
+                on_failure(failed)
+            return not failed
+
+        return pulumi.Output.from_input(wait())
 
 
 def _resource(d: Desired, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:

@@ -63,3 +63,26 @@ def _image(plan: Plan, component: str, revision: str) -> str:
         if d.key == key:
             return d.manifest["spec"]["template"]["spec"]["containers"][0]["image"]
     return ""
+
+
+def failed_status(plan: Plan, cfg: StageConfig) -> dict[str, Any]:
+    """What `status` says when this stage's update did not apply everything (recorded before it starts)."""
+    res = plan.resolution
+    out = status(plan, cfg)
+    if res.total and res.executed:
+        step = f"step {res.executed}/{res.total} {plan.app.steps[res.executed - 1].name}"
+    elif res.phase == ROLLED_BACK:
+        step = "the rollback"
+    else:
+        step = "the deploy"
+    for name, item in out.items():
+        if name == "notes":
+            continue
+        item["phase"] = "failed"
+        item["failed"] = (f"pulumi up did not apply {step} in full (see its error); routes stay where they were "
+                          f"until the pods they send to are Ready")
+        item["wanted"] = item.pop("revisions")
+        item.pop("waiting", None)
+        item["next"] = ("fix the cause, then pulumi up (it goes on from where the cluster is, in the safe order); "
+                        "or roll back: pulumi config set rollback true && pulumi up")
+    return out

@@ -6,6 +6,7 @@ passes silently; this harness runs the program to the end itself and returns
 """
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any, Optional
 import pulumi
 from pulumi.runtime import mocks as pmocks
 from pulumi.runtime import settings as psettings
-from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.stack import massage, run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,13 +41,24 @@ class Registered:
     parent: str
     inputs: dict
     dependencies: list[str]
+    timeouts: dict = field(default_factory=dict)  # customTimeouts: create/update/delete
+
+
+def _unwrap(value: Any) -> Any:
+    if pmocks.rpc.is_rpc_secret(value):
+        return _unwrap(pmocks.rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: _unwrap(v) for k, v in value.items()}
+    return value
 
 
 @dataclass
 class StageRun:
     resources: dict[str, Registered] = field(default_factory=dict)
-    outputs: dict[str, Any] = field(default_factory=dict)
+    outputs: dict[str, Any] = field(default_factory=dict)  # the stack outputs as the engine records them
     error: Optional[str] = None
+    registered: list[dict] = field(default_factory=list)  # every RegisterResourceOutputs of the stack, in order
+    failed: list[str] = field(default_factory=list)  # resources whose step failed
 
     @property
     def state(self) -> Optional[str]:
@@ -63,15 +75,26 @@ class StageRun:
 
 
 class _Mocks(pulumi.runtime.Mocks):
-    def __init__(self, previous_outputs: dict):
+    def __init__(self, previous_outputs: dict, previous_resources: dict[str, Registered], fail: set[str]):
         self.previous_outputs = previous_outputs
+        self.previous_resources = previous_resources
+        self.fail = fail
+        self.failed: list[str] = []
 
     def new_resource(self, args):
+        if args.name in self.fail:
+            self.failed.append(args.name)
+            raise Exception(f"{args.name}: Minimum number of live Pods was not attained (injected by the test)")
         return f"{args.name}-id", args.inputs
 
     def call(self, args):
-        if args.token == "pulumi:pulumi:readStackOutputs":
-            return {"name": args.args["name"], "outputs": self.previous_outputs, "secretOutputNames": []}
+        if args.token == "pulumi:pulumi:readStackResourceOutputs":
+            # As the engine answers: every resource of the last checkpoint, its type and outputs.
+            out = {f"urn:pulumi:{STACK}::{PROJECT}::pulumi:pulumi:Stack::{PROJECT}-{STACK}":
+                   {"type": "pulumi:pulumi:Stack", "outputs": self.previous_outputs}}
+            for r in self.previous_resources.values():
+                out[r.urn] = {"type": r.type, "outputs": r.inputs}
+            return {"name": args.args["stackName"], "outputs": out}
         return {}
 
 
@@ -80,26 +103,52 @@ class _Monitor(pmocks.MockMonitor):
         super().__init__(mocks)
         self.run = run
 
+    def RegisterResourceOutputs(self, request):
+        outputs = _unwrap(plain(pmocks.rpc.deserialize_properties(request.outputs)))
+        if request.urn.endswith("::pulumi:pulumi:Stack::" + f"{PROJECT}-{STACK}") and outputs:
+            self.run.registered.append(outputs)
+        return super().RegisterResourceOutputs(request)
+
     def RegisterResource(self, request):
-        response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
+            # Recorded before the mocks run: a step that fails was still registered.
             inputs = plain(pmocks.rpc.deserialize_properties(request.object))
-            self.run.resources[request.name] = Registered(response.urn, request.type, request.name,
-                                                          request.parent, inputs, list(request.dependencies))
-        return response
+            t = request.customTimeouts
+            timeouts = {k: getattr(t, k) for k in ("create", "update", "delete") if getattr(t, k)}
+            urn = self.make_urn(request.parent, request.type, request.name)
+            self.run.resources[request.name] = Registered(urn, request.type, request.name, request.parent, inputs,
+                                                          list(request.dependencies), timeouts)
+        return super().RegisterResource(request)
 
 
 
-def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, preview: bool = False) -> StageRun:
+def _drain() -> None:
+    """Settle what a failed run left pending (the SDK stops at the first failed RPC), so runs stay apart."""
+    manager = psettings.SETTINGS.rpc_manager
+    leftover = list(manager.rpcs) + list(psettings.SETTINGS.outputs)
+    if leftover:
+        _sync_await(asyncio.gather(*leftover, return_exceptions=True))
+    manager.clear()
+    psettings.SETTINGS.outputs.clear()
+
+
+def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, preview: bool = False,
+              applied: Optional[StageRun] = None, fail: tuple[str, ...] = ()) -> StageRun:
     """Run the program once with ``config`` (keys without the project prefix).
 
-    ``previous`` supplies the stack outputs of the last update, as the engine would.
+    ``previous`` supplies the stack outputs of the last update, as the engine would, and the
+    state of each object as that update applied it; ``applied`` gives the objects' state
+    from another run instead (an update that failed part-way records its objects so).
+    ``fail`` names resources whose step fails. Then, as the engine does, the recorded
+    outputs are the previous ones overlaid with the first the program registered: the
+    engine stops taking events once a step has failed.
     """
     from oam.program import run
 
     result = StageRun()
     previous_outputs = dict(previous.outputs) if previous else {}
-    mocks = _Mocks(previous_outputs)
+    objects = applied if applied is not None else previous
+    mocks = _Mocks(previous_outputs, dict(objects.resources) if objects else {}, set(fail))
     monitor = _Monitor(mocks, result)
     pulumi.runtime.set_all_config({f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v)
                                    for k, v in config.items() if v is not None})
@@ -108,12 +157,26 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
     psettings.SETTINGS.rpc_manager.clear()
 
     def program():
-        result.outputs = plain(run(ROOT))
+        try:
+            run(ROOT)
+        finally:
+            # As the SDK's run_in_stack does once the program returns: register the exports.
+            # (The mocks' own stack registered empty outputs when it was made.)
+            root = pulumi.runtime.get_root_resource()
+            root.register_outputs(massage(root.outputs, []))
 
     try:
         _sync_await(run_pulumi_func(program))
     except pulumi.RunError as err:
         result.error = str(err)
+    except Exception as err:  # noqa: BLE001 - a failed resource, as injected with ``fail``
+        result.error = str(err)
     finally:
         pulumi.runtime.set_all_config({})
+        _drain()
+    result.failed = list(mocks.failed)
+    if result.failed:
+        result.outputs = {**previous_outputs, **(result.registered[0] if result.registered else {})}
+    elif result.registered:
+        result.outputs = result.registered[-1]
     return result

@@ -62,11 +62,31 @@ def virtual_service(ctx: ComponentContext, weights: dict[str, int]) -> dict:
     }
 
 
+def subset(revision: str) -> dict:
+    """The subset of one revision, selected by the revision label."""
+    return {"name": revision, "labels": {REVISION_LABEL: revision}}
+
+
 def destination_rule(ctx: ComponentContext, revisions: list[str]) -> dict:
-    """One subset per live revision, selected by the revision label."""
+    """One subset per live revision."""
     return {
         "apiVersion": ISTIO_API,
         "kind": "DestinationRule",
         "metadata": ctx.metadata(ctx.component),
-        "spec": {"host": ctx.host, "subsets": [{"name": rev, "labels": {REVISION_LABEL: rev}} for rev in revisions]},
+        "spec": {"host": ctx.host, "subsets": [subset(rev) for rev in revisions]},
     }
+
+
+def weigh_gateway_route(ctx: ComponentContext, manifest: dict, weights: dict[str, int]) -> dict:
+    """The gateway's VirtualService with every route to the component split by weight like mesh traffic."""
+    out = copy.deepcopy(manifest)
+    for http in out["spec"]["http"]:
+        routes = []
+        for r in http["route"]:
+            dest = r["destination"]
+            if dest.get("host") != ctx.host:
+                routes.append(r)
+                continue
+            routes += [{"destination": {**dest, "subset": rev}, "weight": w} for rev, w in weights.items()]
+        http["route"] = routes
+    return out

@@ -52,6 +52,7 @@ class Resolution:
     messages: list[str] = field(default_factory=list)
     history: History = field(default_factory=History)
     previous: Optional[Release] = None
+    ready_timeout: Optional[int] = None  # seconds, from the timeout of the step that set this stage
 
 
 def utcnow() -> datetime:
@@ -140,8 +141,11 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
     run = WorkflowRun(app, cfg, release, history, same, now)
     executed, total = 0, len(steps) if steps else 0
     limit = cfg.stage if cfg.stage is not None else total
+    ready_timeout = None
     for i, step in enumerate((steps or ())[:limit], 1):
         go_on = STEPS.get(step.type).build(step.properties, run, step)
+        if step.type != "suspend" and (go_on or not run.waiting):
+            ready_timeout = step.timeout  # the step that set the replicas of this stage
         if not go_on and run.waiting:
             if cfg.stage is not None and cfg.stage > i:
                 hint = f"{cfg.approve_command(step.name)}, or pulumi config set stage {i}"
@@ -184,8 +188,10 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
         run.notes.append(f"rollback is set: the release of {_describe(targets)} starts after pulumi config rm rollback")
     notes = run.notes + [f"approve '{a}' is left from release {history.approvals[a]} and does nothing here"
                          for a in cfg.approve if not _is_suspend(app, a)]
+    if cfg.rollback:
+        ready_timeout = None
     return Resolution(release, current, rollouts, phase, executed, total, run.waiting, run.opens_at,
-                      notes, run.messages, history, previous)
+                      notes, run.messages, history, previous, ready_timeout)
 
 
 def _is_suspend(app: AppSpec, name: str) -> bool:

@@ -1,24 +1,13 @@
 """suspend: a gate that waits for the user's approval or for a duration to pass."""
 from __future__ import annotations
 
-import re
 from typing import Optional
 
 from pydantic import Field, field_validator
 
+from oam.durations import parse_duration
 from oam.model import OamModel
 from oam.registry import STEPS
-
-_DURATION = re.compile(r"^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
-
-
-def parse_duration(text: str) -> Optional[int]:
-    """'1h30m' -> 5400 seconds; None when it does not parse."""
-    m = _DURATION.match(text)
-    if not text or not m or not any(m.groups()):
-        return None
-    h, mi, s = (int(g or 0) for g in m.groups())
-    return h * 3600 + mi * 60 + s
 
 
 class SuspendProperties(OamModel):

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import yaml
 
+from oam.applied import Applied
 from oam.config import StageConfig
 from oam.loader import read_application
 from oam.render import plan
@@ -41,12 +42,12 @@ WALKS = {
 
 
 def render_walk(name: str) -> dict[str, str]:
-    history = History()
+    history, applied = History(), Applied()
     out = {}
     for stage, app_file, config, minutes in WALKS[name]:
         app = read_application(ROOT / app_file, app_file)
-        p = plan(app, history, StageConfig(app=app_file, **config), T0 + timedelta(minutes=minutes))
-        history = p.resolution.history
+        p = plan(app, history, StageConfig(app=app_file, **config), T0 + timedelta(minutes=minutes), applied)
+        history, applied = p.resolution.history, Applied.from_plan(p)
         docs = [{"key": d.key, "dependsOn": sorted(d.depends_on), "manifest": d.manifest} for d in p.objects]
         out[stage] = yaml.safe_dump_all(docs, sort_keys=True, default_flow_style=False)
     return out

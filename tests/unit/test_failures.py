@@ -1,0 +1,143 @@
+"""Updates that fail part-way: what the stack records, and how the re-run orders its changes.
+
+A failed step is injected under Pulumi's mocks; the harness then records the stack outputs
+as the engine does (the previous ones, overlaid with what the program registered before the
+failure), and the objects as that update applied them.
+"""
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from oam.workflow import engine
+from tests.harness import StageRun, run_stage
+
+V1, V2 = "examples/shop/v1.yaml", "examples/shop/v2.yaml"
+ALL = "check-first-batch,soak,check-second-batch"
+T0 = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
+VS, DR = "shop-cart-virtualservice", "shop-cart-destinationrule"
+OLD, NEW = "shop-cart-v1", "shop-cart-v2"
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    now = {"t": T0}
+    monkeypatch.setattr(engine, "utcnow", lambda: now["t"])
+    return now
+
+
+@pytest.fixture
+def at_second_batch(clock) -> StageRun:
+    """The shop at 50/50, waiting at its last approval: cart-v1 1 pod, cart-v2 2 pods."""
+    first = run_stage({"app": V1})
+    run = run_stage({"app": V2, "approve": "check-first-batch,soak"}, first)
+    assert run.error is None and run.outputs["status"]["cart"]["step"] == "5/6 check-second-batch"
+    return run
+
+
+def with_replicas(run: StageRun, **replicas: int) -> StageRun:
+    """``run``'s objects with some Deployments at other replicas: what a half-applied update leaves."""
+    out = copy.deepcopy(run)
+    for name, n in replicas.items():
+        out.resources[name.replace("_", "-")].inputs["spec"]["replicas"] = n
+    return out
+
+
+def test_a_failed_update_keeps_the_last_applied_record(at_second_batch):
+    failed = run_stage({"app": V2, "approve": ALL}, at_second_batch, fail=(NEW,))
+    assert failed.failed == [NEW]
+    # The record is still the one of the stage that was applied in full...
+    assert failed.outputs["oamState"] == at_second_batch.outputs["oamState"]
+    # ...and the status says what failed and what to do.
+    cart = failed.outputs["status"]["cart"]
+    assert cart["phase"] == "failed"
+    assert "step 6/6 last-batch" in cart["failed"]
+    assert cart["next"].startswith("fix the cause, then pulumi up")
+    assert "pulumi config set rollback true" in cart["next"]
+    # The route and the old pods wait for the new pods: they were never sent to the engine.
+    assert VS not in failed.resources and OLD not in failed.resources
+
+
+def test_rerun_after_a_failure_scales_the_stable_revision_down_only_after_the_route(at_second_batch):
+    failed = run_stage({"app": V2, "approve": ALL}, at_second_batch, fail=(NEW,))
+    # The failed update applied cart-v2's 3 replicas (its pods never all got Ready); nothing else.
+    half = with_replicas(at_second_batch, shop_cart_v2=3)
+    rerun = run_stage({"app": V2, "approve": ALL}, failed, applied=half)
+    assert rerun.error is None
+    assert rerun.manifest(OLD)["spec"]["replicas"] == 0
+    assert rerun.depends(OLD, VS), "cart-v1 loses its pods only after the route has left it"
+    assert rerun.depends(VS, NEW), "the route moves only once cart-v2 is Ready"
+    assert rerun.outputs["status"]["cart"]["phase"] == "succeeded"
+
+
+def test_edges_follow_each_object_where_it_is_not_where_it_was_meant_to_be(at_second_batch):
+    # cart-v1 already at 0 pods (scaled by hand, or an update cut short) while the route still gives it 50%:
+    # going back to the first batch gives it pods again, and they are Ready before the route moves.
+    drifted = with_replicas(at_second_batch, shop_cart_v1=0)
+    back = run_stage({"app": V2, "approve": "check-first-batch,soak", "stage": 1}, at_second_batch, applied=drifted)
+    assert back.error is None
+    assert back.manifest(OLD)["spec"]["replicas"] == 2
+    assert back.depends(VS, OLD)
+    assert back.depends(NEW, VS), "cart-v2 shrinks from 2 to 1 after the route"
+
+
+def test_rollback_after_a_failed_stage(at_second_batch):
+    failed = run_stage({"app": V2, "approve": ALL}, at_second_batch, fail=(NEW,))
+    half = with_replicas(at_second_batch, shop_cart_v2=3)
+    back = run_stage({"app": V2, "approve": ALL, "rollback": "true"}, failed, applied=half)
+    assert back.error is None
+    assert NEW not in back.resources
+    assert back.manifest(OLD)["spec"]["replicas"] == 3
+    assert back.depends(VS, OLD)
+    # cart-v2's subset is still routed (50%): it goes only after the route has left it.
+    assert back.depends(DR, VS)
+    assert back.outputs["status"]["cart"]["phase"] == "rolled back"
+
+
+def test_a_subset_that_is_both_added_and_still_routed_stays_for_one_more_update(at_second_batch, tmp_path):
+    # A cluster left with the route on cart-v1 only, while the stage needs a subset cart-v3 that does not exist:
+    # one update cannot both add a subset before the route and drop one after it, so cart-v1's stays.
+    applied = copy.deepcopy(at_second_batch)
+    applied.resources[VS].inputs["spec"]["http"][0]["route"] = [
+        {"destination": {"host": "cart.default.svc.cluster.local", "subset": "cart-v0"}, "weight": 100}]
+    run = run_stage({"app": V2, "approve": "check-first-batch,soak"}, at_second_batch, applied=applied)
+    subsets = [s["name"] for s in run.manifest(DR)["spec"]["subsets"]]
+    assert subsets == ["cart-v1", "cart-v2"], "no new subset is needed, so cart-v0's can go after the route"
+    assert run.depends(DR, VS)
+
+
+def test_ready_timeout_from_config_and_from_the_step(tmp_path, at_second_batch):
+    first = run_stage({"app": V1, "readyTimeout": "90s"})
+    assert first.resources["shop-cart-v1"].timeouts == {"create": "1m30s", "update": "1m30s"}
+    assert "create" not in first.resources["shop-cart-service"].timeouts
+    default = run_stage({"app": V1})
+    assert default.resources["shop-cart-v1"].timeouts == {"create": "5m", "update": "5m"}
+    text = open(V2).read().replace("      - name: last-batch\n        type: canary-rollout\n",
+                                   "      - name: last-batch\n        type: canary-rollout\n        timeout: 20m\n")
+    app = tmp_path / "v2.yaml"
+    app.write_text(text)
+    last = run_stage({"app": str(app), "approve": ALL, "readyTimeout": "90s"}, at_second_batch)
+    assert last.error is None
+    assert last.resources[NEW].timeouts == {"create": "20m", "update": "20m"}
+    # Back at a stage whose step has no timeout: readyTimeout again.
+    back = run_stage({"app": str(app), "approve": ALL, "readyTimeout": "90s", "stage": 3}, last)
+    assert back.resources[NEW].timeouts["update"] == "1m30s"
+
+
+@pytest.mark.parametrize("value", ["soon", "0s", "-5m", "5 minutes"])
+def test_ready_timeout_must_be_a_duration(value):
+    run = run_stage({"app": V1, "readyTimeout": value})
+    assert run.resources == {}
+    assert "oam-delivery:readyTimeout: must be a duration above 0" in run.error
+
+
+def test_step_timeout_must_be_a_duration(tmp_path):
+    text = open(V2).read().replace("      - name: last-batch\n        type: canary-rollout\n",
+                                   "      - name: last-batch\n        type: canary-rollout\n        timeout: soon\n")
+    app = tmp_path / "v2.yaml"
+    app.write_text(text)
+    run = run_stage({"app": str(app)})
+    assert run.resources == {}
+    assert "spec.workflow.steps[5].timeout: 'soon' is not a duration above 0" in run.error
