@@ -9,6 +9,7 @@ each object holds now, so a re-run after a failed update orders its changes from
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Optional
@@ -16,6 +17,7 @@ from typing import Any, Optional
 from oam.applied import Applied
 from oam.config import StageConfig
 from oam.context import REVISION_LABEL, ComponentContext, Workload
+from oam.errors import ApplicationError
 from oam.model import AppSpec, ComponentSpec
 from oam.registry import COMPONENTS, TRAITS
 from oam.revisions import History, Revision
@@ -132,7 +134,39 @@ def plan(app: AppSpec, history: History, cfg: StageConfig, now: Optional[datetim
         if rollout is not None and ctx.canary is not None:
             res.messages += _order_routes(mine, rollout, applied, prefix)
         objects += mine
+    _check_names(app, res, objects)
     return Plan(app, res, objects)
+
+
+def _check_names(app: AppSpec, res: Resolution, objects: list[Desired]) -> None:
+    """Two components must never make one object: each would own it, and one would undo the other."""
+    problems = []
+    owners: dict[tuple, Desired] = {}
+    for d in objects:
+        meta = d.manifest["metadata"]
+        for ident in (("pulumi", d.key), (d.manifest["apiVersion"], d.kind, meta.get("namespace"), meta["name"])):
+            first = owners.setdefault(ident, d)
+            if first is not d and first.component != d.component:
+                what = f"Pulumi resource '{d.key}'" if ident[0] == "pulumi" else f"{d.kind} '{meta['name']}'"
+                problems.append(_collision(app, d.component, first.component, what))
+    # A rolled-out component names its Deployments <component>-v<N>, for revisions still to come too.
+    for comp in app.components:
+        if comp.name in res.rollouts:
+            for other in app.components:
+                rest = other.name[len(comp.name):]
+                if other is not comp and other.name.startswith(comp.name) and re.fullmatch(r"-v[1-9][0-9]*", rest):
+                    problems.append(_collision(app, other.name, comp.name,
+                                               f"Deployment '{other.name}' (revision {rest[2:]} of '{comp.name}')"))
+    if problems:
+        raise ApplicationError(list(dict.fromkeys(problems)))
+
+
+def _collision(app: AppSpec, comp: str, other: str, what: str):
+    line = app.locator.line(app.component(other).path + ("name",))
+    where = f"{app.locator.file}:{line}" if line else app.locator.file
+    return app.locator.problem(app.component(comp).path + ("name",),
+                               f"component '{comp}' and component '{other}' ({where}) would both make {what}",
+                               "rename one of them")
 
 
 def _rollout_objects(ctx, comp, rollout, current, applied: Applied, prefix: str, has_service: bool) -> list[Desired]:

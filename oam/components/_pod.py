@@ -6,6 +6,7 @@ from typing import Literal, Optional
 from pydantic import Field, model_validator
 
 from oam.context import Workload
+from oam.keys import check_keys
 from oam.model import OamModel
 
 
@@ -184,8 +185,10 @@ def container_workload(name: str, p: ContainerProperties, ports: list[dict]) -> 
     )
 
 
-def check_volumes(p: ContainerProperties, locator, path: tuple) -> list:
-    problems = []
+def check_container(p: ContainerProperties, locator, path: tuple) -> list:
+    """What the models cannot see alone: volume names, label and annotation keys."""
+    problems = check_keys(p.labels, path + ("labels",), locator, values=True)
+    problems += check_keys(p.annotations, path + ("annotations",), locator, values=False)
     seen: set[str] = set()
     for i, v in enumerate(p.volumes):
         if v.name in seen:

@@ -5,7 +5,7 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from oam.components._pod import ContainerProperties, check_volumes, container_workload
+from oam.components._pod import ContainerProperties, check_container, container_workload
 from oam.context import Workload
 from oam.model import OamModel
 from oam.registry import COMPONENTS
@@ -25,7 +25,7 @@ class WebServiceProperties(ContainerProperties):
 
 def check(comp, app, _):
     p: WebServiceProperties = comp.properties
-    problems = check_volumes(p, app.locator, comp.path + ("properties",))
+    problems = check_container(p, app.locator, comp.path + ("properties",))
     if p.port is not None and p.ports:
         problems.append(app.locator.problem(comp.path + ("properties", "port"), "give port or ports, not both",
                                             "move this port into the ports list"))

@@ -1,7 +1,7 @@
 """worker: a long-running background process with no network endpoint (a Deployment)."""
 from __future__ import annotations
 
-from oam.components._pod import ContainerProperties, check_volumes, container_workload
+from oam.components._pod import ContainerProperties, check_container, container_workload
 from oam.context import Workload
 from oam.registry import COMPONENTS
 
@@ -11,7 +11,7 @@ class WorkerProperties(ContainerProperties):
 
 
 def check(comp, app, _):
-    return check_volumes(comp.properties, app.locator, comp.path + ("properties",))
+    return check_container(comp.properties, app.locator, comp.path + ("properties",))
 
 
 @COMPONENTS.define("worker", WorkerProperties, check=check)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from oam.context import ComponentContext
 from oam.registry import TRAITS
-from oam.traits._metadata import StringMap, check_map
+from oam.keys import StringMap, check_map
 
 
 class AnnotationsProperties(StringMap):

@@ -141,3 +141,70 @@ def test_step_timeout_must_be_a_duration(tmp_path):
     run = run_stage({"app": str(app)})
     assert run.resources == {}
     assert "spec.workflow.steps[5].timeout: 'soon' is not a duration above 0" in run.error
+
+
+NAMES = """apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: names
+spec:
+  components:
+    - name: {first}
+      type: webservice
+      properties:
+        image: registry.example.com/a:1
+        port: 80
+      traits:
+{traits}
+    - name: {second}
+      type: webservice
+      properties:
+        image: registry.example.com/b:1
+        port: 80
+      traits:
+        - type: canary-traffic
+          properties:
+            port: [80]
+        - type: rollout
+          properties: {{targetSize: 1, rolloutBatches: [{{replicas: 1}}]}}
+"""
+ROLLOUT = """        - type: rollout
+          properties: {targetSize: 1, rolloutBatches: [{replicas: 1}]}"""
+GATEWAY = """        - type: expose
+          properties: {port: [80]}
+        - type: istio-gateway
+          properties: {hosts: ["*"], match: [{prefix: /}], port: 80}"""
+
+
+@pytest.mark.parametrize("first, second, traits, what", [
+    ("api", "api-v1", ROLLOUT, "Deployment 'api-v1' (revision 1 of 'api')"),
+    ("api", "api-v7", ROLLOUT, "Deployment 'api-v7' (revision 7 of 'api')"),
+    ("web", "web-gateway", GATEWAY, "VirtualService 'web-gateway'"),
+])
+def test_generated_names_never_collide(tmp_path, first, second, traits, what):
+    app = tmp_path / "names.yaml"
+    text = NAMES.format(first=first, second=second, traits=traits)
+    app.write_text(text)
+    line = text.splitlines().index(f"    - name: {second}") + 1
+    run = run_stage({"app": str(app)})
+    assert run.resources == {}
+    assert f"names.yaml:{line}: spec.components[1].name: component '{second}' and component '{first}' " \
+           f"({app}:7) would both make {what}; rename one of them" in run.error
+
+
+@pytest.mark.parametrize("where", ["labels", "annotations"])
+@pytest.mark.parametrize("key", ["pulumi.com/skipAwait", "pulumi.com/timeoutSeconds", "internal.pulumi.com/x"])
+def test_engine_keys_are_refused(tmp_path, where, key):
+    text = open(V1).read()
+    trait = f"        - type: {where}\n          properties:\n            {key}: 'true'\n"
+    app = tmp_path / "keys.yaml"
+    app.write_text(text.replace("        - type: canary-traffic\n", trait + "        - type: canary-traffic\n", 1))
+    run = run_stage({"app": str(app)})
+    assert run.resources == {}
+    assert f"properties.{key}: '{key}' changes how Pulumi awaits or applies the object" in run.error
+    prop = text.replace("        image: registry.example.com/shop/cart:1.0.0\n",
+                        f"        image: registry.example.com/shop/cart:1.0.0\n        {where}:\n          {key}: 'true'\n", 1)
+    assert prop != text
+    app.write_text(prop)
+    run = run_stage({"app": str(app)})
+    assert f"properties.{where}.{key}: '{key}' changes how Pulumi" in run.error
