@@ -9,29 +9,19 @@ object from where it really is, in the safe direction.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 
 @dataclass
 class Applied:
-    """Per Pulumi resource name: replicas of Deployments, subsets of DestinationRules, routed subsets of VirtualServices."""
+    """Per Pulumi resource name: the replicas each Deployment was last applied with."""
 
     replicas: dict[str, int] = field(default_factory=dict)
-    ready: dict[str, int] = field(default_factory=dict)
-    subsets: dict[str, set[str]] = field(default_factory=dict)
-    routed: dict[str, set[str]] = field(default_factory=dict)
 
-    def add(self, key: str, manifest: dict[str, Any], status: Optional[dict] = None) -> None:
-        kind = manifest.get("kind")
-        spec = manifest.get("spec") or {}
-        if kind == "Deployment":
-            self.replicas[key] = int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
-            if status is not None:
-                self.ready[key] = int(status.get("readyReplicas") or 0)
-        elif kind == "DestinationRule":
-            self.subsets[key] = {s.get("name") for s in spec.get("subsets") or () if s.get("name")}
-        elif kind == "VirtualService":
-            self.routed[key] = routed_subsets(spec)
+    def add(self, key: str, manifest: dict[str, Any]) -> None:
+        if manifest.get("kind") == "Deployment":
+            replicas = (manifest.get("spec") or {}).get("replicas")
+            self.replicas[key] = 1 if replicas is None else int(replicas)
 
     @classmethod
     def from_plan(cls, plan) -> "Applied":
@@ -50,19 +40,6 @@ class Applied:
                 continue
             outputs = entry.get("outputs") or {}
             if isinstance(outputs, dict) and outputs.get("kind"):
-                out.add(str(urn).rsplit("::", 1)[-1], outputs, outputs.get("status") or {})
+                out.add(str(urn).rsplit("::", 1)[-1], outputs)
         return out
-
-
-def routed_subsets(spec: dict) -> set[str]:
-    """Subsets that get traffic (weight above 0) on any HTTP route of a VirtualService spec."""
-    names: set[str] = set()
-    for http in spec.get("http") or ():
-        routes = http.get("route") or ()
-        for r in routes:
-            subset = (r.get("destination") or {}).get("subset")
-            weight = r.get("weight")
-            if subset and (weight is None and len(routes) == 1 or (weight or 0) > 0):
-                names.add(subset)
-    return names
 

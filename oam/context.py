@@ -38,6 +38,7 @@ class ComponentContext:
     replicas: Optional[int] = None
     service: Optional[dict[str, Any]] = None
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)  # role -> manifest
+    http_ports: set[int] = field(default_factory=set)  # Service ports that carry HTTP routes: declared as HTTP
     canary: Any = None  # canary-traffic properties
     rollout: Any = None  # rollout properties
 

@@ -55,6 +55,8 @@ def _context(app: AppSpec, comp: ComponentSpec) -> ComponentContext:
     ctx = ComponentContext(app.name, app.namespace, comp.name, workload.ports)
     for trait in comp.traits:
         TRAITS.get(trait.type).build(trait.properties, ctx)
+    if ctx.service is not None:
+        _declare_http(ctx.service, ctx.http_ports)
     # labels and annotations reach every object, whatever the order of the traits.
     for manifest in [ctx.service, *ctx.objects.values()]:
         if manifest is not None:
@@ -63,6 +65,13 @@ def _context(app: AppSpec, comp: ComponentSpec) -> ComponentContext:
             if ctx.annotations:
                 meta["annotations"] = {**meta.get("annotations", {}), **ctx.annotations}
     return ctx
+
+
+def _declare_http(service: dict[str, Any], ports: set[int]) -> None:
+    """Ports that carry HTTP routes say so, or Istio may take them for TCP and ignore the routes' weights."""
+    for entry in service["spec"]["ports"]:
+        if entry["port"] in ports and "appProtocol" not in entry:
+            entry["appProtocol"] = "http"
 
 
 def _workload(comp: ComponentSpec, rev: Revision, current: Revision) -> Workload:
@@ -114,6 +123,8 @@ def plan(app: AppSpec, history: History, cfg: StageConfig, now: Optional[datetim
         current = res.revisions[comp.name]
         mine: list[Desired] = []
         service = canary_traffic.service(ctx) if ctx.canary else ctx.service
+        if service is not None:
+            _declare_http(service, ctx.http_ports)
         if service:
             mine.append(Desired(f"{prefix}-service", comp.name, "service", service))
         rollout = res.rollouts.get(comp.name)
@@ -132,7 +143,7 @@ def plan(app: AppSpec, history: History, cfg: StageConfig, now: Optional[datetim
                 deps.append(f"{prefix}-gateway")
             mine.append(Desired(f"{prefix}-{role}", comp.name, role, manifest, deps))
         if rollout is not None and ctx.canary is not None:
-            res.messages += _order_routes(mine, rollout, applied, prefix)
+            _order_routes(mine, rollout, applied)
         objects += mine
     _check_names(app, res, objects)
     return Plan(app, res, objects)
@@ -182,12 +193,14 @@ def _rollout_objects(ctx, comp, rollout, current, applied: Applied, prefix: str,
         for d in losing:
             d.depends_on += gaining
         return list(deployments.values())
-    live = [r.name for r in rollout.live]
-    dr = Desired(f"{prefix}-destinationrule", comp.name, "destinationrule",
-                 canary_traffic.destination_rule(ctx, live), [f"{prefix}-service"] if has_service else [])
+    after_service = [f"{prefix}-service"] if has_service else []
+    # A subset only for a revision with pods: one that selects none would be a route to nowhere.
+    rules = [Desired(f"{ctx.app}-{rev.name}-destinationrule", comp.name, "destinationrule",
+                     canary_traffic.destination_rule(ctx, rev.name), list(after_service))
+             for rev in rollout.live if rollout.replicas[rev.name] > 0]
     vs = Desired(f"{prefix}-virtualservice", comp.name, "virtualservice",
-                 canary_traffic.virtual_service(ctx, rollout.routes), [f"{prefix}-service"] if has_service else [])
-    return list(deployments.values()) + [dr, vs]
+                 canary_traffic.virtual_service(ctx, rollout.routes), list(after_service))
+    return list(deployments.values()) + rules + [vs]
 
 
 def _moves(deployments: dict[str, Desired], rollout, applied: Applied) -> tuple[list[str], list[Desired]]:
@@ -202,38 +215,20 @@ def _moves(deployments: dict[str, Desired], rollout, applied: Applied) -> tuple[
     return gaining, losing
 
 
-def _order_routes(mine: list[Desired], rollout, applied: Applied, prefix: str) -> list[str]:
+def _order_routes(mine: list[Desired], rollout, applied: Applied) -> None:
     """The edges between a canaried component's Deployments, its subsets and every route that weighs them.
 
     Every route (the mesh VirtualService and, with istio-gateway, the gateway's) moves only
-    once the Deployments that keep or gain traffic are Ready; Deployments that lose pods
-    shrink only after every route has moved. A subset the routes will name exists before
-    them; a subset a route names now is dropped only after the routes have left it. If one
-    update would need both (it cannot update the rule twice), the rule keeps the old subset
-    this time and a note says the next pulumi up drops it.
+    once the Deployments that keep or gain traffic are Ready and once the subsets it names
+    exist; Deployments that lose pods shrink only after every route has moved. A subset
+    (and a Deployment) that is no longer wanted is deleted by Pulumi at the end of the
+    update, after every route has been updated.
     """
-    by_key = {d.key: d for d in mine}
     deployments = {d.manifest["metadata"]["name"]: d for d in mine if d.role == "deployment"}
     gaining, losing = _moves(deployments, rollout, applied)
-    dr = by_key[f"{prefix}-destinationrule"]
+    rules = [d.key for d in mine if d.role == "destinationrule"]
     routes = [d for d in mine if d.role in ("virtualservice", "gateway-route")]
-    named = set(rollout.routes)
-    existing = applied.subsets.get(dr.key, set())
-    routed_now = set().union(*(applied.routed.get(r.key, set()) for r in routes))
-    adds = named - existing
-    drops = routed_now - {s["name"] for s in dr.manifest["spec"]["subsets"]}
-    notes = []
-    if adds and drops:
-        dr.manifest["spec"]["subsets"] += [canary_traffic.subset(s) for s in sorted(drops)]
-        notes.append(f"{dr.manifest['metadata']['name']}: subsets {', '.join(sorted(drops))} stay until no route names "
-                     "them; the next pulumi up removes them")
-        drops = set()
     for route in routes:
-        route.depends_on += gaining
-        if not drops:
-            route.depends_on.append(dr.key)  # a new subset exists before a route names it
-    if drops:
-        dr.depends_on += [r.key for r in routes]  # drop a subset only once no route names it
+        route.depends_on += gaining + rules
     for d in losing:
         d.depends_on += [r.key for r in routes]  # replicas go only after their traffic has gone
-    return notes

@@ -29,19 +29,15 @@ def check(trait, app, comp):
 def canary_traffic(p: CanaryTrafficProperties, ctx: ComponentContext) -> None:
     """Mark the component for weighted routing; the objects depend on the rollout's stage."""
     ctx.canary = p
+    ctx.http_ports.update(p.port)
 
 
 def service(ctx: ComponentContext) -> dict:
-    """The component's Service, its canary ports declared as HTTP so Istio applies weights."""
-    ports = ctx.canary.port
-    if ctx.service is None:
-        return ctx.service_manifest([{"name": f"http-{n}", "port": n, "targetPort": n, "protocol": "TCP",
-                                      "appProtocol": "http"} for n in ports])
-    svc = copy.deepcopy(ctx.service)
-    for entry in svc["spec"]["ports"]:
-        if entry["port"] in ports:
-            entry["appProtocol"] = "http"
-    return svc
+    """The component's Service: the one a trait made, or one with the canary ports."""
+    if ctx.service is not None:
+        return ctx.service
+    return ctx.service_manifest([{"name": f"http-{n}", "port": n, "targetPort": n, "protocol": "TCP"}
+                                 for n in ctx.canary.port])
 
 
 def virtual_service(ctx: ComponentContext, weights: dict[str, int]) -> dict:
@@ -67,13 +63,17 @@ def subset(revision: str) -> dict:
     return {"name": revision, "labels": {REVISION_LABEL: revision}}
 
 
-def destination_rule(ctx: ComponentContext, revisions: list[str]) -> dict:
-    """One subset per live revision."""
+def destination_rule(ctx: ComponentContext, revision: str) -> dict:
+    """The subset of one revision, in a rule of its own (Istio merges the rules of one host).
+
+    A rule per revision lets a subset come before the routes that name it and go after the
+    last route has left it within one update, whichever other subsets come and go.
+    """
     return {
         "apiVersion": ISTIO_API,
         "kind": "DestinationRule",
-        "metadata": ctx.metadata(ctx.component),
-        "spec": {"host": ctx.host, "subsets": [subset(rev) for rev in revisions]},
+        "metadata": ctx.metadata(revision, {REVISION_LABEL: revision}),
+        "spec": {"host": ctx.host, "subsets": [subset(revision)]},
     }
 
 

@@ -43,6 +43,7 @@ def check(trait, app, comp):
 def istio_gateway(p: IstioGatewayProperties, ctx: ComponentContext) -> None:
     """An Istio Gateway on port 80 and a VirtualService bound to it routing the matches."""
     name = f"{ctx.component}-gateway"
+    ctx.http_ports.add(p.port)
     ctx.objects["gateway"] = {
         "apiVersion": ISTIO_API,
         "kind": "Gateway",

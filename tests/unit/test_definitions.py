@@ -304,27 +304,25 @@ def test_canary_traffic_marks_the_component_and_builds_nothing_yet():
     assert ctx.service is None and ctx.objects == {}
 
 
-def test_canary_traffic_service_declares_http():
-    assert canary_traffic.service(canary_ctx([9080])) == {
+def test_canary_traffic_service():
+    ctx = canary_ctx([9080])
+    assert canary_traffic.service(ctx) == {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": COMP, "namespace": NS, "labels": SELECTOR},
         "spec": {
             "type": "ClusterIP",
             "selector": SELECTOR,
-            "ports": [{"name": "http-9080", "port": 9080, "targetPort": 9080, "protocol": "TCP", "appProtocol": "http"}],
+            "ports": [{"name": "http-9080", "port": 9080, "targetPort": 9080, "protocol": "TCP"}],
         },
     }
+    assert ctx.http_ports == {9080}, "its ports carry weighted HTTP routes: the Service declares them HTTP"
 
 
-def test_canary_traffic_marks_an_exposed_port_http_and_leaves_the_others():
+def test_canary_traffic_uses_the_exposed_service():
     ctx = canary_ctx([9080], expose=[9080, 9443])
-    svc = canary_traffic.service(ctx)
-    assert svc["spec"]["ports"] == [
-        {"name": "port-9080", "port": 9080, "targetPort": 9080, "protocol": "TCP", "appProtocol": "http"},
-        {"name": "port-9443", "port": 9443, "targetPort": 9443, "protocol": "TCP"},
-    ]
-    assert "appProtocol" not in ctx.service["spec"]["ports"][0], "the expose trait's Service was modified in place"
+    assert canary_traffic.service(ctx) is ctx.service
+    assert ctx.http_ports == {9080}
 
 
 def test_canary_traffic_virtual_service():
@@ -353,14 +351,13 @@ def test_canary_traffic_virtual_service_matches_each_port_when_there_are_several
     ]
 
 
-def test_canary_traffic_destination_rule():
-    dr = canary_traffic.destination_rule(canary_ctx([9080]), ["reviews-v1", "reviews-v2"])
+def test_canary_traffic_destination_rule_of_one_revision():
+    dr = canary_traffic.destination_rule(canary_ctx([9080]), "reviews-v2")
     assert dr == {
         "apiVersion": ISTIO_API,
         "kind": "DestinationRule",
-        "metadata": {"name": COMP, "namespace": NS, "labels": SELECTOR},
-        "spec": {"host": HOST, "subsets": [{"name": "reviews-v1", "labels": {REVISION_LABEL: "reviews-v1"}},
-                                           {"name": "reviews-v2", "labels": {REVISION_LABEL: "reviews-v2"}}]},
+        "metadata": {"name": "reviews-v2", "namespace": NS, "labels": {**SELECTOR, REVISION_LABEL: "reviews-v2"}},
+        "spec": {"host": HOST, "subsets": [{"name": "reviews-v2", "labels": {REVISION_LABEL: "reviews-v2"}}]},
     }
 
 
