@@ -14,11 +14,14 @@ from typing import Any
 
 @dataclass
 class Applied:
-    """Per Pulumi resource name: the replicas each Deployment was last applied with."""
+    """Per Pulumi resource name: the replicas each Deployment was last applied with; the Namespaces the stack made."""
 
     replicas: dict[str, int] = field(default_factory=dict)
+    namespaces: set[str] = field(default_factory=set)
 
     def add(self, key: str, manifest: dict[str, Any]) -> None:
+        if manifest.get("kind") == "Namespace":
+            self.namespaces.add(key)
         if manifest.get("kind") == "Deployment":
             replicas = (manifest.get("spec") or {}).get("replicas")
             self.replicas[key] = 1 if replicas is None else int(replicas)

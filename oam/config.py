@@ -1,4 +1,4 @@
-"""The stack config keys of a stage (app, stage, approve, rollback, readyTimeout), checked once at the entry point."""
+"""The stack config keys (app, stage, approve, rollback, readyTimeout, sidecarInjection), checked once at the entry point."""
 from __future__ import annotations
 
 import json
@@ -20,6 +20,7 @@ class StageConfig:
     approve: tuple[str, ...] = ()
     rollback: bool = False
     ready_timeout: int = DEFAULT_READY_TIMEOUT  # seconds a Deployment's pods may take to be Ready
+    sidecar_injection: bool = True  # a namespace this stack creates is labelled for Istio's sidecar injection
     project: str = "oam-delivery"
     stack_file: str = "Pulumi.dev.yaml"
     lines: dict[str, int] = field(default_factory=dict)
@@ -83,14 +84,17 @@ def read_stage_config(get: Callable[[str], Optional[Any]], project: str, stack_f
             problems.append(base.problem("approve", f"must be a step name, a comma-separated list or a list of names (got {raw!r})",
                                          "pulumi config set approve manual-approval"))
 
-    rollback = False
-    raw = get("rollback")
-    if raw not in (None, ""):
+    def flag(key: str, default: bool) -> bool:
+        raw = get(key)
+        if raw in (None, ""):
+            return default
         text = str(raw).strip().lower()
         if text not in ("true", "false"):
-            problems.append(base.problem("rollback", f"must be true or false (got {raw!r})",
-                                         "pulumi config set rollback true"))
-        rollback = text == "true"
+            problems.append(base.problem(key, f"must be true or false (got {raw!r})", f"pulumi config set {key} true"))
+        return text == "true" if text in ("true", "false") else default
+
+    rollback = flag("rollback", False)
+    sidecar_injection = flag("sidecarInjection", True)
 
     ready_timeout = DEFAULT_READY_TIMEOUT
     raw = get("readyTimeout")
@@ -105,4 +109,4 @@ def read_stage_config(get: Callable[[str], Optional[Any]], project: str, stack_f
     if problems:
         raise ConfigError(problems)
     return StageConfig(app=str(app), stage=stage, approve=tuple(approve), rollback=rollback,
-                       ready_timeout=ready_timeout, project=project, stack_file=display, lines=lines)
+                       ready_timeout=ready_timeout, sidecar_injection=sidecar_injection, project=project, stack_file=display, lines=lines)

@@ -12,16 +12,19 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Optional
 
 import pulumi
 from pulumi.runtime import rpc
 
 from oam.applied import Applied
+from oam.cluster import ProbeError, namespace_labels
 from oam.config import StageConfig, read_stage_config
 from oam.durations import show_duration
 from oam.errors import OamError
 from oam.loader import read_application
 from oam.render import Desired, Plan
+from oam.render import namespace_key
 from oam.render import plan as make_plan
 from oam.resources import Application
 from oam.revisions import STATE_OUTPUT, History
@@ -66,6 +69,34 @@ def unwrap(value):
     return value
 
 
+INJECTION = "istio-injection"
+
+
+def namespace_to_manage(app, applied: Applied, cfg: StageConfig) -> Optional[dict[str, str]]:
+    """The labels of the namespace this stack creates or keeps; None when it is someone else's.
+
+    A namespace that does not exist is created (labelled for sidecar injection unless
+    sidecarInjection is false); one this stack created stays managed; any other is left
+    alone, with a warning when its pods would get no sidecar (then no weight applies).
+    """
+    labels = {INJECTION: "enabled"} if cfg.sidecar_injection else {}
+    if namespace_key(app) in applied.namespaces:
+        return labels
+    k8s = pulumi.Config("kubernetes")
+    try:
+        found = namespace_labels(app.namespace, k8s.get("kubeconfig"), k8s.get("context"))
+    except ProbeError as err:
+        pulumi.log.warn(f"could not check namespace '{app.namespace}' ({err}); it is taken to exist")
+        return None
+    if found is None:
+        return labels
+    if found.get(INJECTION) != "enabled" and "istio.io/rev" not in found:
+        pulumi.log.warn(f"namespace '{app.namespace}' is not labelled for Istio sidecar injection: its pods get no "
+                        f"sidecar and the route weights do not apply to their traffic; to enable it: "
+                        f"kubectl label namespace {app.namespace} {INJECTION}=enabled (then restart the pods)")
+    return None
+
+
 def report_failures(plan: Plan, cfg: StageConfig, timeout: int, failed: list[tuple[Desired, Exception]]) -> None:
     """After Pulumi's own error: which revision did not get Ready, what was left alone, what to run next."""
     for desired, err in failed:
@@ -90,7 +121,7 @@ def run(root: Path = Path(".")) -> dict:
         cfg = read_stage_config(config.get, project, root / stack_file, stack_file)
         app = read_application(root / cfg.app, cfg.app)
         history, applied, recorded = read_recorded()
-        plan = make_plan(app, history, cfg, applied=applied)
+        plan = make_plan(app, history, cfg, applied=applied, namespace_labels=namespace_to_manage(app, applied, cfg))
     except OamError as err:
         raise pulumi.RunError(str(err)) from None
     for note in plan.resolution.messages + plan.resolution.notes:

@@ -108,15 +108,25 @@ def _deployment(ctx: ComponentContext, workload: Workload, name: str, revision: 
     }
 
 
+def namespace_key(app: AppSpec) -> str:
+    return f"{app.name}-namespace"
+
+
 def plan(app: AppSpec, history: History, cfg: StageConfig, now: Optional[datetime] = None,
-         applied: Optional[Applied] = None) -> Plan:
+         applied: Optional[Applied] = None, namespace_labels: Optional[dict[str, str]] = None) -> Plan:
     """Everything that must exist at this stage, with the edges of the safety rules.
 
-    ``applied`` is what the cluster holds now (nothing, for a new stack).
+    ``applied`` is what the cluster holds now (nothing, for a new stack). With
+    ``namespace_labels`` the application's namespace is created (or kept) with those labels,
+    before any object in it.
     """
     res = resolve(app, history, cfg, now)
     applied = applied or Applied()
     objects: list[Desired] = []
+    if namespace_labels is not None:
+        objects.append(Desired(namespace_key(app), "", "namespace", {
+            "apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": app.namespace, "labels": dict(namespace_labels)}}))
     for comp in app.components:
         ctx = _context(app, comp)
         prefix = f"{app.name}-{comp.name}"
@@ -144,6 +154,9 @@ def plan(app: AppSpec, history: History, cfg: StageConfig, now: Optional[datetim
             mine.append(Desired(f"{prefix}-{role}", comp.name, role, manifest, deps))
         if rollout is not None and ctx.canary is not None:
             _order_routes(mine, rollout, applied)
+        if namespace_labels is not None:
+            for d in mine:
+                d.depends_on.insert(0, namespace_key(app))
         objects += mine
     _check_names(app, res, objects)
     return Plan(app, res, objects)

@@ -36,8 +36,11 @@ class Application(pulumi.ComponentResource):
         self.children: dict[str, pulumi.CustomResource] = {}
         wait = show_duration(ready_timeout)
         for desired in ordered(plan.objects):
-            opts = pulumi.ResourceOptions(parent=owners[desired.component],
+            opts = pulumi.ResourceOptions(parent=owners.get(desired.component, self),
                                           depends_on=[self.children[k] for k in desired.depends_on])
+            if desired.kind == "Namespace":
+                # pulumi destroy never deletes a namespace: it may hold objects that are not ours.
+                opts.retain_on_delete = True
             if desired.kind == "Deployment":
                 # How long the provider waits for the pods to be Ready, on create and on update.
                 opts.custom_timeouts = pulumi.CustomTimeouts(create=wait, update=wait)
@@ -77,6 +80,8 @@ def _resource(d: Desired, opts: pulumi.ResourceOptions) -> pulumi.CustomResource
         return k8s.apps.v1.Deployment(d.key, metadata=m["metadata"], spec=m["spec"], opts=opts)
     if m["kind"] == "Service":
         return k8s.core.v1.Service(d.key, metadata=m["metadata"], spec=m["spec"], opts=opts)
+    if m["kind"] == "Namespace":
+        return k8s.core.v1.Namespace(d.key, metadata=m["metadata"], opts=opts)
     return k8s.apiextensions.CustomResource(d.key, api_version=m["apiVersion"], kind=m["kind"],
                                             metadata=m["metadata"], spec=m["spec"], opts=opts)
 

@@ -132,20 +132,34 @@ def _drain() -> None:
     psettings.SETTINGS.outputs.clear()
 
 
+INJECTED = {"istio-injection": "enabled"}
+
+
 def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, preview: bool = False,
-              applied: Optional[StageRun] = None, fail: tuple[str, ...] = ()) -> StageRun:
+              applied: Optional[StageRun] = None, fail: tuple[str, ...] = (),
+              namespaces: Optional[dict[str, Optional[dict]]] = None) -> StageRun:
     """Run the program once with ``config`` (keys without the project prefix).
 
     ``previous`` supplies the stack outputs of the last update, as the engine would, and the
     state of each object as that update applied it; ``applied`` gives the objects' state
     from another run instead (an update that failed part-way records its objects so).
+    ``namespaces`` is what the cluster says of each namespace (its labels, None for a missing
+    one); by default every namespace exists and is labelled for sidecar injection.
     ``fail`` names resources whose step fails. Then, as the engine does, the recorded
     outputs are the previous ones overlaid with the first the program registered: the
     engine stops taking events once a step has failed.
     """
-    from oam.program import run
+    from oam import program as oam_program
 
     result = StageRun()
+    probed = namespaces or {}
+
+    def probe(name: str, *args, **kwargs) -> Optional[dict]:
+        if name not in probed:
+            return dict(INJECTED)
+        return None if probed[name] is None else dict(probed[name])
+
+    real_probe, oam_program.namespace_labels = oam_program.namespace_labels, probe
     previous_outputs = dict(previous.outputs) if previous else {}
     objects = applied if applied is not None else previous
     mocks = _Mocks(previous_outputs, dict(objects.resources) if objects else {}, set(fail))
@@ -158,7 +172,7 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
 
     def program():
         try:
-            run(ROOT)
+            oam_program.run(ROOT)
         finally:
             # As the SDK's run_in_stack does once the program returns: register the exports.
             # (The mocks' own stack registered empty outputs when it was made.)
@@ -173,6 +187,7 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
         result.error = str(err)
     finally:
         pulumi.runtime.set_all_config({})
+        oam_program.namespace_labels = real_probe
         _drain()
     result.failed = list(mocks.failed)
     if result.failed:

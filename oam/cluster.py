@@ -1,0 +1,160 @@
+"""One read of the cluster before anything is planned: does the application's namespace exist, with which labels.
+
+The Kubernetes provider cannot tell a program whether an object exists (a read of a missing
+object fails the whole update), so this asks the API server itself, with the same
+connection settings the provider uses: the ``kubernetes:kubeconfig`` and
+``kubernetes:context`` config keys, else ``KUBECONFIG``, else ``~/.kube/config``, else
+the in-cluster service account. Only the standard library: one GET, no client to import.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import ssl
+import subprocess
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+IN_CLUSTER = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+
+class ProbeError(Exception):
+    """The cluster could not be asked (no configuration, unreachable, refused)."""
+
+
+def namespace_labels(name: str, kubeconfig: Optional[str] = None, context: Optional[str] = None,
+                     timeout: float = 10) -> Optional[dict[str, str]]:
+    """The labels of namespace ``name``, or None when it does not exist."""
+    server, ctx, headers = _connection(kubeconfig, context)
+    request = urllib.request.Request(f"{server.rstrip('/')}/api/v1/namespaces/{name}", headers=headers)
+    try:
+        with urllib.request.urlopen(request, context=ctx, timeout=timeout) as response:
+            body = json.load(response)
+    except urllib.error.HTTPError as err:
+        if err.code == 404:
+            return None
+        raise ProbeError(f"the API server answered {err.code} {err.reason}") from None
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        raise ProbeError(f"cannot reach the API server at {server}: {getattr(err, 'reason', err)}") from None
+    return dict((body.get("metadata") or {}).get("labels") or {})
+
+
+def _connection(kubeconfig: Optional[str], context: Optional[str]) -> tuple[str, ssl.SSLContext, dict[str, str]]:
+    config = _load(kubeconfig)
+    if config is None:
+        return _in_cluster()
+    ctx_name = context or config.get("current-context")
+    ctx = _named(config, "contexts", ctx_name, "context")
+    if ctx is None:
+        raise ProbeError(f"kubeconfig has no context '{ctx_name}'")
+    cluster = _named(config, "clusters", ctx.get("cluster"), "cluster") or {}
+    user = _named(config, "users", ctx.get("user"), "user") or {}
+    server = cluster.get("server")
+    if not server:
+        raise ProbeError(f"context '{ctx_name}' names no cluster server")
+    tls = ssl.create_default_context()
+    if cluster.get("insecure-skip-tls-verify"):
+        tls.check_hostname, tls.verify_mode = False, ssl.CERT_NONE
+    elif cluster.get("certificate-authority-data"):
+        tls.load_verify_locations(cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
+    elif cluster.get("certificate-authority"):
+        tls.load_verify_locations(cafile=cluster["certificate-authority"])
+    headers = {"Accept": "application/json"}
+    if user.get("exec"):
+        user = {**user, **_exec_credential(user["exec"])}
+    token = user.get("token") or (Path(user["tokenFile"]).read_text().strip() if user.get("tokenFile") else None)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    elif user.get("username"):
+        basic = base64.b64encode(f"{user['username']}:{user.get('password', '')}".encode()).decode()
+        headers["Authorization"] = f"Basic {basic}"
+    cert, key = _pem(user, "client-certificate"), _pem(user, "client-key")
+    if cert and key:
+        with tempfile.TemporaryDirectory() as tmp:
+            cert_file, key_file = Path(tmp, "cert.pem"), Path(tmp, "key.pem")
+            cert_file.write_bytes(cert)
+            key_file.touch(mode=0o600)
+            key_file.write_bytes(key)
+            tls.load_cert_chain(cert_file, key_file)
+    elif user.get("auth-provider"):
+        raise ProbeError(f"kubeconfig user auth-provider '{user['auth-provider'].get('name')}' is not supported here")
+    return server, tls, headers
+
+
+def _load(kubeconfig: Optional[str]) -> Optional[dict]:
+    """The kubeconfig as the provider would read it; None when there is none (in a cluster)."""
+    if kubeconfig:
+        text = Path(kubeconfig).expanduser().read_text() if _is_path(kubeconfig) else kubeconfig
+        return _parse([text])
+    paths = [p for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    if not paths:
+        paths = [str(Path.home() / ".kube" / "config")]
+    texts = [Path(p).expanduser().read_text() for p in paths if Path(p).expanduser().is_file()]
+    return _parse(texts) if texts else None
+
+
+def _is_path(value: str) -> bool:
+    return "\n" not in value and Path(value).expanduser().is_file()
+
+
+def _parse(texts: list[str]) -> dict:
+    """Merge kubeconfig files as kubectl does: the first file to set a value or a named entry wins."""
+    merged: dict[str, Any] = {"current-context": None, "clusters": [], "contexts": [], "users": []}
+    for text in texts:
+        try:
+            data = yaml.safe_load(text) or {}
+        except yaml.YAMLError as err:
+            raise ProbeError(f"kubeconfig does not parse: {err}") from None
+        if not isinstance(data, dict):
+            raise ProbeError("kubeconfig is not a mapping")
+        if merged["current-context"] is None:
+            merged["current-context"] = data.get("current-context")
+        for section in ("clusters", "contexts", "users"):
+            known = {e.get("name") for e in merged[section]}
+            merged[section] += [e for e in data.get(section) or () if isinstance(e, dict) and e.get("name") not in known]
+    return merged
+
+
+def _named(config: dict, section: str, name: Optional[str], key: str) -> Optional[dict]:
+    return next((e.get(key) or {} for e in config.get(section) or () if e.get("name") == name), None)
+
+
+def _pem(user: dict, field: str) -> Optional[bytes]:
+    if user.get(f"{field}-data"):
+        return base64.b64decode(user[f"{field}-data"])
+    if user.get(field):
+        return Path(user[field]).read_bytes()
+    return None
+
+
+def _exec_credential(spec: dict) -> dict:
+    """Run a kubeconfig exec plugin (cloud logins) and take the credential it prints."""
+    env = {**os.environ, **{e["name"]: e["value"] for e in spec.get("env") or ()}}
+    try:
+        proc = subprocess.run([spec["command"], *(spec.get("args") or ())], env=env, capture_output=True,
+                              text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise ProbeError(f"kubeconfig exec plugin '{spec.get('command')}' failed: {err}") from None
+    if proc.returncode != 0:
+        raise ProbeError(f"kubeconfig exec plugin '{spec.get('command')}' failed: {proc.stderr.strip()[:300]}")
+    status = (json.loads(proc.stdout or "{}").get("status") or {})
+    out = {"token": status.get("token")}
+    if status.get("clientCertificateData"):
+        out["client-certificate-data"] = base64.b64encode(status["clientCertificateData"].encode()).decode()
+        out["client-key-data"] = base64.b64encode(status["clientKeyData"].encode()).decode()
+    return out
+
+
+def _in_cluster() -> tuple[str, ssl.SSLContext, dict[str, str]]:
+    host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), os.environ.get("KUBERNETES_SERVICE_PORT", "443")
+    if not host or not (IN_CLUSTER / "token").is_file():
+        raise ProbeError("no kubeconfig (kubernetes:kubeconfig, KUBECONFIG, ~/.kube/config) and not in a cluster")
+    tls = ssl.create_default_context(cafile=str(IN_CLUSTER / "ca.crt"))
+    token = (IN_CLUSTER / "token").read_text().strip()
+    return f"https://{host}:{port}", tls, {"Accept": "application/json", "Authorization": f"Bearer {token}"}
