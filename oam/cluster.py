@@ -1,7 +1,8 @@
-"""One read of the cluster before anything is planned: does the application's namespace exist, with which labels.
+"""Reads of the cluster the provider cannot make for a program: does the namespace exist, how many pods are Ready.
 
 The Kubernetes provider cannot tell a program whether an object exists (a read of a missing
-object fails the whole update), so this asks the API server itself, with the same
+object fails the whole update), nor how far a Deployment got when its Ready wait failed, so
+this asks the API server itself, with the same
 connection settings the provider uses: the ``kubernetes:kubeconfig`` and
 ``kubernetes:context`` config keys, else ``KUBECONFIG``, else ``~/.kube/config``, else
 the in-cluster service account. Only the standard library: one GET, no client to import.
@@ -31,8 +32,15 @@ class ProbeError(Exception):
 def namespace_labels(name: str, kubeconfig: Optional[str] = None, context: Optional[str] = None,
                      timeout: float = 10) -> Optional[dict[str, str]]:
     """The labels of namespace ``name``, or None when it does not exist."""
+    body = get(f"/api/v1/namespaces/{name}", kubeconfig, context, timeout)
+    return None if body is None else dict((body.get("metadata") or {}).get("labels") or {})
+
+
+def get(path: str, kubeconfig: Optional[str] = None, context: Optional[str] = None,
+        timeout: float = 10) -> Optional[dict[str, Any]]:
+    """One object from the API server (``path`` like /api/v1/namespaces/x), or None when it does not exist."""
     server, ctx, headers = _connection(kubeconfig, context)
-    request = urllib.request.Request(f"{server.rstrip('/')}/api/v1/namespaces/{name}", headers=headers)
+    request = urllib.request.Request(f"{server.rstrip('/')}{path}", headers=headers)
     try:
         with urllib.request.urlopen(request, context=ctx, timeout=timeout) as response:
             body = json.load(response)
@@ -42,7 +50,7 @@ def namespace_labels(name: str, kubeconfig: Optional[str] = None, context: Optio
         raise ProbeError(f"the API server answered {err.code} {err.reason}") from None
     except (urllib.error.URLError, OSError, ValueError) as err:
         raise ProbeError(f"cannot reach the API server at {server}: {getattr(err, 'reason', err)}") from None
-    return dict((body.get("metadata") or {}).get("labels") or {})
+    return body
 
 
 def _connection(kubeconfig: Optional[str], context: Optional[str]) -> tuple[str, ssl.SSLContext, dict[str, str]]:

@@ -18,6 +18,7 @@ import pulumi
 from pulumi.runtime import rpc
 
 from oam.applied import Applied
+from oam import cluster
 from oam.cluster import ProbeError, namespace_labels
 from oam.config import StageConfig, read_stage_config
 from oam.durations import show_duration
@@ -99,17 +100,23 @@ def namespace_to_manage(app, applied: Applied, cfg: StageConfig) -> Optional[dic
 
 def report_failures(plan: Plan, cfg: StageConfig, timeout: int, failed: list[tuple[Desired, Exception]]) -> None:
     """After Pulumi's own error: which revision did not get Ready, what was left alone, what to run next."""
+    k8s = pulumi.Config("kubernetes")
     for desired, err in failed:
-        if desired.kind != "Deployment" or "Ready" not in str(err) and "timed out" not in str(err).lower() and \
-                "live" not in str(err):
+        if desired.kind != "Deployment":
             continue
-        name = desired.manifest["metadata"]["name"]
+        meta = desired.manifest["metadata"]
         wanted = desired.manifest["spec"]["replicas"]
+        try:
+            live = cluster.get(f"/apis/apps/v1/namespaces/{meta['namespace']}/deployments/{meta['name']}",
+                               k8s.get("kubeconfig"), k8s.get("context")) or {}
+            ready = f"{(live.get('status') or {}).get('readyReplicas') or 0}/{wanted} pods Ready"
+        except ProbeError:
+            ready = f"{wanted} pods wanted"
         pulumi.log.error(
-            f"{name}: not all of its {wanted} pod(s) became Ready within {show_duration(timeout)} "
-            f"(readyTimeout, or the step's timeout); the routes and the stable revision were left as they were. "
-            f"Next: fix the cause and run pulumi up again (it picks up where this one stopped), "
-            f"or roll back: pulumi config set rollback true && pulumi up")
+            f"{meta['name']}: {ready} after {show_duration(timeout)} (readyTimeout, or the step's timeout); "
+            f"nothing that waits for it was changed (the routes, the revisions that give up pods). Next: fix the cause and "
+            f"run pulumi up again (it goes on from where the cluster is), or roll back: "
+            f"pulumi config set rollback true && pulumi up")
 
 
 def run(root: Path = Path(".")) -> dict:

@@ -206,6 +206,48 @@ status:
 EOF
 }
 
+ingress_gateway_manifest() {
+  # What a real Istio installation has: ingress gateway pods labelled istio=ingressgateway in
+  # istio-system and their Service on port 80. kwok marks the pods Ready; nothing runs in them.
+  cat <<EOF
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: istio-system
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: istio-ingressgateway
+  namespace: istio-system
+  labels: {app: istio-ingressgateway, istio: ingressgateway}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app: istio-ingressgateway, istio: ingressgateway}
+  template:
+    metadata:
+      labels: {app: istio-ingressgateway, istio: ingressgateway}
+    spec:
+      containers:
+        - name: istio-proxy
+          image: docker.io/istio/proxyv2:1.28.0
+          ports:
+            - {containerPort: 8080, name: http2, protocol: TCP}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: istio-ingressgateway
+  namespace: istio-system
+  labels: {app: istio-ingressgateway, istio: ingressgateway}
+spec:
+  selector: {app: istio-ingressgateway, istio: ingressgateway}
+  ports:
+    - {name: http2, port: 80, targetPort: 8080, protocol: TCP}
+EOF
+}
+
 # --- commands ------------------------------------------------------------------
 
 term_and_wait() { # component names: SIGTERM together, wait up to 5 s, then SIGKILL
@@ -321,6 +363,8 @@ cmd_start() {
   wait_for "networking.istio.io/v1 serving gateways, virtualservices, destinationrules" 30 istio_served
 
   wait_for "Node $node_name Ready" 60 kc wait --for=condition=Ready "node/$node_name" --timeout=5s
+  log "creating the ingress gateway workload (istio=ingressgateway in istio-system)"
+  ingress_gateway_manifest | kc apply -f - >&2
   wait_for "default ServiceAccount" 30 kc -n default get serviceaccount default
   log "ready in $((SECONDS - t0))s: kube-apiserver https://127.0.0.1:$api_port, etcd 127.0.0.1:$etcd_port, logs in $logs"
   print_env "$bin"

@@ -80,10 +80,15 @@ def pulumi_env(cluster_env, tmp_path_factory) -> dict[str, str]:
     return with_pulumi(cluster_env, tmp_path_factory.mktemp("pulumi-home"), tmp_path_factory.mktemp("pulumi-state"))
 
 
+NODE = "oam-node-0"  # the local cluster's one node (tools/cluster.sh)
+HOLD = "oam-e2e/hold"
+
+
 @dataclass
 class Kube:
     env: dict[str, str]
     namespace: str = "default"
+    istioctl: Optional[str] = None
 
     def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         proc = subprocess.run(["kubectl", *args], env=self.env, capture_output=True, text=True, timeout=120)
@@ -102,6 +107,46 @@ class Kube:
     def list(self, kinds: str, selector: str) -> list[dict]:
         out = self.kubectl("get", kinds, "-n", self.namespace, "-l", selector, "-o", "json").stdout
         return json.loads(out)["items"]
+
+    def hold_new_pods(self) -> None:
+        """From now on no new pod is scheduled (a NoSchedule taint on the node): they stay Pending, never Ready."""
+        self.kubectl("taint", "node", NODE, f"{HOLD}:NoSchedule", "--overwrite")
+
+    def release_new_pods(self) -> None:
+        self.kubectl("taint", "node", NODE, f"{HOLD}:NoSchedule-", check=False)
+
+    def make_unready(self, selector: str) -> list[str]:
+        """Pods that were Ready lose readiness, as a failing readiness probe makes them (their status, as a kubelet writes it)."""
+        names = [p["metadata"]["name"] for p in self.list("pods", selector)]
+        for name in names:
+            self.kubectl("patch", "pod", name, "-n", self.namespace, "--subresource=status", "--type=strategic", "-p",
+                         json.dumps({"status": {"conditions": [{"type": "Ready", "status": "False"},
+                                                               {"type": "ContainersReady", "status": "False"}]}}))
+        return names
+
+    def ready(self, name: str) -> tuple[int, int]:
+        """(desired replicas, Ready pods) of a Deployment, from the live API."""
+        d = self.get("deployment", name)
+        return (d["spec"]["replicas"], d["status"].get("readyReplicas", 0)) if d else (0, 0)
+
+    def analyze(self) -> list[dict]:
+        """istioctl analyze of the live namespace: the messages at level Warning or Error that are not accepted."""
+        proc = subprocess.run([self.istioctl, "analyze", "-n", self.namespace, "-o", "json"], env=self.env,
+                              capture_output=True, text=True, timeout=300)
+        if proc.returncode not in (0, 79):  # 79: analysis found Warnings or Errors, listed on stdout
+            raise AssertionError(f"istioctl analyze failed ({proc.returncode}): {proc.stderr[-3000:]}")
+        messages = json.loads(proc.stdout or "[]")
+        return [m for m in messages if m.get("level") in ("Error", "Warning") and m.get("code") not in ACCEPTED_WARNINGS]
+
+    def assert_istio_agrees(self) -> None:
+        bad = self.analyze()
+        assert not bad, "istioctl analyze: " + "; ".join(f"{m.get('code')} {m.get('message')}" for m in bad)
+
+    def generations(self, app: str) -> dict[str, int]:
+        """kind/name -> metadata.generation of the app's Deployments and routing: it moves with spec changes only."""
+        items = self.list("deployments,virtualservices.networking.istio.io,destinationrules.networking.istio.io",
+                          f"app.oam.dev/name={app}")
+        return {f"{i['kind']}/{i['metadata']['name']}": i["metadata"].get("generation") for i in items}
 
     def snapshot(self, app: str) -> dict[str, str]:
         """kind/name -> resourceVersion of every object of the app: equal snapshots, no change."""
@@ -184,10 +229,10 @@ class Project:
             else:
                 self.pulumi("config", "set", key, str(value))
 
-    def up(self, label: str = "up") -> UpResult:
+    def up(self, label: str = "up", *extra: str) -> UpResult:
         """`pulumi up` with the engine's event stream (--json): one JSON event a line."""
         start = time.monotonic()
-        proc = self.pulumi("up", "--yes", "--skip-preview", "--json", check=False)
+        proc = self.pulumi("up", "--yes", "--skip-preview", "--json", *extra, check=False)
         seconds = time.monotonic() - start
         self.durations.append((label, seconds))
         (self.dir / f"events-{len(self.durations)}.jsonl").write_text(proc.stdout)
@@ -234,5 +279,17 @@ def make_project(base: Path, env: dict[str, str], stack: str) -> Project:
 
 
 @pytest.fixture(scope="module")
-def kube(pulumi_env) -> Kube:
-    return Kube(pulumi_env)
+def kube(pulumi_env, istioctl) -> Kube:
+    return Kube(pulumi_env, istioctl=istioctl)
+
+
+@pytest.fixture(scope="session")
+def istioctl() -> str:
+    """Istio's own analyzer, built from the Go module proxy (tools/build-istioctl.sh)."""
+    bin_dir = _sh(["bash", str(TOOLS / "build-istioctl.sh")]).strip().splitlines()[-1]
+    return f"{bin_dir}/istioctl"
+
+
+# Warnings istioctl analyze may give on our objects, each with the reason it is accepted.
+# Anything else at level Warning or Error fails the test that asked.
+ACCEPTED_WARNINGS: dict[str, str] = {}

@@ -5,6 +5,8 @@ outputs, except where the status output itself is the thing under test.
 """
 from __future__ import annotations
 
+from typing import Optional
+
 import pytest
 
 from tests.e2e.conftest import Kube, Project, UpResult, make_project
@@ -12,8 +14,9 @@ from tests.e2e.conftest import Kube, Project, UpResult, make_project
 FIRST = "examples/bookinfo/first-deploy.yaml"
 ROLLOUT = "examples/bookinfo/rollout-v2.yaml"
 ROLLBACK = "examples/bookinfo/rollback.yaml"
-VS, DR = "book-info-reviews-virtualservice", "book-info-reviews-destinationrule"
+VS = "book-info-reviews-virtualservice"
 V1, V2 = "book-info-reviews-v1", "book-info-reviews-v2"
+DR1, DR2 = f"{V1}-destinationrule", f"{V2}-destinationrule"
 
 
 def state(kube: Kube) -> dict:
@@ -24,8 +27,8 @@ def state(kube: Kube) -> dict:
         out[rev] = None if d is None else (d["spec"]["replicas"], d["status"].get("readyReplicas", 0))
     vs = kube.get("virtualservices.networking.istio.io", "reviews")
     out["routes"] = {r["destination"]["subset"]: r.get("weight", 100) for r in vs["spec"]["http"][0]["route"]}
-    dr = kube.get("destinationrules.networking.istio.io", "reviews")
-    out["subsets"] = [s["name"] for s in dr["spec"]["subsets"]]
+    rules = kube.list("destinationrules.networking.istio.io", "app.oam.dev/name=book-info,app.oam.dev/component=reviews")
+    out["subsets"] = sorted(s["name"] for r in rules for s in r["spec"]["subsets"])
     return out
 
 
@@ -41,12 +44,15 @@ def assert_others_unchanged(kube: Kube) -> None:
     assert route["spec"]["http"][0]["match"][0] == {"uri": {"exact": "/productpage"}}
 
 
-def assert_converged(project: Project, up: UpResult) -> None:
+def assert_converged(project: Project, up: UpResult, kube: Optional[Kube] = None) -> None:
+    """The update succeeded without a replacement, a preview finds nothing to do, and Istio finds no error."""
     assert up.ok, up.output
     replaced = {n: op for n, op in up.ops().items() if "replace" in op}
     assert not replaced, f"replacements: {replaced}"
     preview = project.preview_no_changes()
     assert preview.returncode == 0, preview.stdout + preview.stderr
+    if kube is not None:
+        kube.assert_istio_agrees()
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +65,12 @@ def project(pulumi_env, tmp_path_factory) -> Project:
 def test_1_first_deploy(project: Project, kube: Kube):
     project.config(app=FIRST)
     up = project.up("first-deploy")
-    assert_converged(project, up)
+    assert_converged(project, up, kube)
     assert state(kube) == {"reviews-v1": (2, 2), "reviews-v2": None, "routes": {"reviews-v1": 100},
                            "subsets": ["reviews-v1"]}
     assert_others_unchanged(kube)
     assert up.finished_before_started(V1, VS)
-    assert up.finished_before_started(DR, VS)
+    assert up.finished_before_started(DR1, VS)
     outputs = project.pulumi("stack", "output").stdout
     assert "[secret]" in outputs and len(outputs.splitlines()) <= 6, outputs
 
@@ -72,16 +78,16 @@ def test_1_first_deploy(project: Project, kube: Kube):
 def test_2_rollout_stops_at_the_gate(project: Project, kube: Kube):
     project.config(app=ROLLOUT)
     up = project.up("rollout-10-percent")
-    assert_converged(project, up)
+    assert_converged(project, up, kube)
     assert state(kube) == {"reviews-v1": (1, 1), "reviews-v2": (1, 1),
                            "routes": {"reviews-v1": 90, "reviews-v2": 10}, "subsets": ["reviews-v1", "reviews-v2"]}
     assert_others_unchanged(kube)
     # Safety order: new pods ready and new subset in place before the route, old pods after it.
     assert up.finished_before_started(V2, VS)
-    assert up.finished_before_started(DR, VS)
+    assert up.finished_before_started(DR2, VS)
     assert up.finished_before_started(VS, V1)
     changed = set(up.ops())
-    assert changed == {V1, V2, VS, DR}, changed
+    assert changed == {V1, V2, VS, DR2}, changed
     status = project.status()["reviews"]
     assert status["phase"] == "suspended" and status["next"] == "pulumi config set approve manual-approval && pulumi up"
 
@@ -100,37 +106,40 @@ def test_3_stage_beyond_the_gate_fails_and_changes_nothing(project: Project, kub
 def test_4_approval_completes_the_rollout(project: Project, kube: Kube):
     project.config(approve="manual-approval")
     up = project.up("approved")
-    assert_converged(project, up)
+    assert_converged(project, up, kube)
+    # reviews-v1 keeps a Deployment at 0 pods; its subset, which would select no pods, goes after the route.
     assert state(kube) == {"reviews-v1": (0, 0), "reviews-v2": (2, 2), "routes": {"reviews-v2": 100},
-                           "subsets": ["reviews-v1", "reviews-v2"]}
+                           "subsets": ["reviews-v2"]}
     assert up.finished_before_started(V2, VS)
     assert up.finished_before_started(VS, V1)
-    assert set(up.ops()) == {V1, V2, VS}
+    assert up.ops()[DR1] == "delete" and up.first("pre", DR1) > up.first("outputs", VS)
+    assert set(up.ops()) == {V1, V2, VS, DR1}
 
 
 def test_5_going_back_one_stage(project: Project, kube: Kube):
     project.config(stage=1)
     up = project.up("back-to-stage-1")
-    assert_converged(project, up)
+    assert_converged(project, up, kube)
     assert state(kube)["routes"] == {"reviews-v1": 90, "reviews-v2": 10}
     assert state(kube)["reviews-v1"] == (1, 1)
     assert up.finished_before_started(V1, VS)
+    assert up.finished_before_started(DR1, VS)
     assert up.finished_before_started(VS, V2)
     project.config(stage=None)
-    assert_converged(project, project.up("forward-again"))
+    assert_converged(project, project.up("forward-again"), kube)
     assert state(kube)["routes"] == {"reviews-v2": 100}
 
 
 def test_6_rollback_file(project: Project, kube: Kube):
     project.config(app=ROLLBACK)
     up = project.up("rollback")
-    assert_converged(project, up)
+    assert_converged(project, up, kube)
     assert state(kube) == {"reviews-v1": (2, 2), "reviews-v2": None, "routes": {"reviews-v1": 100},
                            "subsets": ["reviews-v1"]}
     assert up.finished_before_started(V1, VS)
-    assert up.finished_before_started(VS, DR)
-    assert up.ops()[V2] == "delete"
-    assert up.first("pre", V2) > up.first("outputs", DR)
+    assert up.finished_before_started(DR1, VS)
+    assert up.ops()[V2] == "delete" and up.ops()[DR2] == "delete"
+    assert up.first("pre", V2) > up.first("outputs", VS) and up.first("pre", DR2) > up.first("outputs", VS)
     assert_others_unchanged(kube)
 
 
@@ -143,14 +152,14 @@ def test_7_leftover_approval_does_not_pass_the_next_gate(project: Project, kube:
     assert kube.snapshot("book-info") == before
     project.config(approve=None)
     up = project.up("retry-release-3")
-    assert_converged(project, up)
+    assert_converged(project, up, kube)
     assert state(kube)["routes"] == {"reviews-v1": 90, "reviews-v2": 10}
 
 
 def test_8_rollback_by_config(project: Project, kube: Kube):
     project.config(rollback="true")
     up = project.up("rollback-config")
-    assert_converged(project, up)
+    assert_converged(project, up, kube)
     assert state(kube) == {"reviews-v1": (2, 2), "reviews-v2": None, "routes": {"reviews-v1": 100},
                            "subsets": ["reviews-v1"]}
     assert project.status()["reviews"]["phase"] == "rolled back"
