@@ -166,3 +166,18 @@ def _in_cluster() -> tuple[str, ssl.SSLContext, dict[str, str]]:
     tls = ssl.create_default_context(cafile=str(IN_CLUSTER / "ca.crt"))
     token = (IN_CLUSTER / "token").read_text().strip()
     return f"https://{host}:{port}", tls, {"Accept": "application/json", "Authorization": f"Bearer {token}"}
+
+
+def describe(kubeconfig: Optional[str] = None, context: Optional[str] = None) -> str:
+    """Which cluster a connection goes to, for a person to read: 'context X (server Y)'."""
+    config = _load(kubeconfig)
+    if config is None:
+        return f"the cluster this pod runs in (https://{os.environ.get('KUBERNETES_SERVICE_HOST', '?')})"
+    name = context or config.get("current-context")
+    ctx = _named(config, "contexts", name, "context") or {}
+    cluster = _named(config, "clusters", ctx.get("cluster"), "cluster") or {}
+    return f"context '{name}' (server {cluster.get('server', '?')})"
+
+
+if __name__ == "__main__":
+    print(describe())
