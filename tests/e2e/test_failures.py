@@ -24,11 +24,16 @@ OLD, NEW = "shop-cart-v1", "shop-cart-v2"
 TIMEOUT = "15s"
 
 
+def routes(kube: Kube, name: str) -> dict[str, int]:
+    vs = kube.get("virtualservices.networking.istio.io", name)
+    return {r["destination"]["subset"]: r.get("weight", 100) for r in vs["spec"]["http"][0]["route"]}
+
+
 def cart(kube: Kube) -> dict:
     """cart as the cluster has it: (replicas, Ready) per revision, routes, subsets."""
     out = {rev: kube.ready(rev) for rev in ("cart-v1", "cart-v2")}
-    vs = kube.get("virtualservices.networking.istio.io", "cart")
-    out["routes"] = {r["destination"]["subset"]: r.get("weight", 100) for r in vs["spec"]["http"][0]["route"]}
+    out["routes"] = routes(kube, "cart")
+    assert routes(kube, "cart-gateway") == out["routes"], "traffic through the gateway is weighed differently"
     rules = kube.list("destinationrules.networking.istio.io", "app.oam.dev/name=shop,app.oam.dev/component=cart")
     out["subsets"] = sorted(s["name"] for r in rules for s in r["spec"]["subsets"])
     return out
@@ -168,3 +173,24 @@ def test_8_two_updates_at_once(shop: Project, kube: Kube):
         first.communicate(timeout=300)
     assert first.returncode == 0
     assert cart(kube)["routes"] == {"cart-v2": 100}
+
+
+def test_9_a_namespace_that_does_not_exist_yet(pulumi_env, tmp_path_factory, kube: Kube):
+    project = make_project(tmp_path_factory.mktemp("namespace") / "project", pulumi_env, "namespace")
+    text = (project.dir / V1_APP).read_text().replace("namespace: default", "namespace: shop-new")
+    (project.dir / "examples" / "shop-new.yaml").write_text(text)
+    there = Kube(kube.env, "shop-new", kube.istioctl)
+    assert kube.get("namespace", "shop-new") is None
+    try:
+        project.config(app="examples/shop-new.yaml")
+        up = project.up("new-namespace")
+        assert_converged(project, up, there)
+        ns = kube.get("namespace", "shop-new")
+        assert ns["metadata"]["labels"]["istio-injection"] == "enabled"
+        assert there.ready("cart-v1") == (3, 3)
+        assert up.finished_before_started("shop-namespace", "shop-cart-v1")
+    finally:
+        project.pulumi("destroy", "--yes", check=False)
+    assert there.list("deployments,services", "app.oam.dev/name=shop") == []
+    assert kube.get("namespace", "shop-new") is not None, "pulumi destroy deleted a namespace"
+    kube.kubectl("delete", "namespace", "shop-new", "--wait=false")

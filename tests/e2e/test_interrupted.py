@@ -60,7 +60,7 @@ def test_killed_up_converges_on_rerun(pulumi_env, tmp_path_factory, kube: Kube):
             # Pulumi asks for this after a hard kill; it is what a user is told to run.
             project.pulumi("refresh", "--yes", "--clear-pending-creates")
             up = project.up("rerun-after-refresh")
-        assert_converged(project, up)
+        assert_converged(project, up, kube)
         assert state(kube) == {"reviews-v1": (1, 1), "reviews-v2": (1, 1),
                                "routes": {"reviews-v1": 90, "reviews-v2": 10}, "subsets": ["reviews-v1", "reviews-v2"]}
     finally:

@@ -63,3 +63,12 @@ def test_no_configuration_at_all(tmp_path, monkeypatch):
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     with pytest.raises(cluster.ProbeError, match="no kubeconfig"):
         cluster.namespace_labels("default")
+
+
+def test_describe_names_the_context_and_server(tmp_path, monkeypatch):
+    config = tmp_path / "config"
+    config.write_text("current-context: prod\ncontexts: [{name: prod, context: {cluster: big, user: me}}]\n"
+                      "clusters: [{name: big, cluster: {server: 'https://prod.example.com:6443'}}]\n"
+                      "users: [{name: me, user: {token: t}}]\n")
+    monkeypatch.setenv("KUBECONFIG", str(config))
+    assert cluster.describe() == "context 'prod' (server https://prod.example.com:6443)"
