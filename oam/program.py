@@ -10,6 +10,8 @@ status and the last ``oamState`` that was fully applied.
 """
 from __future__ import annotations
 
+import os
+import sys
 import time
 from pathlib import Path
 from typing import Optional
@@ -98,25 +100,37 @@ def namespace_to_manage(app, applied: Applied, cfg: StageConfig) -> Optional[dic
     return None
 
 
+EXIT_AFTER_MESSAGE = 32  # what Pulumi's Python runner exits with after a message the user can act on
+
+
+def leave() -> None:
+    """End the program once its report is out: all the SDK would add after a failed step is noise."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_AFTER_MESSAGE)
+
+
 def report_failures(plan: Plan, cfg: StageConfig, timeout: int, failed: list[tuple[Desired, Exception]]) -> None:
-    """After Pulumi's own error: which revision did not get Ready, what was left alone, what to run next."""
+    """After Pulumi's own error: what did not get applied or Ready, what was left alone, what to run next."""
     k8s = pulumi.Config("kubernetes")
-    for desired, err in failed:
-        if desired.kind != "Deployment":
-            continue
+    nothing_else = "nothing that waits for it was changed (the routes, the revisions that give up pods)"
+    next_step = ("Next: fix the cause and run pulumi up again (it goes on from where the cluster is), "
+                 "or roll back: pulumi config set rollback true && pulumi up")
+    for desired, _ in failed:
         meta = desired.manifest["metadata"]
+        if desired.kind != "Deployment":
+            pulumi.log.error(f"{desired.kind} {meta['name']} was not applied; {nothing_else}. {next_step}")
+            continue
         wanted = desired.manifest["spec"]["replicas"]
         try:
             live = cluster.get(f"/apis/apps/v1/namespaces/{meta['namespace']}/deployments/{meta['name']}",
                                k8s.get("kubeconfig"), k8s.get("context")) or {}
             ready = f"{(live.get('status') or {}).get('readyReplicas') or 0}/{wanted} pods Ready"
         except ProbeError:
-            ready = f"{wanted} pods wanted"
-        pulumi.log.error(
-            f"{meta['name']}: {ready} after {show_duration(timeout)} (readyTimeout, or the step's timeout); "
-            f"nothing that waits for it was changed (the routes, the revisions that give up pods). Next: fix the cause and "
-            f"run pulumi up again (it goes on from where the cluster is), or roll back: "
-            f"pulumi config set rollback true && pulumi up")
+            ready = f"not all of {wanted} pods Ready"
+        pulumi.log.error(f"{meta['name']}: {ready} when the update stopped (it waits up to {show_duration(timeout)}: "
+                         f"readyTimeout, or the step's timeout); {nothing_else}. {next_step}")
+    leave()
 
 
 def run(root: Path = Path(".")) -> dict:

@@ -5,6 +5,7 @@ resource's URN stays the same from stage to stage.
 """
 from __future__ import annotations
 
+import json
 from typing import Callable, Optional
 
 import pulumi
@@ -54,30 +55,52 @@ class Application(pulumi.ComponentResource):
         """True once every object of the stage has been applied; False (after ``on_failure``) if any failed.
 
         Each resource's URN resolves only when the engine has finished its step, Ready wait
-        included, and fails when that step (or one it depends on) failed.
+        included, and fails when that step (or one it depends on) failed. ``on_failure`` gets
+        the objects that failed themselves, not those that only waited for one that did.
         """
         by_key = self.plan.by_key()
 
         async def wait() -> bool:
-            failed, seen = [], set()
+            settled: dict[str, bool] = {}
+            failed = []
             for key, child in self.children.items():  # in dependency order: a cause before what waited for it
                 try:
                     await child.urn.future()
+                    settled[key] = True
                 except Exception as err:  # noqa: BLE001 - the SDK reports a failed step as a plain Exception
-                    if str(err) not in seen:  # what waited on a failed step fails with the same error
-                        failed.append((by_key[key], err))
-                    seen.add(str(err))
-            if failed:
+                    settled[key] = False
+                    desired = by_key[key]
+                    if all(settled.get(dep, False) for dep in desired.depends_on):
+                        failed.append((desired, err))  # its own failure, not one it waited on
+            if not all(settled.values()):
                 on_failure(failed)
-            return not failed
+            return all(settled.values())
 
         return pulumi.Output.from_input(wait())
+
+
+WAIT_FOR = "pulumi.com/waitFor"
+
+
+def ready_when(replicas: int) -> str:
+    """What the provider waits for after creating or updating a Deployment: every wanted pod updated and Ready.
+
+    The provider's own wait can report a scale-up done while the new pod is still Pending
+    (it reads the rollout's conditions, which a change of replicas alone does not reset);
+    these counts are checked against the Deployment's current generation.
+    """
+    return json.dumps([f"jsonpath={{.status.{field}}}={replicas}"
+                       for field in ("replicas", "updatedReplicas", "readyReplicas")])
 
 
 def _resource(d: Desired, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
     m = d.manifest
     if m["kind"] == "Deployment":
-        return k8s.apps.v1.Deployment(d.key, metadata=m["metadata"], spec=m["spec"], opts=opts)
+        metadata = m["metadata"]
+        if m["spec"]["replicas"] > 0:
+            metadata = {**metadata, "annotations": {**metadata.get("annotations", {}),
+                                                    WAIT_FOR: ready_when(m["spec"]["replicas"])}}
+        return k8s.apps.v1.Deployment(d.key, metadata=metadata, spec=m["spec"], opts=opts)
     if m["kind"] == "Service":
         return k8s.core.v1.Service(d.key, metadata=m["metadata"], spec=m["spec"], opts=opts)
     if m["kind"] == "Namespace":

@@ -160,6 +160,7 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
         return None if probed[name] is None else dict(probed[name])
 
     real_probe, oam_program.namespace_labels = oam_program.namespace_labels, probe
+    real_leave, oam_program.leave = oam_program.leave, lambda: None  # the program would end its process here
     previous_outputs = dict(previous.outputs) if previous else {}
     objects = applied if applied is not None else previous
     mocks = _Mocks(previous_outputs, dict(objects.resources) if objects else {}, set(fail))
@@ -188,6 +189,7 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
     finally:
         pulumi.runtime.set_all_config({})
         oam_program.namespace_labels = real_probe
+        oam_program.leave = real_leave
         _drain()
     result.failed = list(mocks.failed)
     if result.failed:

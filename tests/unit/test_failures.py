@@ -7,6 +7,7 @@ failure), and the objects as that update applied them.
 from __future__ import annotations
 
 import copy
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -197,3 +198,13 @@ def test_engine_keys_are_refused(tmp_path, where, key):
     app.write_text(prop)
     run = run_stage({"app": str(app)})
     assert f"properties.{where}.{key}: '{key}' changes how Pulumi" in run.error
+
+
+def test_the_provider_waits_for_every_wanted_pod_to_be_ready(at_second_batch):
+    last = run_stage({"app": V2, "approve": ALL}, at_second_batch)
+    annotations = last.manifest(NEW)["metadata"]["annotations"]
+    assert json.loads(annotations["pulumi.com/waitFor"]) == [
+        "jsonpath={.status.replicas}=3", "jsonpath={.status.updatedReplicas}=3", "jsonpath={.status.readyReplicas}=3"]
+    # Nothing to wait for at 0 pods; and the waits never reach the pods' own metadata.
+    assert "pulumi.com/waitFor" not in last.manifest(OLD)["metadata"].get("annotations", {})
+    assert "pulumi.com/waitFor" not in str(last.manifest(NEW)["spec"])

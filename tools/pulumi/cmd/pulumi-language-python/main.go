@@ -243,8 +243,15 @@ func (h *languageHost) Run(ctx context.Context, req *pulumirpc.RunRequest) (*pul
 	}
 	cmd.Env = append(env, "PULUMI_CONFIG="+string(config), "PULUMI_CONFIG_SECRET_KEYS="+string(keys))
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.WaitDelay = 5 * time.Second
+	// When the engine ends the run (a resource failed, or the user pressed Ctrl-C), the
+	// program's next call to the engine fails and it ends on its own, after it has reported
+	// what it saw. Interrupting it here would cut that short and print a KeyboardInterrupt
+	// traceback instead; only a program still running a while later is killed.
+	cmd.Cancel = func() error { return nil }
+	cmd.WaitDelay = 30 * time.Second
+	// Its own process group, for the same reason: the CLI stops a plugin by interrupting the
+	// plugin's whole group, which would otherwise interrupt the program mid-report too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 
 	if err := cmd.Run(); err != nil {
 		_ = os.Stdout.Sync()
