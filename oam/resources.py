@@ -80,6 +80,10 @@ class Application(pulumi.ComponentResource):
 
 
 WAIT_FOR = "pulumi.com/waitFor"
+# The program is the only writer of its objects: a field someone changed by hand (kubectl
+# scale, edit, patch) is taken back on the next update instead of failing it with a
+# server-side apply conflict.
+PATCH_FORCE = "pulumi.com/patchForce"
 
 
 def ready_when(replicas: int) -> str:
@@ -93,20 +97,25 @@ def ready_when(replicas: int) -> str:
                        for field in ("replicas", "updatedReplicas", "readyReplicas")])
 
 
+def engine_metadata(m: dict) -> dict:
+    """The manifest's metadata with the annotations that tell the provider how to apply and await it."""
+    extra = {PATCH_FORCE: "true"}
+    if m["kind"] == "Deployment" and m["spec"]["replicas"] > 0:
+        extra[WAIT_FOR] = ready_when(m["spec"]["replicas"])
+    return {**m["metadata"], "annotations": {**m["metadata"].get("annotations", {}), **extra}}
+
+
 def _resource(d: Desired, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
     m = d.manifest
+    metadata = engine_metadata(m)
     if m["kind"] == "Deployment":
-        metadata = m["metadata"]
-        if m["spec"]["replicas"] > 0:
-            metadata = {**metadata, "annotations": {**metadata.get("annotations", {}),
-                                                    WAIT_FOR: ready_when(m["spec"]["replicas"])}}
         return k8s.apps.v1.Deployment(d.key, metadata=metadata, spec=m["spec"], opts=opts)
     if m["kind"] == "Service":
-        return k8s.core.v1.Service(d.key, metadata=m["metadata"], spec=m["spec"], opts=opts)
+        return k8s.core.v1.Service(d.key, metadata=metadata, spec=m["spec"], opts=opts)
     if m["kind"] == "Namespace":
-        return k8s.core.v1.Namespace(d.key, metadata=m["metadata"], opts=opts)
+        return k8s.core.v1.Namespace(d.key, metadata=metadata, opts=opts)
     return k8s.apiextensions.CustomResource(d.key, api_version=m["apiVersion"], kind=m["kind"],
-                                            metadata=m["metadata"], spec=m["spec"], opts=opts)
+                                            metadata=metadata, spec=m["spec"], opts=opts)
 
 
 def ordered(objects: list[Desired]) -> list[Desired]:
