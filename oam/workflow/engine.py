@@ -136,7 +136,7 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
     _check_stage(app, cfg)
     if not cfg.rollback:
         _check_steps(app, release, history)
-    _check_approvals(app, cfg, history, release)
+    _check_approvals(app, cfg, history, release, cfg.rollback or rollback_step)
 
     run = WorkflowRun(app, cfg, release, history, same, now)
     executed, total = 0, len(steps) if steps else 0
@@ -246,7 +246,8 @@ def _check_stage(app: AppSpec, cfg: StageConfig) -> None:
                                        f"pulumi config set stage {len(app.steps)}, or pulumi config rm stage")])
 
 
-def _check_approvals(app: AppSpec, cfg: StageConfig, history: History, release: Release) -> None:
+def _check_approvals(app: AppSpec, cfg: StageConfig, history: History, release: Release, rolling_back: bool) -> None:
+    """An approval must name a suspend step of the file (a typo is refused); never in the way of a rollback."""
     suspends = [s.name for s in app.steps or () if s.type == "suspend"]
     problems = []
     for name in cfg.approve:
@@ -257,7 +258,7 @@ def _check_approvals(app: AppSpec, cfg: StageConfig, history: History, release: 
                     "approve", f"'{name}' approved release {given_for} and does not carry over to release "
                                f"{release.n} ({_describe(release.targets)})",
                     "pulumi config rm approve && pulumi up; approve again when this release waits at the gate"))
-        elif given_for is None:
+        elif given_for is None and not rolling_back:
             problems.append(cfg.problem("approve", f"'{name}' is not a suspend step of {app.locator.file}",
                                         closest(name, suspends)))
     if problems:

@@ -214,3 +214,17 @@ def test_every_object_takes_back_fields_changed_by_hand(at_second_batch):
     for name, res in at_second_batch.resources.items():
         if res.type.startswith("kubernetes:"):
             assert res.inputs["metadata"]["annotations"]["pulumi.com/patchForce"] == "true", name
+
+
+def test_an_approval_whose_stage_failed_never_blocks_the_rollback():
+    first = run_stage({"app": "examples/bookinfo/first-deploy.yaml"})
+    canary = run_stage({"app": "examples/bookinfo/rollout-v2.yaml"}, first)
+    failed = run_stage({"app": "examples/bookinfo/rollout-v2.yaml", "approve": "manual-approval"}, canary,
+                       fail=("book-info-reviews-v2",))
+    assert failed.failed and failed.outputs["oamState"] == canary.outputs["oamState"]
+    back = run_stage({"app": "examples/bookinfo/rollback.yaml", "approve": "manual-approval"}, failed, applied=canary)
+    assert back.error is None
+    assert back.outputs["status"]["reviews"]["phase"] == "rolled back"
+    # A typo in a file that rolls nothing back is still refused.
+    typo = run_stage({"app": "examples/bookinfo/rollout-v2.yaml", "approve": "manual-aproval"}, canary)
+    assert "'manual-aproval' is not a suspend step" in typo.error
