@@ -31,8 +31,36 @@ class IstioGatewayProperties(OamModel):
     port: int = Field(ge=1, le=65535, description="Component port the requests go to")
 
 
+def hosts_overlap(a: str, b: str) -> bool:
+    """Whether two Gateway hosts can match one request host ('*' and '*.suffix' wildcards)."""
+    if a == b or "*" in (a, b):
+        return True
+    for wild, other in ((a, b), (b, a)):
+        if wild.startswith("*.") and (other.endswith(wild[1:]) or other.startswith("*.") and
+                                      (other.endswith(wild[1:]) or wild.endswith(other[1:]))):
+            return True
+    return False
+
+
 def check(trait, app, comp):
     problems = check_ports([(trait.properties.port, trait.path + ("properties", "port"))], app, comp)
+    # Two Gateways on the same gateway pods and port that accept the same host conflict: Istio
+    # serves one of them (its analyzer reports IST0145). Reported once, at the later component.
+    for other in app.components:
+        if other is comp:
+            break
+        theirs = other.trait("istio-gateway")
+        if theirs is None or theirs.properties is None or theirs.properties.gateway != trait.properties.gateway:
+            continue
+        shared = [h for h in trait.properties.hosts if any(hosts_overlap(h, t) for t in theirs.properties.hosts)]
+        if shared:
+            line = app.locator.line(theirs.path + ("properties", "hosts"))
+            where = f"{app.locator.file}:{line}" if line else app.locator.file
+            problems.append(app.locator.problem(
+                trait.path + ("properties", "hosts"),
+                f"host {shared[0]} is also served by component '{other.name}' ({where}) on gateway "
+                f"'{trait.properties.gateway}'; Istio would serve only one of the two Gateways",
+                "give each component its own hosts, or route both from one component"))
     if not comp.trait("expose") and not comp.trait("canary-traffic"):
         problems.append(app.locator.problem(trait.path + ("type",), f"component '{comp.name}' has no Service to route to",
                                             "add an expose trait with this port"))

@@ -1,6 +1,8 @@
 """istio-gateway with canary-traffic: ingress traffic is weighed exactly like mesh traffic."""
 from __future__ import annotations
 
+import pytest
+
 from tests.harness import StageRun, run_stage
 
 APP = """apiVersion: core.oam.dev/v1beta1
@@ -90,3 +92,49 @@ def test_gateway_route_follows_every_stage(tmp_path):
     assert weights(rollback, GW) == weights(rollback, VS) == {"web-v1": 100}
     assert rollback.depends(GW, V1) and rollback.depends(GW, DR1)
     assert DR2 not in rollback.resources, "web-v2's subset is deleted at the end of the update, after both routes"
+
+
+TWO = """apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: two
+spec:
+  components:
+    - name: a
+      type: webservice
+      properties: {{image: registry.example.com/a:1, port: 80}}
+      traits:
+        - type: expose
+          properties: {{port: [80]}}
+        - type: istio-gateway
+          properties: {{hosts: [{a}], match: [{{prefix: /a}}], port: 80}}
+    - name: b
+      type: webservice
+      properties: {{image: registry.example.com/b:1, port: 80}}
+      traits:
+        - type: expose
+          properties: {{port: [80]}}
+        - type: istio-gateway
+          properties: {{hosts: [{b}], match: [{{prefix: /b}}], port: 80}}
+"""
+
+
+@pytest.mark.parametrize("a, b, conflict", [
+    ("'*'", "shop.example.com", True),
+    ("shop.example.com", "shop.example.com", True),
+    ("'*.example.com'", "shop.example.com", True),
+    ("'*.example.com'", "'*.shop.example.com'", True),
+    ("shop.example.com", "cart.example.com", False),
+    ("'*.example.org'", "shop.example.com", False),
+])
+def test_two_gateways_never_claim_one_host(tmp_path, a, b, conflict):
+    app = tmp_path / "two.yaml"
+    app.write_text(TWO.format(a=a, b=b))
+    run = run_stage({"app": str(app)})
+    if conflict:
+        assert run.resources == {}
+        assert f"two.yaml:22: spec.components[1].traits[1].properties.hosts: host " in run.error
+        assert f"is also served by component 'a' ({app}:14) on gateway 'ingressgateway'; Istio would serve only one" \
+            in run.error
+    else:
+        assert run.error is None
