@@ -154,6 +154,13 @@ def plan(app: AppSpec, history: History, cfg: StageConfig, now: Optional[datetim
             mine.append(Desired(f"{prefix}-{role}", comp.name, role, manifest, deps))
         if rollout is not None and ctx.canary is not None:
             _order_routes(mine, rollout, applied)
+        else:
+            # A route to the component's Service comes once its pods are Ready: that, not the
+            # Service's own wait for endpoints, is what keeps the route from sending to nothing.
+            serving = [d.key for d in mine if d.role == "deployment" and d.manifest["spec"]["replicas"] > 0]
+            for d in mine:
+                if d.role == "gateway-route":
+                    d.depends_on += serving
         if namespace_labels is not None:
             for d in mine:
                 d.depends_on.insert(0, namespace_key(app))

@@ -84,6 +84,9 @@ WAIT_FOR = "pulumi.com/waitFor"
 # scale, edit, patch) is taken back on the next update instead of failing it with a
 # server-side apply conflict.
 PATCH_FORCE = "pulumi.com/patchForce"
+# A Service is not awaited: the provider would wait for its endpoints and then 10 s more for
+# them to settle. Every route to it waits for the Deployments that serve it instead (render).
+SKIP_AWAIT = "pulumi.com/skipAwait"
 
 
 def ready_when(replicas: int) -> str:
@@ -100,6 +103,8 @@ def ready_when(replicas: int) -> str:
 def engine_metadata(m: dict) -> dict:
     """The manifest's metadata with the annotations that tell the provider how to apply and await it."""
     extra = {PATCH_FORCE: "true"}
+    if m["kind"] == "Service":
+        extra[SKIP_AWAIT] = "true"
     if m["kind"] == "Deployment" and m["spec"]["replicas"] > 0:
         extra[WAIT_FOR] = ready_when(m["spec"]["replicas"])
     return {**m["metadata"], "annotations": {**m["metadata"].get("annotations", {}), **extra}}

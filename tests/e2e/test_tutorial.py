@@ -71,6 +71,8 @@ def test_1_first_deploy(project: Project, kube: Kube):
     assert_others_unchanged(kube)
     assert up.finished_before_started(V1, VS)
     assert up.finished_before_started(DR1, VS)
+    # The gateway route waits for productpage's pods (the Service itself is not awaited).
+    assert up.finished_before_started("book-info-productpage-deployment", "book-info-productpage-gateway-route")
     outputs = project.pulumi("stack", "output").stdout
     assert "[secret]" in outputs and len(outputs.splitlines()) <= 6, outputs
 

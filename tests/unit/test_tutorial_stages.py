@@ -215,3 +215,11 @@ def test_state_read_is_retried_and_never_falls_back_to_empty(monkeypatch):
     broken = run_stage({"app": ROLLOUT}, first)
     assert broken.resources == {}
     assert "cannot read the recorded state of stack organization/oam-delivery/dev" in broken.error
+
+
+def test_the_gateway_route_waits_for_the_pods_not_for_the_service(tutorial):
+    run = tutorial["first"]
+    assert run.depends("book-info-productpage-gateway-route", "book-info-productpage-deployment")
+    for name, res in run.of_kind("Service").items():
+        assert res.inputs["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true", name
+    assert "pulumi.com/skipAwait" not in run.manifest(V1)["metadata"]["annotations"]
