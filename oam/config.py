@@ -5,12 +5,14 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterable, Optional
 
 from oam.durations import parse_duration
 from oam.errors import ConfigError, Problem
+from oam.loader import closest
 
 DEFAULT_READY_TIMEOUT = 300
+KEYS = ("app", "stage", "approve", "rollback", "readyTimeout", "sidecarInjection")
 
 
 @dataclass(frozen=True)
@@ -47,11 +49,17 @@ def _lines(stack_file: Path, project: str) -> dict[str, int]:
 
 
 def read_stage_config(get: Callable[[str], Optional[Any]], project: str, stack_file: Path,
-                      display: str) -> StageConfig:
-    """Read and check the stage keys; ``get(key)`` returns the raw config value or None."""
+                      display: str, present: Iterable[str] = ()) -> StageConfig:
+    """Read and check the stage keys; ``get(key)`` returns the raw config value or None.
+
+    ``present`` are the keys set in the project's namespace: any other than ours is a typo
+    of one of them, refused rather than ignored.
+    """
     lines = _lines(stack_file, project)
     base = StageConfig(app="", project=project, stack_file=display, lines=lines)
     problems = []
+    for key in sorted(set(present) - set(KEYS)):
+        problems.append(base.problem(key, "is not a config key of this project", closest(key, KEYS)))
 
     app = get("app")
     if not app:

@@ -58,55 +58,154 @@ def closest(name: str, known: Iterable[str]) -> str:
     return (f"did you mean '{near[0]}'? known: {listed}" if near else f"known: {listed}")
 
 
+MAX_BYTES = 1 << 20  # an Application file is kilobytes; anything near a megabyte is a mistake
+MAX_NODES = 100_000  # values after aliases are expanded: bounds an alias bomb
+MAX_DEPTH = 64  # nesting of mappings and lists
+MERGE_TAG = "tag:yaml.org,2002:merge"
+PARSE_HINT = "check the indentation and the ':' of this line and the one before"
+
+
+def excerpt(value: Any, limit: int = 60) -> str:
+    """A value as the user wrote it, cut short: messages never echo a whole input."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    return text[: limit - 4] + "...'" if text[0] in "'\"" else text[: limit - 3] + "..."
+
+
+def _fail(file: str, line: Optional[int], message: str, hint: str = "") -> ApplicationError:
+    return ApplicationError([Problem(file, line, "yaml", message, hint)])
+
+
 def parse_yaml(text: str, file: str) -> tuple[Any, Locator]:
-    """Parse one YAML document; return the data and a locator of its keys."""
+    """Parse one YAML document; return the data and a locator of its keys.
+
+    Bounded: the file's size, the values after aliases are expanded and the nesting are
+    limited, a recursive alias is refused, and every message quotes at most an excerpt.
+    """
+    if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
+        raise _fail(file, None, f"the file is larger than {MAX_BYTES // 1024} KiB",
+                    "an Application file is a few kilobytes: check that app names the right file")
+    if "\x00" in text:
+        line = text.count("\n", 0, text.index("\x00")) + 1
+        raise _fail(file, line, "holds a NUL byte: this is not a text file", "set app to an Application YAML file")
     locator = Locator(file)
-    loader = yaml.SafeLoader(text)
+    loader = None
     try:
-        node = loader.get_single_node()
-        if node is None:
+        loader = yaml.SafeLoader(text)
+        documents = []
+        while loader.check_node():
+            node = loader.get_node()
+            if node is not None and not (isinstance(node, yaml.ScalarNode) and node.value == "" and
+                                         node.tag == "tag:yaml.org,2002:null"):
+                documents.append(node)
+        if not documents:
             raise ApplicationError([Problem(file, 1, "(document)", "the file is empty",
                                             "write an OAM Application (apiVersion, kind, metadata, spec)")])
-        data = _walk(loader, node, (), locator)
+        if len(documents) > 1:
+            raise _fail(file, _document_start(text, documents[1].start_mark.line),
+                        "holds a second YAML document: one Application per file",
+                        "move the second document to a file of its own, or remove the '---' before it")
+        data = _Walker(loader, locator).walk(documents[0], ())
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else None
         what = err.problem or str(err)
         context = f" ({err.context})" if err.context else ""
-        raise ApplicationError([Problem(file, line, "yaml", f"does not parse: {what}{context}",
-                                        "check the indentation and the ':' of this line and the one before")]) from None
+        hint = PARSE_HINT if isinstance(err, (yaml.scanner.ScannerError, yaml.parser.ParserError)) else ""
+        if isinstance(err, yaml.composer.ComposerError) and "undefined alias" in what:
+            hint = "define the anchor (&name) before the alias (*name) that uses it"
+        raise _fail(file, line, f"does not parse: {what}{context}", hint) from None
+    except yaml.reader.ReaderError as err:  # a character YAML does not allow (binary junk)
+        line = text.count("\n", 0, err.position) + 1
+        raise _fail(file, line, f"does not parse: character {err.character!r} is not allowed in YAML",
+                    "set app to an Application YAML file; quote the value if the character belongs there") from None
+    except RecursionError:
+        raise _fail(file, None, f"nests mappings or lists more than {MAX_DEPTH} levels deep",
+                    "an Application nests a few levels; check the file") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, locator
 
 
-def _walk(loader: yaml.SafeLoader, node: yaml.Node, path: PathKey, locator: Locator) -> Any:
-    locator.lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
+def _document_start(text: str, first_line: int) -> int:
+    """The 1-based line of the '---' that opens the document whose first node is on ``first_line`` (0-based)."""
+    lines = text.splitlines()
+    for i in range(min(first_line, len(lines) - 1), -1, -1):
+        if lines[i].startswith("---"):
+            return i + 1
+    return first_line + 1
+
+
+class _Walker:
+    """Builds plain data from the node tree, recording lines; bounded and merge-key aware."""
+
+    def __init__(self, loader: yaml.SafeLoader, locator: Locator):
+        self.loader, self.locator, self.count = loader, locator, 0
+        self.open: set[int] = set()  # nodes being built: meeting one again is a recursive alias
+
+    def walk(self, node: yaml.Node, path: PathKey) -> Any:
+        line = node.start_mark.line + 1
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise _fail(self.locator.file, line, f"holds more than {MAX_NODES} values once its aliases are expanded",
+                        "use fewer aliases (*name), or write the values out")
+        if len(path) > MAX_DEPTH:
+            raise _fail(self.locator.file, line, f"nests mappings or lists more than {MAX_DEPTH} levels deep",
+                        "an Application nests a few levels; check the file")
+        self.locator.lines.setdefault(path, line)
+        if isinstance(node, yaml.ScalarNode):
+            return self.loader.construct_object(node, deep=True)
+        if id(node) in self.open:
+            raise _fail(self.locator.file, line, "an alias refers to the mapping or list that contains it",
+                        "an alias (*name) must name an anchor (&name) outside itself")
+        self.open.add(id(node))
+        try:
+            if isinstance(node, yaml.SequenceNode):
+                return [self.walk(item, path + (i,)) for i, item in enumerate(node.value)]
+            return self._mapping(node, path)
+        finally:
+            self.open.discard(id(node))
+
+    def _mapping(self, node: yaml.MappingNode, path: PathKey) -> dict:
         out: dict[Any, Any] = {}
+        merged: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key_node.tag == MERGE_TAG:  # <<: *defaults (or a list of them): keys given here win
+                sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+                for source in sources:
+                    value = self.walk(source, path)
+                    if not isinstance(value, dict):
+                        raise _fail(self.locator.file, line, "'<<' must merge a mapping (an alias of one)")
+                    merged = {**value, **merged}
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _fail(self.locator.file, line, "a key is a mapping or a list ('? ...'): keys are names",
+                            "write the key as a plain name")
+            key = self.loader.construct_object(key_node, deep=True)
             if key in out:
-                raise yaml.MarkedYAMLError(problem=f"duplicate key '{key}'", problem_mark=key_node.start_mark)
-            locator.lines[path + (key,)] = key_node.start_mark.line + 1
-            out[key] = _walk(loader, value_node, path + (key,), locator)
-            locator.lines[path + (key,)] = key_node.start_mark.line + 1
+                raise _fail(self.locator.file, line, f"duplicate key {excerpt(key)}",
+                            f"line {self.locator.lines[path + (key,)]} has it already; keep one")
+            self.locator.lines[path + (key,)] = line
+            out[key] = self.walk(value_node, path + (key,))
+            self.locator.lines[path + (key,)] = line
+        for key, value in merged.items():
+            out.setdefault(key, value)
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_walk(loader, item, path + (i,), locator) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
 
 
 _MESSAGES = {
     "missing": "is required",
-    "int_type": "must be an integer (got {input!r})",
-    "int_from_float": "must be an integer (got {input!r})",
-    "string_type": "must be a string (got {input!r})",
-    "bool_type": "must be true or false (got {input!r})",
-    "list_type": "must be a list (got {input!r})",
-    "dict_type": "must be a mapping (got {input!r})",
-    "model_type": "must be a mapping (got {input!r})",
-    "model_attributes_type": "must be a mapping (got {input!r})",
+    "int_type": "must be an integer (got {input})",
+    "int_from_float": "must be an integer (got {input})",
+    "string_type": "must be a string (got {input})",
+    "bool_type": "must be true or false (got {input})",
+    "list_type": "must be a list (got {input})",
+    "dict_type": "must be a mapping (got {input})",
+    "model_type": "must be a mapping (got {input})",
+    "model_attributes_type": "must be a mapping (got {input})",
     "too_short": "must not be empty",
 }
 
@@ -125,22 +224,22 @@ def pydantic_problems(err: ValidationError, locator: Locator, prefix: PathKey,
             message = "unknown property"
             hint = closest(str(loc[-1]), known)
         elif kind == "literal_error":
-            message = f"must be {item['ctx']['expected']} (got {item['input']!r})"
+            message = f"must be {item['ctx']['expected']} (got {excerpt(item['input'])})"
         elif kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):
             sign = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=",
                     "less_than": "<"}[kind]
             bound = next(iter(item["ctx"].values()))
-            message = f"must be {sign} {bound} (got {item['input']!r})"
+            message = f"must be {sign} {bound} (got {excerpt(item['input'])})"
         elif kind in _MESSAGES:
-            message = _MESSAGES[kind].format(input=item.get("input"))
+            message = _MESSAGES[kind].format(input=excerpt(item.get("input")))
             if kind == "list_type" and not isinstance(item.get("input"), (list, dict)):
-                hint = f"write it as a list: [{item.get('input')}]"
+                hint = f"write it as a list: [{excerpt(item.get('input'), 40)}]"
             if kind == "missing":
                 hint = f"add '{loc[-1]}'" if loc else ""
         else:
             message = item["msg"][0].lower() + item["msg"][1:]
             if "input" in item and kind != "value_error" and "(got " not in message:
-                message += f" (got {item['input']!r})"
+                message += f" (got {excerpt(item['input'])})"
             if kind == "value_error" and message.startswith("value error, "):
                 message = message[len("value error, "):]
         if "; " in message:

@@ -37,6 +37,14 @@ READ_RESOURCE_OUTPUTS = "pulumi:pulumi:readStackResourceOutputs"
 STACK_TYPE = "pulumi:pulumi:Stack"
 
 
+def config_keys(project: str) -> set[str]:
+    """The keys set in the project's config namespace (without the namespace)."""
+    from pulumi.runtime import config as runtime_config
+
+    names = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    return {n.split(":", 1)[1] for n in names if n.startswith(f"{project}:")}
+
+
 def read_recorded(attempts: int = 20, pause: float = 0.25) -> tuple[History, Applied, str]:
     """What this stack recorded at its last update: our history, each object as applied, and the raw history.
 
@@ -139,7 +147,7 @@ def run(root: Path = Path(".")) -> dict:
     config = pulumi.Config()
     stack_file = f"stacks/Pulumi.{stack}.yaml"
     try:
-        cfg = read_stage_config(config.get, project, root / stack_file, stack_file)
+        cfg = read_stage_config(config.get, project, root / stack_file, stack_file, config_keys(project))
         app = read_application(root / cfg.app, cfg.app)
         history, applied, recorded = read_recorded()
         plan = make_plan(app, history, cfg, applied=applied, namespace_labels=namespace_to_manage(app, applied, cfg))

@@ -148,7 +148,8 @@ def _cases() -> list:
     t = edit(RV, ("        port: 9080\n        volumes", "        port: 9080\n        port: 9081\n        volumes"))
     out.append(case("yaml-duplicate-key", t, Want(line_of(t, "port: 9081"), "yaml", ("duplicate key 'port'",))))
     t = RV + "---\n" + RV
-    out.append(case("yaml-two-documents", t, Want(line_of(t, "---"), "yaml", ("does not parse", "single document"))))
+    out.append(case("yaml-two-documents", t, Want(line_of(t, "---"), "yaml", ("a second YAML document",
+                                                                             "one Application per file"))))
     out.append(case("empty-file", "", Want(1, "(document)", ("the file is empty", "write an OAM Application"))))
     out.append(case("comments-only", "# nothing here yet\n", Want(1, "(document)", ("the file is empty",))))
     out.append(case("document-is-a-list", "- a\n- b\n", Want(1, "(document)", ("must be a mapping",))))
@@ -455,3 +456,13 @@ def test_following_the_in_progress_hint_does_not_loop(histories, tmp_path: Path)
     started = run_stage({"app": str(path)}, previous=rolled)
     assert started.resources == {}
     assert "release 3 moves reviews from reviews-v1 to reviews-v3" in started.error
+
+@pytest.mark.parametrize("key, near", [("rolback", "rollback"), ("readytimeout", "readyTimeout"),
+                                       ("aprove", "approve"), ("colour", None)])
+def test_an_unknown_config_key_is_refused(key, near):
+    run = run_stage({"app": FIRST_FILE, key: "true"})
+    assert run.resources == {}
+    assert f"oam-delivery:{key}: is not a config key of this project" in run.error
+    if near:
+        assert f"did you mean '{near}'?" in run.error
+    assert "known: app, approve, readyTimeout, rollback, sidecarInjection, stage" in run.error

@@ -1,0 +1,77 @@
+"""Reading an Application file: bounded, never a traceback, merge keys and a trailing '---' accepted."""
+from __future__ import annotations
+
+import pytest
+
+from oam.errors import ApplicationError
+from oam.loader import MAX_DEPTH, parse_yaml
+from tests.harness import ROOT, run_stage
+
+FIRST = (ROOT / "examples" / "bookinfo" / "first-deploy.yaml").read_text(encoding="utf-8")
+
+
+def problem(text: str) -> str:
+    with pytest.raises(ApplicationError) as err:
+        parse_yaml(text, "app.yaml")
+    message = str(err.value)
+    assert "Traceback" not in message and len(message) < 600, message
+    return message
+
+
+def test_a_recursive_alias():
+    assert problem("a: &a {x: *a}\n") == ("app.yaml:1: yaml: an alias refers to the mapping or list that contains it; "
+                                          "an alias (*name) must name an anchor (&name) outside itself")
+
+
+def test_deep_nesting():
+    assert f"nests mappings or lists more than {MAX_DEPTH} levels deep" in problem("a: " + "[" * 1000 + "]" * 1000 + "\n")
+    assert f"more than {MAX_DEPTH} levels" in problem("".join(f"{' ' * (2 * i)}k{i}:\n" for i in range(100)) + " " * 200 + "x: 1\n")
+
+
+def test_an_alias_bomb_is_bounded():
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [*a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}]"
+              for i in range(1, 9)]
+    assert "more than 100000 values once its aliases are expanded" in problem("\n".join(lines) + "\n")
+
+
+def test_a_complex_key():
+    assert problem("? [a, b]\n: c\n") == ("app.yaml:1: yaml: a key is a mapping or a list ('? ...'): keys are names; "
+                                          "write the key as a plain name")
+
+
+def test_a_nul_byte_and_binary_junk():
+    assert problem("a: 1\nb: \x00\n").startswith("app.yaml:2: yaml: holds a NUL byte")
+    assert "does not parse" in problem("a: 1\nb: \x07\x1b\n")
+
+
+def test_size_limit():
+    assert "larger than 1024 KiB" in problem("a: '" + "x" * (2 << 20) + "'\n")
+
+
+def test_duplicate_keys_and_undefined_aliases_get_their_own_hints():
+    assert problem("a: 1\nb: 2\na: 3\n") == "app.yaml:3: yaml: duplicate key 'a'; line 1 has it already; keep one"
+    message = problem("a: *nowhere\n")
+    assert "undefined alias" in message and "define the anchor" in message and "indentation" not in message
+
+
+def test_long_values_are_cut_in_messages(tmp_path):
+    app = tmp_path / "long.yaml"
+    app.write_text(FIRST.replace("kind: Application", "kind: " + "K" * 500_000, 1))
+    run = run_stage({"app": str(app)})
+    assert run.resources == {} and len(run.error) < 1000, len(run.error)
+    assert "kind: must be 'Application' (got 'KKKK" in run.error and "...'" in run.error
+
+
+def test_merge_keys_and_a_trailing_document_marker(tmp_path):
+    text = FIRST.replace("        port: 9080\n", "        <<: *port\n", 1).replace(
+        "spec:\n", "x-defaults: &port\n  port: 9080\nspec:\n", 1)
+    data, _ = parse_yaml(text + "---\n", "app.yaml")
+    assert data["spec"]["components"][0]["properties"]["port"] == 9080
+    # Keys written next to '<<' win over the merged ones.
+    data, _ = parse_yaml("d: &d {a: 1, b: 2}\ne:\n  <<: *d\n  b: 3\n", "x.yaml")
+    assert data["e"] == {"a": 1, "b": 3}
+    clean = FIRST + "---\n"
+    app = tmp_path / "trailing.yaml"
+    app.write_text(clean)
+    assert run_stage({"app": str(app)}).error is None
