@@ -113,14 +113,15 @@ def namespace_key(app: AppSpec) -> str:
 
 
 def plan(app: AppSpec, history: History, cfg: StageConfig, now: Optional[datetime] = None,
-         applied: Optional[Applied] = None, namespace_labels: Optional[dict[str, str]] = None) -> Plan:
+         applied: Optional[Applied] = None, namespace_labels: Optional[dict[str, str]] = None,
+         stack_known: bool = True) -> Plan:
     """Everything that must exist at this stage, with the edges of the safety rules.
 
     ``applied`` is what the cluster holds now (nothing, for a new stack). With
     ``namespace_labels`` the application's namespace is created (or kept) with those labels,
     before any object in it.
     """
-    res = resolve(app, history, cfg, now)
+    res = resolve(app, history, cfg, now, stack_known)
     applied = applied or Applied()
     objects: list[Desired] = []
     if namespace_labels is not None:

@@ -121,8 +121,13 @@ class WorkflowRun:
         return False
 
 
-def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[datetime] = None) -> Resolution:
-    """Work out the desired state of this stage; raise an OamError for a move that is not allowed."""
+def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[datetime] = None,
+            stack_known: bool = True) -> Resolution:
+    """Work out the desired state of this stage; raise an OamError for a move that is not allowed.
+
+    Without ``stack_known`` (a check without a stack) the steps are not held against a
+    history: whether a revision a step weighs exists is the stack's to say.
+    """
     now = now or utcnow()
     history = copy.deepcopy(history)
     previous = copy.deepcopy(history.release)
@@ -134,7 +139,7 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
 
     release, same = _release(app, cfg, previous, targets, current, rollback_step)
     _check_stage(app, cfg)
-    if not cfg.rollback:
+    if not cfg.rollback and stack_known:
         _check_steps(app, release, history)
     _check_approvals(app, cfg, history, release, cfg.rollback or rollback_step)
 

@@ -1,0 +1,80 @@
+"""Checks without a cluster: `python -m oam validate FILE...`, `render FILE`, `schema`.
+
+validate and render use the same code as `pulumi preview` (reading, the definitions'
+checks, the stage and its objects), so their messages are the same; what only a stack can
+say (whether a revision a step weighs exists, what its history allows) is left to it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import yaml
+
+from oam.config import StageConfig
+from oam.errors import OamError, ReleaseError
+from oam.loader import read_application
+from oam.render import plan
+from oam.revisions import History
+from oam.schema import application_schema
+
+
+def validate(files: list[str]) -> int:
+    """Every problem of every file, as pulumi preview reports them; 1 if any."""
+    bad = 0
+    for file in files:
+        try:
+            app = read_application(Path(file), file)
+            plan(app, History(), StageConfig(app=file), stack_known=False)
+        except ReleaseError:
+            pass  # a move only a stack's history decides (a rollback with nothing to roll back to)
+        except OamError as err:
+            print(err, file=sys.stderr)
+            bad += 1
+            continue
+        print(f"{file}: ok")
+    return 1 if bad else 0
+
+
+def render(file: str, after: list[str], stage: Optional[int], approve: list[str]) -> int:
+    """The manifests a stage applies, as YAML, for a stack that applied ``after`` (in full) before."""
+    history = History()
+    try:
+        for earlier in after:
+            history = plan(read_application(Path(earlier), earlier), history, StageConfig(app=earlier)).resolution.history
+        cfg = StageConfig(app=file, stage=stage, approve=tuple(approve))
+        p = plan(read_application(Path(file), file), history, cfg)
+    except OamError as err:
+        print(err, file=sys.stderr)
+        return 1
+    yaml.safe_dump_all([d.manifest for d in p.objects], sys.stdout, sort_keys=False)
+    return 0
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m oam", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    v = sub.add_parser("validate", help="check Application files as pulumi preview would; exit 1 on any problem")
+    v.add_argument("files", nargs="+", metavar="FILE")
+    r = sub.add_parser("render", help="print the manifests of a stage as YAML")
+    r.add_argument("file", metavar="FILE")
+    r.add_argument("--after", action="append", default=[], metavar="EARLIER",
+                   help="an Application file the stack applied before (in full); repeat in order")
+    r.add_argument("--stage", type=int, help="run at most this many workflow steps")
+    r.add_argument("--approve", action="append", default=[], metavar="STEP", help="a suspend step approved")
+    sub.add_parser("schema", help="print the JSON Schema of the Application format (for editors and CI)")
+    args = parser.parse_args(argv)
+    if args.command == "validate":
+        return validate(args.files)
+    if args.command == "render":
+        return render(args.file, args.after, args.stage, args.approve)
+    json.dump(application_schema(), sys.stdout, indent=2)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
