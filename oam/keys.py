@@ -5,6 +5,8 @@ import re
 
 from pydantic import ConfigDict, RootModel
 
+from oam.k8s_values import MAX_ANNOTATIONS_BYTES
+
 _NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 RESERVED = "app.oam.dev/"
@@ -30,6 +32,10 @@ def key_problem(key: str) -> str:
 def check_keys(items: dict[str, str], path: tuple, locator, values: bool) -> list:
     """Problems of a label (``values``) or annotation map, one per key, at ``path + (key,)``."""
     problems = []
+    size = sum(len(k.encode()) + len((v or "").encode()) for k, v in items.items())
+    if not values and size > MAX_ANNOTATIONS_BYTES:
+        problems.append(locator.problem(path, f"annotations take {size // 1024} KiB; Kubernetes allows 256 KiB in all",
+                                        "keep large data in a ConfigMap, not in annotations"))
     for key, value in items.items():
         where = path + (key,)
         prefix = key.rpartition("/")[0]

@@ -66,7 +66,9 @@ PARSE_HINT = "check the indentation and the ':' of this line and the one before"
 
 
 def excerpt(value: Any, limit: int = 60) -> str:
-    """A value as the user wrote it, cut short: messages never echo a whole input."""
+    """A value in YAML's spelling (true, null, 'text'), cut short: messages never echo a whole input."""
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
     text = repr(value)
     if len(text) <= limit:
         return text
@@ -236,6 +238,11 @@ def pydantic_problems(err: ValidationError, locator: Locator, prefix: PathKey,
                 hint = f"write it as a list: [{excerpt(item.get('input'), 40)}]"
             if kind == "missing":
                 hint = f"add '{loc[-1]}'" if loc else ""
+            if kind == "string_type" and isinstance(item.get("input"), (bool, int, float)) or \
+                    kind == "string_type" and item.get("input") is None:
+                value = item.get("input")
+                what = "null" if value is None else "a boolean" if isinstance(value, bool) else "a number"
+                hint = f"YAML reads {excerpt(value)} as {what}: quote it, like \"{excerpt(value)}\""
         else:
             message = item["msg"][0].lower() + item["msg"][1:]
             if "input" in item and kind != "value_error" and "(got " not in message:

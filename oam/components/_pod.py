@@ -1,12 +1,20 @@
 """Container parameters shared by webservice and worker, as KubeVela's templates name them."""
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from oam.context import Workload
+from oam import k8s_values as kv
 from oam.keys import check_keys
+
+Image = Annotated[str, AfterValidator(kv.checked(kv.image))]
+Quantity = Annotated[str, AfterValidator(kv.checked(kv.quantity))]
+EnvName = Annotated[str, AfterValidator(kv.checked(kv.env_name))]
+VolumeName = Annotated[str, AfterValidator(kv.checked(kv.dns_label, "volume name"))]
+FileMode = Annotated[int, AfterValidator(kv.checked(kv.file_mode))]
+RelativePath = Annotated[str, AfterValidator(kv.checked(kv.relative_path))]
 from oam.model import OamModel
 
 
@@ -27,7 +35,7 @@ class ValueFrom(OamModel):
 
 
 class EnvVar(OamModel):
-    name: str = Field(description="Environment variable name")
+    name: EnvName = Field(description="Environment variable name")
     value: Optional[str] = Field(None, description="Literal value")
     value_from: Optional[ValueFrom] = Field(None, description="Value read from a Secret or ConfigMap")
 
@@ -40,18 +48,18 @@ class EnvVar(OamModel):
 
 class KeyToPath(OamModel):
     key: str = Field(description="Key in the ConfigMap or Secret")
-    path: str = Field(description="Relative file path to mount it at")
-    mode: Optional[int] = Field(None, description="File mode bits")
+    path: RelativePath = Field(description="Relative file path to mount it at")
+    mode: Optional[FileMode] = Field(None, description="File mode bits")
 
 
 class Volume(OamModel):
-    name: str = Field(description="Volume name")
+    name: VolumeName = Field(description="Volume name")
     mount_path: str = Field(description="Where it is mounted in the container")
     type: Literal["emptyDir", "configMap", "secret"] = Field("emptyDir", description="Volume source")
     medium: Literal["", "Memory"] = Field("", description="emptyDir medium")
     cm_name: Optional[str] = Field(None, description="ConfigMap name, for type configMap")
     secret_name: Optional[str] = Field(None, description="Secret name, for type secret")
-    default_mode: Optional[int] = Field(None, description="File mode bits of mounted keys")
+    default_mode: Optional[FileMode] = Field(None, description="File mode bits of mounted keys")
     items: list[KeyToPath] = Field(default_factory=list, description="Keys to mount, all when empty")
 
     @model_validator(mode="after")
@@ -102,14 +110,14 @@ class Probe(OamModel):
 class ContainerProperties(OamModel):
     """The parameters of KubeVela's worker; webservice adds ports."""
 
-    image: str = Field(description="Container image")
+    image: Image = Field(description="Container image")
     image_pull_policy: Optional[Literal["Always", "Never", "IfNotPresent"]] = Field(None, description="When to pull")
     image_pull_secrets: list[str] = Field(default_factory=list, description="Secrets to pull the image with")
     cmd: list[str] = Field(default_factory=list, description="Command (entrypoint) of the container")
     args: list[str] = Field(default_factory=list, description="Arguments of the command")
     env: list[EnvVar] = Field(default_factory=list, description="Environment variables")
-    cpu: Optional[str] = Field(None, description="CPU request and limit, e.g. 0.5 or 500m")
-    memory: Optional[str] = Field(None, description="Memory request and limit, e.g. 256Mi")
+    cpu: Optional[Quantity] = Field(None, description="CPU request and limit, e.g. 0.5 or 500m")
+    memory: Optional[Quantity] = Field(None, description="Memory request and limit, e.g. 256Mi")
     volumes: list[Volume] = Field(default_factory=list, description="Volumes mounted in the container")
     liveness_probe: Optional[Probe] = Field(None, description="Restart the container when this fails")
     readiness_probe: Optional[Probe] = Field(None, description="Send no traffic until this succeeds")
@@ -189,6 +197,14 @@ def check_container(p: ContainerProperties, locator, path: tuple) -> list:
     """What the models cannot see alone: volume names, label and annotation keys."""
     problems = check_keys(p.labels, path + ("labels",), locator, values=True)
     problems += check_keys(p.annotations, path + ("annotations",), locator, values=False)
+    mounted: dict[str, int] = {}
+    for i, v in enumerate(p.volumes):
+        if v.mount_path in mounted:
+            problems.append(locator.problem(path + ("volumes", i, "mountPath"),
+                                            f"'{v.mount_path[:60]}' is already the mountPath of volume "
+                                            f"'{p.volumes[mounted[v.mount_path]].name}'",
+                                            "mount each volume at a path of its own"))
+        mounted.setdefault(v.mount_path, i)
     seen: set[str] = set()
     for i, v in enumerate(p.volumes):
         if v.name in seen:

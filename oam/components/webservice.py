@@ -1,10 +1,11 @@
 """webservice: a long-running, scalable service with a stable network endpoint (a Deployment)."""
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Annotated, Literal, Optional
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
+from oam import k8s_values as kv
 from oam.components._pod import ContainerProperties, check_container, container_workload
 from oam.context import Workload
 from oam.model import OamModel
@@ -13,7 +14,8 @@ from oam.registry import COMPONENTS
 
 class Port(OamModel):
     port: int = Field(ge=1, le=65535, description="Container port number")
-    name: Optional[str] = Field(None, description="Port name; port-<port> when absent")
+    name: Optional[Annotated[str, AfterValidator(kv.checked(kv.port_name))]] = Field(
+        None, description="Port name (at most 15 characters); port-<port> when absent")
     protocol: Literal["TCP", "UDP", "SCTP"] = Field("TCP", description="Protocol")
     expose: bool = Field(False, description="Kept for KubeVela compatibility; use the expose trait")
 
@@ -30,10 +32,14 @@ def check(comp, app, _):
         problems.append(app.locator.problem(comp.path + ("properties", "port"), "give port or ports, not both",
                                             "move this port into the ports list"))
     numbers = [x.port for x in p.ports]
+    names = [x.name or f"port-{x.port}" for x in p.ports]
     for i, n in enumerate(numbers):
         if n in numbers[:i]:
             problems.append(app.locator.problem(comp.path + ("properties", "ports", i, "port"),
                                                 f"port {n} is listed twice", "list each port once"))
+        elif names[i] in names[:i]:
+            problems.append(app.locator.problem(comp.path + ("properties", "ports", i, "name"),
+                                                f"port name '{names[i]}' is used twice", "give each port its own name"))
     return problems
 
 

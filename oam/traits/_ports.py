@@ -11,7 +11,13 @@ def component_ports(comp) -> list[int]:
 
 
 def check_ports(ports: list[tuple[int, tuple]], app, comp) -> list:
-    """ports: (number, path of the number) pairs; each must be a port of the component."""
+    """ports: (number, path of the number) pairs; each must be a port of the component.
+
+    Nothing is said when the component's own properties are wrong: that is one mistake,
+    reported once, where it is.
+    """
+    if comp.properties is None:
+        return []
     known = component_ports(comp)
     listed = ", ".join(str(p) for p in known) or "none"
     return [app.locator.problem(path, f"port {port} is not a port of component '{comp.name}' (its ports: {listed})",

@@ -18,7 +18,10 @@ class ExposeProperties(OamModel):
 
 def check(trait, app, comp):
     ports = trait.properties.port
-    return check_ports([(n, trait.path + ("properties", "port", i)) for i, n in enumerate(ports)], app, comp)
+    problems = check_ports([(n, trait.path + ("properties", "port", i)) for i, n in enumerate(ports)], app, comp)
+    problems += [app.locator.problem(trait.path + ("properties", "port", i), f"port {n} is listed twice",
+                                     "list each port once") for i, n in enumerate(ports) if n in ports[:i]]
+    return problems
 
 
 @TRAITS.define("expose", ExposeProperties, check=check)

@@ -1,10 +1,11 @@
 """istio-gateway: let traffic from an Istio ingress gateway reach the component."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Annotated, Optional
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
+from oam import k8s_values as kv
 from oam.context import ComponentContext
 from oam.model import OamModel
 from oam.registry import TRAITS
@@ -25,7 +26,8 @@ class Match(OamModel):
 
 
 class IstioGatewayProperties(OamModel):
-    hosts: list[str] = Field(min_length=1, description="Hosts the gateway accepts, '*' for any")
+    hosts: list[Annotated[str, AfterValidator(kv.checked(kv.istio_host))]] = Field(
+        min_length=1, description="Hosts the gateway accepts, '*' for any")
     gateway: str = Field("ingressgateway", description="Selects the gateway pods labelled istio: <gateway>")
     match: list[Match] = Field(min_length=1, description="URI matches routed to the component")
     port: int = Field(ge=1, le=65535, description="Component port the requests go to")
@@ -64,6 +66,15 @@ def check(trait, app, comp):
     if not comp.trait("expose") and not comp.trait("canary-traffic"):
         problems.append(app.locator.problem(trait.path + ("type",), f"component '{comp.name}' has no Service to route to",
                                             "add an expose trait with this port"))
+    elif not problems:
+        served = [n for t in (comp.trait("expose"), comp.trait("canary-traffic")) if t and t.properties
+                  for n in t.properties.port]
+        if served and trait.properties.port not in served:
+            problems.append(app.locator.problem(
+                trait.path + ("properties", "port"),
+                f"port {trait.properties.port} is not a port of component '{comp.name}''s Service "
+                f"(its ports: {', '.join(str(n) for n in sorted(set(served)))})",
+                "route to a port the expose (or canary-traffic) trait lists, or list this one there"))
     return problems
 
 

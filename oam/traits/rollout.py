@@ -4,16 +4,17 @@ from __future__ import annotations
 from pydantic import Field
 
 from oam.context import ComponentContext
+from oam.k8s_values import MAX_INT32
 from oam.model import OamModel
 from oam.registry import TRAITS
 
 
 class Batch(OamModel):
-    replicas: int = Field(ge=0, description="Pods moved to the new revision in this batch")
+    replicas: int = Field(ge=0, le=MAX_INT32, description="Pods moved to the new revision in this batch")
 
 
 class RolloutProperties(OamModel):
-    target_size: int = Field(ge=1, description="Total pods across revisions")
+    target_size: int = Field(ge=1, le=MAX_INT32, description="Total pods across revisions")
     rollout_batches: list[Batch] = Field(min_length=1, description="Batches; their replicas sum to targetSize")
 
 

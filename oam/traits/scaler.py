@@ -4,12 +4,13 @@ from __future__ import annotations
 from pydantic import Field
 
 from oam.context import ComponentContext
+from oam.k8s_values import MAX_INT32
 from oam.model import OamModel
 from oam.registry import TRAITS
 
 
 class ScalerProperties(OamModel):
-    replicas: int = Field(1, ge=0, description="Number of pods")
+    replicas: int = Field(1, ge=0, le=MAX_INT32, description="Number of pods")
 
 
 def check(trait, app, comp):

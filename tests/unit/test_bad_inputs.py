@@ -186,7 +186,7 @@ def _cases() -> list:
                                                 whole="must be an integer (got '9080')")))
     t = edit(RV, (REVIEWS_IMAGE, "image: 123"))
     out.append(case("image-is-a-number", t, Want(line_of(t, "image: 123"), "spec.components[0].properties.image",
-                                                 whole="must be a string (got 123)")))
+                                                 whole="must be a string (got 123); YAML reads 123 as a number: quote it, like \"123\"")))
     t = edit(RV, ("            port:\n              - 9080\n        - type: rollout",
                   "            port: 9080\n        - type: rollout"))
     out.append(case("canary-traffic-port-not-a-list", t, Want(

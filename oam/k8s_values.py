@@ -1,0 +1,93 @@
+"""Values checked as Kubernetes and Istio check them, so a mistake is refused before anything is applied.
+
+Each function returns "" for a good value, or the problem and a hint as "problem; hint"
+(the form a pydantic validator's message is split on).
+"""
+from __future__ import annotations
+
+import re
+
+MAX_INT32 = 2**31 - 1
+MAX_ANNOTATIONS_BYTES = 256 * 1024  # the API server's limit on all of an object's annotations
+
+_QUANTITY = re.compile(r"^(\d+(\.\d*)?|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E|[eE][+-]?\d+)?$")
+# The image reference grammar: [host[:port]/]path[:tag][@digest], path components lower case.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::\d+)?|\[[0-9a-fA-F:]+\](?::\d+)?)"
+_IMAGE = re.compile(rf"^(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0,127}})?"
+                    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$")
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_PORT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+_HOST_LABEL = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$")
+
+
+def quantity(value: str) -> str:
+    if _QUANTITY.match(value):
+        return ""
+    return (f"'{value[:40]}' is not a Kubernetes quantity; write a number with an optional unit, "
+            "like 500m or 0.5 (CPU), 256Mi or 1Gi (memory)")
+
+
+def image(value: str) -> str:
+    if _IMAGE.match(value):
+        return ""
+    why = "is empty" if not value else "holds a space" if any(c.isspace() for c in value) else "is not an image reference"
+    return (f"'{value[:60]}' {why}; write it like registry.example.com/team/app:1.2.3 "
+            "(lower-case path, an optional tag or @sha256 digest)")
+
+
+def env_name(value: str) -> str:
+    if value and "=" not in value and value.isprintable() and value.isascii():
+        return ""
+    return (f"'{value[:40]}' is not an environment variable name; a name has no '=' (the value goes in value), "
+            "printable ASCII only")
+
+
+def dns_label(value: str, what: str) -> str:
+    if _DNS_LABEL.match(value) and len(value) <= 63:
+        return ""
+    return f"{what} '{value[:70]}' is not valid; use lower-case letters, digits and '-', at most 63 characters"
+
+
+def port_name(value: str) -> str:
+    """IANA service names, as Kubernetes checks container and Service port names."""
+    if (len(value) <= 15 and _PORT_NAME.match(value) and "--" not in value and any(c.isalpha() for c in value)):
+        return ""
+    return (f"port name '{value[:40]}' is not valid; at most 15 lower-case letters, digits and '-', "
+            "with a letter, no '--' and no '-' at either end")
+
+
+def file_mode(value: int) -> str:
+    if 0 <= value <= 0o777:
+        return ""
+    return f"{value} is not a file mode; use 0 to 511 (0777 in octal), like 420 for 0644"
+
+
+def relative_path(value: str) -> str:
+    if value and not value.startswith("/") and ".." not in value.split("/"):
+        return ""
+    return f"'{value[:60]}' must be a relative path without '..'; it is placed under the volume's mountPath"
+
+
+def istio_host(value: str) -> str:
+    """A Gateway or VirtualService host: a DNS name, '*' or a leading '*.' wildcard; no scheme, no port."""
+    if value == "*":
+        return ""
+    name = value[2:] if value.startswith("*.") else value
+    hint = "write a host name like shop.example.com, '*.example.com' or '*' (no scheme, port or path)"
+    if "://" in value or "/" in value or ":" in value:
+        return f"host '{value[:60]}' is not a host name; {hint}"
+    labels = name.split(".")
+    if not name or len(name) > 253 or not all(_HOST_LABEL.match(label) and len(label) <= 63 for label in labels):
+        return f"host '{value[:60]}' is not valid: '*' may only stand alone or as the first label; {hint}"
+    return ""
+
+
+def checked(rule, *args):
+    """A pydantic AfterValidator that applies ``rule`` (value -> "" or "problem; hint")."""
+    def check(value):
+        problem = rule(value, *args)
+        if problem:
+            raise ValueError(problem)
+        return value
+    return check
