@@ -65,6 +65,10 @@ def read_stage_config(get: Callable[[str], Optional[Any]], project: str, stack_f
     if not app:
         problems.append(base.problem("app", "is not set",
                                      "pulumi config set app examples/bookinfo/first-deploy.yaml"))
+    elif not Path(str(app)).is_absolute() and ".." in Path(str(app)).parts:
+        # A relative path stays inside the project; a file elsewhere is named explicitly.
+        problems.append(base.problem("app", f"'{str(app)[:80]}' leads out of the project",
+                                     "give a path inside the project, or an absolute path to use a file elsewhere"))
 
     stage = None
     raw = get("stage")

@@ -53,7 +53,8 @@ class Locator:
 def closest(name: str, known: Iterable[str]) -> str:
     """A hint naming the known values and the nearest one to ``name``."""
     known = sorted(known)
-    near = difflib.get_close_matches(str(name), known, n=1, cutoff=0.5)
+    # 0.7: a typo (webservise, rolback, expoze) is close; another name (sidecar vs scaler) is not.
+    near = difflib.get_close_matches(str(name), known, n=1, cutoff=0.7)
     listed = ", ".join(known) if known else "none"
     return (f"did you mean '{near[0]}'? known: {listed}" if near else f"known: {listed}")
 

@@ -15,7 +15,7 @@ from pydantic.alias_generators import to_camel
 
 from oam.durations import parse_duration
 from oam.errors import ApplicationError, Problem
-from oam.loader import Locator, closest, pydantic_problems
+from oam.loader import Locator, closest, excerpt, pydantic_problems
 from oam.registry import COMPONENTS, STEPS, TRAITS, Definition, Registry, load_definitions
 
 
@@ -146,6 +146,11 @@ def _typed(registry: Registry, envelope: Any, path: tuple, locator: Locator,
 def validate_application(data: Any, locator: Locator) -> AppSpec:
     """Validate parsed YAML; return the typed application or raise every problem at once."""
     load_definitions()
+    if not isinstance(data, dict):
+        what = "a list" if isinstance(data, list) else f"the value {excerpt(data)}"
+        raise ApplicationError([locator.problem((), f"must be a mapping with apiVersion, kind, metadata and spec "
+                                                    f"(an OAM Application); the file holds {what}",
+                                                "check that the config key app names an Application file")])
     try:
         envelope = ApplicationEnvelope.model_validate(data)
     except ValidationError as err:
@@ -153,14 +158,14 @@ def validate_application(data: Any, locator: Locator) -> AppSpec:
         raise ApplicationError(problems + _salvage(data, locator)) from None
 
     problems: list[Problem] = []
-    problems += check_dns_label(envelope.metadata.name, 40, locator, ("metadata", "name"), "application name")
+    problems += check_dns_label(envelope.metadata.name, 63, locator, ("metadata", "name"), "application name")
     problems += check_dns_label(envelope.metadata.namespace, 63, locator, ("metadata", "namespace"), "namespace")
 
     components = []
     seen: dict[str, int] = {}
     for i, comp in enumerate(envelope.spec.components):
         path = ("spec", "components", i)
-        problems += check_dns_label(comp.name, 40, locator, path + ("name",), "component name")
+        problems += check_dns_label(comp.name, 63, locator, path + ("name",), "component name")
         if comp.name in seen:
             problems.append(locator.problem(path + ("name",), f"duplicate component name '{comp.name}'",
                                             f"spec.components[{seen[comp.name]}] has it already"))

@@ -183,6 +183,12 @@ def _check_names(app: AppSpec, res: Resolution, objects: list[Desired]) -> None:
                 problems.append(_collision(app, d.component, first.component, what))
     # A rolled-out component names its Deployments <component>-v<N>, for revisions still to come too.
     for comp in app.components:
+        revision = res.revisions[comp.name].name
+        if comp.name in res.rollouts and len(revision) > 63:
+            problems.append(app.locator.problem(
+                comp.path + ("name",), f"revision name '{revision}' is longer than 63 characters, the most a "
+                                       "label value (and a Service name) may have",
+                f"shorten the component name to at most {63 - len(revision) + len(comp.name)} characters"))
         if comp.name in res.rollouts:
             for other in app.components:
                 rest = other.name[len(comp.name):]

@@ -75,3 +75,15 @@ def test_merge_keys_and_a_trailing_document_marker(tmp_path):
     app = tmp_path / "trailing.yaml"
     app.write_text(clean)
     assert run_stage({"app": str(app)}).error is None
+
+
+def test_app_is_read_inside_the_project_unless_named_explicitly(tmp_path):
+    run = run_stage({"app": "../../etc/passwd"})
+    assert run.resources == {}
+    assert "oam-delivery:app: '../../etc/passwd' leads out of the project" in run.error
+    elsewhere = tmp_path / "passwd"
+    elsewhere.write_text("root:x:0:0:root:/root:/bin/bash\n" * 50)
+    run = run_stage({"app": str(elsewhere)})  # explicit: read, but only ever as an Application
+    assert run.resources == {} and len(run.error) < 400
+    assert "must be a mapping with apiVersion, kind, metadata and spec (an OAM Application)" in run.error
+    assert "check that the config key app names an Application file" in run.error

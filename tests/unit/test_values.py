@@ -113,3 +113,27 @@ def test_yaml_1_1_values_get_a_quoting_hint(tmp_path, written, shown):
     assert f"properties.cpu: must be a string (got {shown}); YAML reads {shown} as " in run.error, run.error
     assert f'quote it, like "{shown}"' in run.error
     assert "True" not in run.error and "None" not in run.error
+
+
+def test_names_up_to_63_characters(tmp_path):
+    long = "c" * 60
+    text = SHOP.replace("name: shop\n", f"name: {'s' * 63}\n", 1).replace("    - name: search\n", f"    - name: {long}\n", 1)
+    app = tmp_path / "app.yaml"
+    app.write_text(text)
+    assert run_stage({"app": str(app)}).error is None  # search's revision is c..c-v1: 63 characters
+    app.write_text(text.replace(long, long + "cc"))
+    run = run_stage({"app": str(app)})
+    assert f"revision name '{long}cc-v1' is longer than 63 characters" in run.error
+    assert "shorten the component name to at most 60 characters" in run.error
+
+
+@pytest.mark.parametrize("typed, suggested", [("webservise", "webservice"), ("sidecar", None), ("storage", None)])
+def test_did_you_mean_only_when_close(tmp_path, typed, suggested):
+    text = SHOP.replace("      type: webservice\n", f"      type: {typed}\n", 1) if typed == "webservise" else \
+        SHOP.replace("        - type: labels\n", f"        - type: {typed}\n", 1)
+    app = tmp_path / "app.yaml"
+    app.write_text(text)
+    run = run_stage({"app": str(app)})
+    assert ("did you mean" in run.error) == (suggested is not None), run.error
+    if suggested:
+        assert f"did you mean '{suggested}'?" in run.error
