@@ -94,7 +94,7 @@ def read_stage_config(get: Callable[[str], Optional[Any]], project: str, stack_f
             approve = [a.strip() for a in value]
         else:
             problems.append(base.problem("approve", f"must be a step name, a comma-separated list or a list of names (got {raw!r})",
-                                         "pulumi config set approve manual-approval"))
+                                         "pulumi config set approve STEP, the name of a suspend step (several: STEP1,STEP2)"))
 
     def flag(key: str, default: bool) -> bool:
         raw = get(key)

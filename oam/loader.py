@@ -7,6 +7,8 @@ All problems of a file are collected before anything is raised.
 from __future__ import annotations
 
 import difflib
+import json
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -213,6 +215,13 @@ _MESSAGES = {
 }
 
 
+def _splits(value: str) -> bool:
+    try:
+        return len(shlex.split(value)) > 1
+    except ValueError:
+        return False
+
+
 def pydantic_problems(err: ValidationError, locator: Locator, prefix: PathKey,
                       model: Optional[type[BaseModel]] = None) -> list[Problem]:
     """Turn a pydantic error into our problems, with lines and hints."""
@@ -236,7 +245,10 @@ def pydantic_problems(err: ValidationError, locator: Locator, prefix: PathKey,
         elif kind in _MESSAGES:
             message = _MESSAGES[kind].format(input=excerpt(item.get("input")))
             if kind == "list_type" and not isinstance(item.get("input"), (list, dict)):
-                hint = f"write it as a list: [{excerpt(item.get('input'), 40)}]"
+                value = item.get("input")
+                words = shlex.split(value) if isinstance(value, str) and _splits(value) else [value]
+                hint = "write it as a list: [" + ", ".join(json.dumps(w) for w in words[:8]) + (
+                    ", ...]" if len(words) > 8 else "]")
             if kind == "missing":
                 hint = f"add '{loc[-1]}'" if loc else ""
             if kind == "string_type" and isinstance(item.get("input"), (bool, int, float)) or \
@@ -289,11 +301,18 @@ def read_application(path: Path, display: Optional[str] = None):
 
     display = display or str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()[: MAX_BYTES + 1]
     except FileNotFoundError:
         raise ApplicationError([Problem(display, None, "app", "file not found",
                                         "set the config key 'app' to an existing file, relative to the project")]) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ApplicationError([Problem(display, None, "app", f"cannot be read ({err})")]) from None
+    except OSError as err:
+        raise ApplicationError([Problem(display, None, "app", f"cannot be read ({err.strerror or err})",
+                                        "set the config key 'app' to an Application file")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise ApplicationError([Problem(display, line, "yaml", f"is not UTF-8 text (byte 0x{raw[err.start]:02x})",
+                                        "save the file as UTF-8; set app to an Application YAML file")]) from None
     data, locator = parse_yaml(text, display)
     return validate_application(data, locator)

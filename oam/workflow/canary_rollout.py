@@ -7,6 +7,7 @@ from typing import Annotated, Any, Optional
 from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
+from oam.loader import excerpt
 from oam.model import OamModel
 from oam.registry import STEPS
 
@@ -15,7 +16,7 @@ REVISION = re.compile(r"^(?P<component>[a-z]([-a-z0-9]*[a-z0-9])?)-v(?P<n>[1-9][
 
 def _weight(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
-        raise PydanticCustomError("weight", "must be an integer from 0 to 100 (got {value})", {"value": value})
+        raise PydanticCustomError("weight", "must be an integer from 0 to 100 (got {value})", {"value": excerpt(value)})
     return value
 
 

@@ -87,3 +87,24 @@ def test_app_is_read_inside_the_project_unless_named_explicitly(tmp_path):
     assert run.resources == {} and len(run.error) < 400
     assert "must be a mapping with apiVersion, kind, metadata and spec (an OAM Application)" in run.error
     assert "check that the config key app names an Application file" in run.error
+
+
+def test_a_file_that_is_not_utf8(tmp_path):
+    app = tmp_path / "latin1.yaml"
+    app.write_bytes(FIRST.replace("name: book-info", "name: caf\xe9").encode("latin-1"))
+    run = run_stage({"app": str(app)})
+    line = FIRST.split("name: book-info")[0].count("\n") + 1
+    assert f"latin1.yaml:{line}: yaml: is not UTF-8 text (byte 0xe9)" in run.error
+
+
+def test_hints_that_fit_the_value(tmp_path):
+    shop = (ROOT / "examples" / "shop" / "v1.yaml").read_text()
+    app = tmp_path / "cmd.yaml"
+    app.write_text(shop.replace('cmd: ["/bin/mailer"]', 'cmd: "/bin/mailer --queue orders"'))
+    run = run_stage({"app": str(app)})
+    assert 'properties.cmd: must be a list (got \'/bin/mailer --queue orders\'); ' \
+           'write it as a list: ["/bin/mailer", "--queue", "orders"]' in run.error
+    rollout = (ROOT / "examples" / "bookinfo" / "rollout-v2.yaml").read_text()
+    app.write_text(rollout.replace("weight: 10", 'weight: "10"', 1))
+    run = run_stage({"app": str(app)})
+    assert "must be an integer from 0 to 100 (got '10')" in run.error
