@@ -86,6 +86,12 @@ WAIT_FOR = "pulumi.com/waitFor"
 PATCH_FORCE = "pulumi.com/patchForce"
 # A Service is not awaited: the provider would wait for its endpoints and then 10 s more for
 # them to settle. Every route to it waits for the Deployments that serve it instead (render).
+# Nor is a Deployment scaled to 0 (below).
+# Deleted in the background: an object goes at once and what it owns (a Deployment's pods)
+# after it. Foreground deletion would wait for the garbage collector, which learns of a new
+# kind (a DestinationRule) only on its next discovery, tens of seconds later; and nothing
+# waits on a deleted object's pods: it is deleted only once no route names it.
+DELETION = "pulumi.com/deletionPropagationPolicy"
 SKIP_AWAIT = "pulumi.com/skipAwait"
 
 
@@ -102,11 +108,14 @@ def ready_when(replicas: int) -> str:
 
 def engine_metadata(m: dict) -> dict:
     """The manifest's metadata with the annotations that tell the provider how to apply and await it."""
-    extra = {PATCH_FORCE: "true"}
+    extra = {PATCH_FORCE: "true", DELETION: "background"}
     if m["kind"] == "Service":
         extra[SKIP_AWAIT] = "true"
-    if m["kind"] == "Deployment" and m["spec"]["replicas"] > 0:
-        extra[WAIT_FOR] = ready_when(m["spec"]["replicas"])
+    if m["kind"] == "Deployment":
+        # At 0 pods there is nothing to be Ready and nothing waits for the pods to go (a
+        # scale-down comes after its traffic has left); the provider's own wait would take ~10 s.
+        extra.update({WAIT_FOR: ready_when(m["spec"]["replicas"])} if m["spec"]["replicas"] > 0 else
+                     {SKIP_AWAIT: "true"})
     return {**m["metadata"], "annotations": {**m["metadata"].get("annotations", {}), **extra}}
 
 

@@ -201,8 +201,8 @@ metadata:
     kwok.x-k8s.io/node: fake
 spec: {}
 status:
-  allocatable: {cpu: "32", memory: 256Gi, pods: "250", ephemeral-storage: 1Ti}
-  capacity: {cpu: "32", memory: 256Gi, pods: "250", ephemeral-storage: 1Ti}
+  allocatable: {cpu: "1000", memory: 4Ti, pods: "2000", ephemeral-storage: 1Ti}
+  capacity: {cpu: "1000", memory: 4Ti, pods: "2000", ephemeral-storage: 1Ti}
 EOF
 }
 

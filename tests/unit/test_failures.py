@@ -206,14 +206,16 @@ def test_the_provider_waits_for_every_wanted_pod_to_be_ready(at_second_batch):
     assert json.loads(annotations["pulumi.com/waitFor"]) == [
         "jsonpath={.status.replicas}=3", "jsonpath={.status.updatedReplicas}=3", "jsonpath={.status.readyReplicas}=3"]
     # Nothing to wait for at 0 pods; and the waits never reach the pods' own metadata.
-    assert "pulumi.com/waitFor" not in last.manifest(OLD)["metadata"].get("annotations", {})
+    assert "pulumi.com/waitFor" not in last.manifest(OLD)["metadata"]["annotations"]
+    assert last.manifest(OLD)["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
     assert "pulumi.com/waitFor" not in str(last.manifest(NEW)["spec"])
 
 
-def test_every_object_takes_back_fields_changed_by_hand(at_second_batch):
+def test_every_object_takes_back_fields_changed_by_hand_and_is_deleted_at_once(at_second_batch):
     for name, res in at_second_batch.resources.items():
         if res.type.startswith("kubernetes:"):
             assert res.inputs["metadata"]["annotations"]["pulumi.com/patchForce"] == "true", name
+            assert res.inputs["metadata"]["annotations"]["pulumi.com/deletionPropagationPolicy"] == "background"
 
 
 def test_an_approval_whose_stage_failed_never_blocks_the_rollback():
