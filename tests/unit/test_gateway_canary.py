@@ -133,7 +133,7 @@ def test_two_gateways_never_claim_one_host(tmp_path, a, b, conflict):
     run = run_stage({"app": str(app)})
     if conflict:
         assert run.resources == {}
-        assert f"two.yaml:22: spec.components[1].traits[1].properties.hosts: host " in run.error
+        assert "two.yaml:22: spec.components[1].traits[1].properties.hosts: host " in run.error
         assert f"is also served by component 'a' ({app}:14) on gateway 'ingressgateway'; Istio would serve only one" \
             in run.error
     else:
