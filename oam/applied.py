@@ -22,7 +22,7 @@ class Applied:
     def add(self, key: str, manifest: dict[str, Any]) -> None:
         if manifest.get("kind") == "Namespace":
             self.namespaces.add(key)
-        if manifest.get("kind") == "Deployment":
+        elif manifest.get("kind") == "Deployment":
             replicas = (manifest.get("spec") or {}).get("replicas")
             self.replicas[key] = 1 if replicas is None else int(replicas)
 

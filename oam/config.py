@@ -121,4 +121,5 @@ def read_stage_config(get: Callable[[str], Optional[Any]], project: str, stack_f
     if problems:
         raise ConfigError(problems)
     return StageConfig(app=str(app), stage=stage, approve=tuple(approve), rollback=rollback,
-                       ready_timeout=ready_timeout, sidecar_injection=sidecar_injection, project=project, stack_file=display, lines=lines)
+                       ready_timeout=ready_timeout, sidecar_injection=sidecar_injection,
+                       project=project, stack_file=display, lines=lines)

@@ -19,15 +19,14 @@ from typing import Optional
 import pulumi
 from pulumi.runtime import rpc
 
-from oam.applied import Applied
 from oam import cluster
+from oam.applied import Applied
 from oam.cluster import ProbeError, namespace_labels
 from oam.config import StageConfig, read_stage_config
 from oam.durations import show_duration
 from oam.errors import OamError
 from oam.loader import read_application
-from oam.render import Desired, Plan
-from oam.render import namespace_key
+from oam.render import Desired, Plan, namespace_key
 from oam.render import plan as make_plan
 from oam.resources import Application
 from oam.revisions import STATE_OUTPUT, History

@@ -55,8 +55,6 @@ def _context(app: AppSpec, comp: ComponentSpec) -> ComponentContext:
     ctx = ComponentContext(app.name, app.namespace, comp.name, workload.ports)
     for trait in comp.traits:
         TRAITS.get(trait.type).build(trait.properties, ctx)
-    if ctx.service is not None:
-        _declare_http(ctx.service, ctx.http_ports)
     # labels and annotations reach every object, whatever the order of the traits.
     for manifest in [ctx.service, *ctx.objects.values()]:
         if manifest is not None:
@@ -136,7 +134,6 @@ def plan(app: AppSpec, history: History, cfg: StageConfig, now: Optional[datetim
         service = canary_traffic.service(ctx) if ctx.canary else ctx.service
         if service is not None:
             _declare_http(service, ctx.http_ports)
-        if service:
             mine.append(Desired(f"{prefix}-service", comp.name, "service", service))
         rollout = res.rollouts.get(comp.name)
         if rollout is None:
@@ -183,18 +180,19 @@ def _check_names(app: AppSpec, res: Resolution, objects: list[Desired]) -> None:
                 problems.append(_collision(app, d.component, first.component, what))
     # A rolled-out component names its Deployments <component>-v<N>, for revisions still to come too.
     for comp in app.components:
+        if comp.name not in res.rollouts:
+            continue
         revision = res.revisions[comp.name].name
-        if comp.name in res.rollouts and len(revision) > 63:
+        if len(revision) > 63:
             problems.append(app.locator.problem(
                 comp.path + ("name",), f"revision name '{revision}' is longer than 63 characters, the most a "
                                        "label value (and a Service name) may have",
                 f"shorten the component name to at most {63 - len(revision) + len(comp.name)} characters"))
-        if comp.name in res.rollouts:
-            for other in app.components:
-                rest = other.name[len(comp.name):]
-                if other is not comp and other.name.startswith(comp.name) and re.fullmatch(r"-v[1-9][0-9]*", rest):
-                    problems.append(_collision(app, other.name, comp.name,
-                                               f"Deployment '{other.name}' (revision {rest[2:]} of '{comp.name}')"))
+        for other in app.components:
+            rest = other.name[len(comp.name):]
+            if other is not comp and other.name.startswith(comp.name) and re.fullmatch(r"-v[1-9][0-9]*", rest):
+                problems.append(_collision(app, other.name, comp.name,
+                                           f"Deployment '{other.name}' (revision {rest[2:]} of '{comp.name}')"))
     if problems:
         raise ApplicationError(list(dict.fromkeys(problems)))
 

@@ -29,7 +29,7 @@ class Application(pulumi.ComponentResource):
 
     def __init__(self, plan: Plan, ready_timeout: int, opts: Optional[pulumi.ResourceOptions] = None):
         app = plan.app
-        self.plan, self.ready_timeout = plan, ready_timeout
+        self.plan = plan
         super().__init__("oam:index:Application", app.name, None, opts)
         owners = {c.name: Component(COMPONENT_TOKENS.get(c.type, "oam:component:Component"),
                                     f"{app.name}-{c.name}", pulumi.ResourceOptions(parent=self))
@@ -49,7 +49,6 @@ class Application(pulumi.ComponentResource):
         for owner in owners.values():
             owner.register_outputs({})
         self.register_outputs({})
-
 
     def settled(self, on_failure: Callable[[list[tuple[Desired, Exception]]], None]) -> pulumi.Output[bool]:
         """True once every object of the stage has been applied; False (after ``on_failure``) if any failed.
@@ -79,19 +78,19 @@ class Application(pulumi.ComponentResource):
         return pulumi.Output.from_input(wait())
 
 
+# Annotations that tell the Kubernetes provider how to apply and await our objects.
 WAIT_FOR = "pulumi.com/waitFor"
 # The program is the only writer of its objects: a field someone changed by hand (kubectl
 # scale, edit, patch) is taken back on the next update instead of failing it with a
 # server-side apply conflict.
 PATCH_FORCE = "pulumi.com/patchForce"
-# A Service is not awaited: the provider would wait for its endpoints and then 10 s more for
-# them to settle. Every route to it waits for the Deployments that serve it instead (render).
-# Nor is a Deployment scaled to 0 (below).
 # Deleted in the background: an object goes at once and what it owns (a Deployment's pods)
 # after it. Foreground deletion would wait for the garbage collector, which learns of a new
 # kind (a DestinationRule) only on its next discovery, tens of seconds later; and nothing
 # waits on a deleted object's pods: it is deleted only once no route names it.
 DELETION = "pulumi.com/deletionPropagationPolicy"
+# A Service is not awaited: the provider would wait for its endpoints and then 10 s more for
+# them to settle. Every route to it waits for the Deployments that serve it instead (render).
 SKIP_AWAIT = "pulumi.com/skipAwait"
 
 

@@ -51,7 +51,6 @@ class Resolution:
     notes: list[str] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     history: History = field(default_factory=History)
-    previous: Optional[Release] = None
     ready_timeout: Optional[int] = None  # seconds, from the timeout of the step that set this stage
 
 
@@ -196,7 +195,7 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
     if cfg.rollback:
         ready_timeout = None
     return Resolution(release, current, rollouts, phase, executed, total, run.waiting, run.opens_at,
-                      notes, run.messages, history, previous, ready_timeout)
+                      notes, run.messages, history, ready_timeout)
 
 
 def _is_suspend(app: AppSpec, name: str) -> bool:
