@@ -32,8 +32,8 @@ from oam.resources import Application
 from oam.revisions import STATE_OUTPUT, History
 from oam.status import failed_status, status
 
+READ_OUTPUTS = "pulumi:pulumi:readStackOutputs"
 READ_RESOURCE_OUTPUTS = "pulumi:pulumi:readStackResourceOutputs"
-STACK_TYPE = "pulumi:pulumi:Stack"
 
 
 def config_keys(project: str) -> set[str]:
@@ -44,28 +44,34 @@ def config_keys(project: str) -> set[str]:
     return {n.split(":", 1)[1] for n in names if n.startswith(f"{project}:")}
 
 
-def read_recorded(attempts: int = 20, pause: float = 0.25) -> tuple[History, Applied, str]:
+def read_recorded() -> tuple[History, Applied, str]:
     """What this stack recorded at its last update: our history, each object as applied, and the raw history.
 
-    Empty for a new or destroyed stack. A file backend rewrites the checkpoint in place
-    while an update starts, so a read can see a half-written file; it is tried again. It
-    never falls back to an empty history: that would rename revisions.
+    Empty for a new or destroyed stack. The history is the stack's oamState output; each
+    object's state is Pulumi's own record of it.
     """
     name = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+    raw = unwrap(_read(READ_OUTPUTS, {"name": name}).get(STATE_OUTPUT)) or ""
+    resources = unwrap(_read(READ_RESOURCE_OUTPUTS, {"stackName": name}))
+    return History.from_json(raw), Applied.from_resource_outputs(resources), raw
+
+
+def _read(token: str, args: dict, attempts: int = 20, pause: float = 0.25) -> dict:
+    """The ``outputs`` an engine read returns.
+
+    A file backend rewrites the checkpoint in place while an update starts, so a read can
+    see a half-written file; it is tried again. It never falls back to nothing: an empty
+    history would rename revisions.
+    """
     for attempt in range(1, attempts + 1):
         try:
-            result = pulumi.runtime.invoke(READ_RESOURCE_OUTPUTS, {"stackName": name})
-            break
+            return (pulumi.runtime.invoke(token, args).value or {}).get("outputs") or {}
         except Exception as err:  # noqa: BLE001 - the engine reports every failure as a plain Exception
             if attempt == attempts:
-                raise pulumi.RunError(f"cannot read the recorded state of stack {name}: {err}; "
-                                      "nothing was changed, run pulumi up again") from None
+                raise pulumi.RunError(f"cannot read the recorded state of stack {next(iter(args.values()))}: "
+                                      f"{err}; nothing was changed, run pulumi up again") from None
             time.sleep(pause)
-    resources = unwrap((result.value or {}).get("outputs") or {})
-    stack = next((r.get("outputs") or {} for r in resources.values()
-                  if isinstance(r, dict) and r.get("type") == STACK_TYPE), {})
-    raw = stack.get(STATE_OUTPUT) or ""
-    return History.from_json(raw), Applied.from_resource_outputs(resources), raw
+    return {}
 
 
 def unwrap(value):

@@ -88,6 +88,8 @@ class _Mocks(pulumi.runtime.Mocks):
         return f"{args.name}-id", args.inputs
 
     def call(self, args):
+        if args.token == "pulumi:pulumi:readStackOutputs":
+            return {"name": args.args["name"], "outputs": self.previous_outputs, "secretOutputNames": []}
         if args.token == "pulumi:pulumi:readStackResourceOutputs":
             # As the engine answers: every resource of the last checkpoint, its type and outputs.
             out = {f"urn:pulumi:{STACK}::{PROJECT}::pulumi:pulumi:Stack::{PROJECT}-{STACK}":
