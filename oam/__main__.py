@@ -16,7 +16,7 @@ import yaml
 
 from oam.config import StageConfig
 from oam.errors import OamError, ReleaseError
-from oam.loader import read_application
+from oam.model import read_application
 from oam.render import plan
 from oam.revisions import History
 from oam.schema import application_schema

@@ -38,9 +38,18 @@ class ComponentContext:
     replicas: Optional[int] = None
     service: Optional[dict[str, Any]] = None
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)  # role -> manifest
+    after: dict[str, list[str]] = field(default_factory=dict)  # role -> roles of objects it is applied after
+    routes: set[str] = field(default_factory=set)  # roles of objects that send traffic to the component's pods
     http_ports: set[int] = field(default_factory=set)  # Service ports that carry HTTP routes: declared as HTTP
-    canary: Any = None  # canary-traffic properties
-    rollout: Any = None  # rollout properties
+
+    def add(self, role: str, manifest: dict[str, Any], after: tuple[str, ...] = (), route: bool = False) -> None:
+        """An object of the component; ``after``: roles of its objects that must exist first; a ``route``
+        sends traffic to the component's pods and so waits for them (render orders it)."""
+        self.objects[role] = manifest
+        if after:
+            self.after[role] = list(after)
+        if route:
+            self.routes.add(role)
 
     def selector(self) -> dict[str, str]:
         return {NAME_LABEL: self.app, COMPONENT_LABEL: self.component}

@@ -10,7 +10,6 @@ import difflib
 import json
 import shlex
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterable, Optional
 
 import yaml
@@ -293,26 +292,3 @@ def _model_in(annotation: Any) -> Optional[type[BaseModel]]:
         if found is not None:
             return found
     return None
-
-
-def read_application(path: Path, display: Optional[str] = None):
-    """Read, parse and validate an application file; raise ApplicationError with every problem."""
-    from oam.model import validate_application  # late: model imports the registries
-
-    display = display or str(path)
-    try:
-        raw = path.read_bytes()[: MAX_BYTES + 1]
-    except FileNotFoundError:
-        raise ApplicationError([Problem(display, None, "app", "file not found",
-                                        "set the config key 'app' to an existing file, relative to the project")]) from None
-    except OSError as err:
-        raise ApplicationError([Problem(display, None, "app", f"cannot be read ({err.strerror or err})",
-                                        "set the config key 'app' to an Application file")]) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = raw.count(b"\n", 0, err.start) + 1
-        raise ApplicationError([Problem(display, line, "yaml", f"is not UTF-8 text (byte 0x{raw[err.start]:02x})",
-                                        "save the file as UTF-8; set app to an Application YAML file")]) from None
-    data, locator = parse_yaml(text, display)
-    return validate_application(data, locator)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -15,8 +16,8 @@ from pydantic.alias_generators import to_camel
 
 from oam.durations import parse_duration
 from oam.errors import ApplicationError, Problem
-from oam.loader import Locator, closest, excerpt, pydantic_problems
-from oam.registry import COMPONENTS, STEPS, TRAITS, Definition, Registry, load_definitions
+from oam.loader import MAX_BYTES, Locator, closest, excerpt, parse_yaml, pydantic_problems
+from oam.registry import COMPONENTS, POLICIES, STEPS, TRAITS, Definition, Registry, TraitType
 
 
 class OamModel(BaseModel):
@@ -53,12 +54,19 @@ class StepEnvelope(OamModel):
                                                      "e.g. 90s or 10m (default: the readyTimeout config key)")
 
 
+class PolicyEnvelope(OamModel):
+    name: str = Field(description="Policy name, a DNS label")
+    type: str = Field(description="Policy type")
+    properties: dict[str, Any] = Field(default_factory=dict, description="The policy's parameters")
+
+
 class WorkflowEnvelope(OamModel):
     steps: list[StepEnvelope] = Field(description="Steps run in order")
 
 
 class SpecEnvelope(OamModel):
     components: list[ComponentEnvelope] = Field(min_length=1, description="The application's components")
+    policies: list[PolicyEnvelope] = Field(default_factory=list, description="Rules applied to the whole application")
     workflow: Optional[WorkflowEnvelope] = Field(None, description="Delivery steps; none deploys everything")
 
 
@@ -90,6 +98,14 @@ class ComponentSpec:
 
 
 @dataclass(frozen=True)
+class PolicySpec:
+    name: str
+    type: str
+    properties: Any
+    path: tuple
+
+
+@dataclass(frozen=True)
 class StepSpec:
     name: str
     type: str
@@ -109,14 +125,33 @@ class AppSpec:
     components: tuple[ComponentSpec, ...]
     steps: Optional[tuple[StepSpec, ...]]
     locator: Locator
+    policies: tuple[PolicySpec, ...] = ()
 
     def component(self, name: str) -> Optional[ComponentSpec]:
         return next((c for c in self.components if c.name == name), None)
 
     @property
     def canaried(self) -> tuple[ComponentSpec, ...]:
-        """Components with a rollout trait: the ones a workflow rolls out revision by revision."""
-        return tuple(c for c in self.components if c.trait("rollout"))
+        """Components with a trait that rolls out: the ones a workflow rolls out revision by revision."""
+        return tuple(c for c in self.components if rollout_of(c))
+
+    def gates(self) -> list[str]:
+        """Names of the steps that wait for an approval."""
+        return [s.name for s in self.steps or () if STEPS.get(s.type).gate]
+
+
+def rollout_of(comp: ComponentSpec) -> Optional[tuple[TraitType, Any]]:
+    """The trait that rolls ``comp`` out revision by revision, and its properties; None if there is none."""
+    for t in comp.traits:
+        definition = TRAITS.get(t.type)
+        if definition is not None and definition.rolls_out:
+            return definition, t.properties
+    return None
+
+
+def splits_traffic(comp: ComponentSpec) -> bool:
+    """Whether a trait of ``comp`` weighs its routes between revisions."""
+    return any(TRAITS.get(t.type) is not None and TRAITS.get(t.type).splits_traffic for t in comp.traits)
 
 
 DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
@@ -137,7 +172,7 @@ def _typed(registry: Registry, envelope: Any, path: tuple, locator: Locator,
                                         closest(envelope.type, registry.names())))
         return None, None
     try:
-        return definition, definition.properties.model_validate(envelope.properties)
+        return definition, definition.parse(envelope.properties)
     except ValidationError as err:
         problems.extend(pydantic_problems(err, locator, path + ("properties",), definition.properties))
         return definition, None
@@ -145,7 +180,6 @@ def _typed(registry: Registry, envelope: Any, path: tuple, locator: Locator,
 
 def validate_application(data: Any, locator: Locator) -> AppSpec:
     """Validate parsed YAML; return the typed application or raise every problem at once."""
-    load_definitions()
     if not isinstance(data, dict):
         what = "a list" if isinstance(data, list) else f"the value {excerpt(data)}"
         raise ApplicationError([locator.problem((), f"must be a mapping with apiVersion, kind, metadata and spec "
@@ -172,6 +206,18 @@ def validate_application(data: Any, locator: Locator) -> AppSpec:
         seen.setdefault(comp.name, i)
         components.append(_component(comp, path, locator, problems))
 
+    policies = []
+    policy_seen: dict[str, int] = {}
+    for i, policy in enumerate(envelope.spec.policies):
+        path = ("spec", "policies", i)
+        problems += check_dns_label(policy.name, 63, locator, path + ("name",), "policy name")
+        if policy.name in policy_seen:
+            problems.append(locator.problem(path + ("name",), f"duplicate policy name '{policy.name}'",
+                                            f"spec.policies[{policy_seen[policy.name]}] has it already"))
+        policy_seen.setdefault(policy.name, i)
+        _, pprops = _typed(POLICIES, policy, path, locator, problems)
+        policies.append(PolicySpec(policy.name, policy.type, pprops, path))
+
     steps = None
     if envelope.spec.workflow is not None:
         steps = []
@@ -195,11 +241,17 @@ def validate_application(data: Any, locator: Locator) -> AppSpec:
         steps = tuple(steps)
 
     app = AppSpec(envelope.metadata.name, envelope.metadata.namespace, dict(envelope.metadata.labels),
-                  dict(envelope.metadata.annotations), tuple(components), steps, locator)
+                  dict(envelope.metadata.annotations), tuple(components), steps, locator, tuple(policies))
+    if not problems:
+        for policy in app.policies:
+            app = POLICIES.get(policy.type).transform(policy.properties, app, policy)
 
     # Step three: checks that need the whole file, delegated to each definition; they run
     # on whatever validated so that one file's problems are all reported together.
     valid = not problems
+    for policy in app.policies:
+        if policy.properties is not None:
+            problems += _run_check(POLICIES.get(policy.type), policy, app, None)
     for comp in app.components:
         if comp.properties is not None:
             problems += _run_check(COMPONENTS.get(comp.type), comp, app, comp)
@@ -216,7 +268,8 @@ def validate_application(data: Any, locator: Locator) -> AppSpec:
 
 def _steps_can_check(app: AppSpec) -> bool:
     """Step checks read the rollout traits: only run them when those validated."""
-    return all(t.properties is not None for c in app.components for t in c.traits if t.type == "rollout")
+    return all(t.properties is not None for c in app.components for t in c.traits
+               if TRAITS.get(t.type) is not None and TRAITS.get(t.type).rolls_out)
 
 
 def _component(comp: ComponentEnvelope, path: tuple, locator: Locator, problems: list[Problem]) -> ComponentSpec:
@@ -246,6 +299,13 @@ def _salvage(data: Any, locator: Locator) -> list[Problem]:
         except ValidationError:
             continue
         _component(comp, ("spec", "components", i), locator, problems)
+    raw_policies = spec.get("policies")
+    for i, raw in enumerate(raw_policies if isinstance(raw_policies, list) else []):
+        try:
+            policy = PolicyEnvelope.model_validate(raw)
+        except ValidationError:
+            continue
+        _typed(POLICIES, policy, ("spec", "policies", i), locator, problems)
     workflow = spec.get("workflow")
     raw_steps = workflow.get("steps") if isinstance(workflow, dict) else None
     for i, raw in enumerate(raw_steps if isinstance(raw_steps, list) else []):
@@ -258,6 +318,27 @@ def _salvage(data: Any, locator: Locator) -> list[Problem]:
 
 
 def _run_check(definition: Optional[Definition], spec: Any, app: AppSpec, comp: Optional[ComponentSpec]) -> list[Problem]:
-    if definition is None or definition.check is None:
+    if definition is None:
         return []
     return list(definition.check(spec, app, comp))
+
+
+def read_application(path: Path, display: Optional[str] = None):
+    """Read, parse and validate an application file; raise ApplicationError with every problem."""
+    display = display or str(path)
+    try:
+        raw = path.read_bytes()[: MAX_BYTES + 1]
+    except FileNotFoundError:
+        raise ApplicationError([Problem(display, None, "app", "file not found",
+                                        "set the config key 'app' to an existing file, relative to the project")]) from None
+    except OSError as err:
+        raise ApplicationError([Problem(display, None, "app", f"cannot be read ({err.strerror or err})",
+                                        "set the config key 'app' to an Application file")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise ApplicationError([Problem(display, line, "yaml", f"is not UTF-8 text (byte 0x{raw[err.start]:02x})",
+                                        "save the file as UTF-8; set app to an Application YAML file")]) from None
+    data, locator = parse_yaml(text, display)
+    return validate_application(data, locator)

@@ -25,12 +25,13 @@ from oam.cluster import ProbeError, namespace_labels
 from oam.config import StageConfig, read_stage_config
 from oam.durations import show_duration
 from oam.errors import OamError
-from oam.loader import read_application
-from oam.render import Desired, Plan, namespace_key
-from oam.render import plan as make_plan
+from oam.model import read_application
+from oam.render import Plan, namespace_key, render
 from oam.resources import Application
 from oam.revisions import STATE_OUTPUT, History
+from oam.stage import Desired
 from oam.status import failed_status, status
+from oam.workflow.engine import resolve
 
 READ_OUTPUTS = "pulumi:pulumi:readStackOutputs"
 READ_RESOURCE_OUTPUTS = "pulumi:pulumi:readStackResourceOutputs"
@@ -155,7 +156,8 @@ def run(root: Path = Path(".")) -> dict:
         cfg = read_stage_config(config.get, project, root / stack_file, stack_file, config_keys(project))
         app = read_application(root / cfg.app, cfg.app)
         history, applied, recorded = read_recorded()
-        plan = make_plan(app, history, cfg, applied=applied, namespace_labels=namespace_to_manage(app, applied, cfg))
+        resolution = resolve(app, history, cfg)
+        plan = render(app, resolution, applied, namespace_to_manage(app, applied, cfg))
     except OamError as err:
         raise pulumi.RunError(str(err)) from None
     for note in plan.resolution.messages + plan.resolution.notes:

@@ -1,74 +1,171 @@
-"""Name -> definition, one registry per kind (component, trait, workflow step).
+"""The definition interface: one class per kind, one registry per kind, one file per definition.
 
-A definition registers itself with a decorator in its own module; adding a trait touches
-one file. A duplicate name fails at import time.
+A definition is a subclass of one of the four kinds below, registered by name with
+``@COMPONENTS.register`` (or TRAITS, POLICIES, STEPS) in a module of its own under
+``oam/components``, ``oam/traits``, ``oam/policies`` or ``oam/steps``. Adding a definition
+means adding that one file: rendering, the workflow engine and the Pulumi resources know
+the kinds, never a definition by name.
+
+* A component type renders its workload (the pod it asks for) from its properties.
+* A trait shapes the workload and adds objects (``apply``) and, once the revisions of the
+  stage are known, adds what depends on them and declares its ordering edges (``stage``).
+* A policy transforms the application before anything is rendered.
+* A workflow step acts on the release: it moves it on, holds it at a gate, or ends it.
+
+Every definition has a pydantic model of its properties (KubeVela's parameter names) and
+may check what needs the whole file (``check``).
 """
 from __future__ import annotations
 
 import importlib
 import pkgutil
-from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Iterable, Optional, TypeVar
 
 from pydantic import BaseModel
 
+if TYPE_CHECKING:  # only for annotations: the kinds' arguments
+    from oam.context import ComponentContext, Workload
+    from oam.errors import Problem
+    from oam.stage import ComponentStage
 
-@dataclass(frozen=True)
+
 class Definition:
-    """A component, trait or step type: its properties schema and what it does."""
+    """What every kind has: a name, a properties model, a one-line description and a whole-file check."""
 
-    kind: str
-    name: str
-    properties: type[BaseModel]
-    build: Callable[..., Any]
-    description: str
-    check: Optional[Callable[..., Any]] = None
+    kind: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    Properties: ClassVar[type[BaseModel]]
+
+    @property
+    def description(self) -> str:
+        doc = (type(self).__doc__ or "").strip().splitlines()
+        return doc[0] if doc else ""
+
+    @property
+    def properties(self) -> type[BaseModel]:
+        return self.Properties
+
+    def parse(self, raw: Any) -> BaseModel:
+        """The typed properties (raises pydantic's ValidationError)."""
+        return self.Properties.model_validate(raw)
+
+    def check(self, spec: Any, app: Any, component: Any) -> Iterable["Problem"]:
+        """Problems that need the whole file: ``spec`` is this use of the definition (typed properties and path)."""
+        return ()
 
 
-class Registry:
+class ComponentType(Definition):
+    """A kind of workload."""
+
+    kind = "component"
+    token: ClassVar[str] = "oam:component:Component"  # the Pulumi type of the component resource
+
+    def workload(self, name: str, p: Any) -> "Workload":
+        raise NotImplementedError
+
+
+class TraitType(Definition):
+    """An operational behaviour attached to a component."""
+
+    kind = "trait"
+    # A trait that deploys the component revision by revision (the engine sizes its revisions).
+    rolls_out: ClassVar[bool] = False
+    # A trait that weighs the component's routes between its revisions.
+    splits_traffic: ClassVar[bool] = False
+
+    def apply(self, p: Any, ctx: "ComponentContext") -> None:
+        """Shape the workload and add objects, before the revisions of the stage are known."""
+
+    def stage(self, p: Any, ctx: "ComponentContext", stage: "ComponentStage") -> None:
+        """Once the stage's revisions and their replicas are known: add objects that depend on them, and edges."""
+
+    def service_ports(self, p: Any) -> list[int]:
+        """The ports this trait puts on the component's Service."""
+        return []
+
+    # For a trait that rolls out (rolls_out = True):
+    def target_size(self, p: Any) -> int:
+        raise NotImplementedError
+
+    def batches(self, p: Any) -> int:
+        raise NotImplementedError
+
+    def new_replicas(self, p: Any, partition: int) -> int:
+        """Pods of the new revision once batches 0..partition are done."""
+        raise NotImplementedError
+
+
+class PolicyType(Definition):
+    """A rule applied to the whole application before it is rendered."""
+
+    kind = "policy"
+
+    def transform(self, p: Any, app: Any, policy: Any) -> Any:
+        """The application with this policy applied (an AppSpec in, an AppSpec out)."""
+        return app
+
+
+class StepType(Definition):
+    """A step of the delivery workflow."""
+
+    kind = "workflow step"
+    gate: ClassVar[bool] = False  # waits for an approval (pulumi config set approve <step>) or a duration
+    ends_release: ClassVar[bool] = False  # aborts the release: the stable revision takes everything back
+
+    def run(self, p: Any, run: Any, step: Any) -> bool:
+        """Act on the workflow run; True to go on to the next step."""
+        raise NotImplementedError
+
+    def check_release(self, step: Any, app: Any, release: Any, history: Any) -> Iterable["Problem"]:
+        """Problems of this step against the release the stack is in (checked before anything is applied)."""
+        return ()
+
+
+D = TypeVar("D", bound=Definition)
+
+
+class Registry(Generic[D]):
     """The definitions of one kind, by name."""
 
-    def __init__(self, kind: str):
-        self.kind = kind
-        self._defs: dict[str, Definition] = {}
+    def __init__(self, kind: str, base: type[D], package: str):
+        self.kind, self.base, self.package = kind, base, package
+        self._defs: dict[str, D] = {}
 
-    def define(self, name: str, properties: type[BaseModel], check: Optional[Callable] = None) -> Callable:
-        """Decorator: register ``fn`` as the definition ``name`` with ``properties``.
+    def register(self, cls: type[D]) -> type[D]:
+        """Class decorator: register one instance of ``cls`` under ``cls.name``."""
+        if not (isinstance(cls, type) and issubclass(cls, self.base)) or not cls.name:
+            raise RuntimeError(f"{cls!r} is not a named {self.base.__name__}")
+        if cls.name in self._defs:
+            raise RuntimeError(f"{self.kind} type '{cls.name}' is defined twice")
+        self._defs[cls.name] = cls()
+        return cls
 
-        ``check(spec, app, component)`` yields the problems that need the whole file.
-        """
-
-        def register(fn: Callable) -> Callable:
-            if name in self._defs:
-                raise RuntimeError(f"{self.kind} type '{name}' is defined twice")
-            doc = (fn.__doc__ or "").strip().splitlines()
-            self._defs[name] = Definition(self.kind, name, properties, fn, doc[0] if doc else "", check)
-            return fn
-
-        return register
-
-    def get(self, name: str) -> Optional[Definition]:
+    def get(self, name: str) -> Optional[D]:
+        load_definitions()
         return self._defs.get(name)
 
     def names(self) -> list[str]:
+        load_definitions()
         return sorted(self._defs)
 
 
-COMPONENTS = Registry("component")
-TRAITS = Registry("trait")
-STEPS = Registry("workflow step")
+COMPONENTS: Registry[ComponentType] = Registry("component", ComponentType, "oam.components")
+TRAITS: Registry[TraitType] = Registry("trait", TraitType, "oam.traits")
+POLICIES: Registry[PolicyType] = Registry("policy", PolicyType, "oam.policies")
+STEPS: Registry[StepType] = Registry("workflow step", StepType, "oam.steps")
+REGISTRIES = (COMPONENTS, TRAITS, POLICIES, STEPS)
 
 _loaded = False
 
 
 def load_definitions() -> None:
-    """Import every module of oam.components, oam.traits and oam.workflow once."""
+    """Import every definition module once (those whose names do not start with '_')."""
     global _loaded
     if _loaded:
         return
-    for package in ("oam.components", "oam.traits", "oam.workflow"):
-        pkg = importlib.import_module(package)
+    _loaded = True
+    for registry in REGISTRIES:
+        pkg = importlib.import_module(registry.package)
         for info in pkgutil.iter_modules(pkg.__path__):
             if not info.name.startswith("_"):
-                importlib.import_module(f"{package}.{info.name}")
-    _loaded = True
+                importlib.import_module(f"{registry.package}.{info.name}")

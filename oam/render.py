@@ -1,4 +1,4 @@
-"""Pure: (application, history, stage config, what is applied) -> the objects that must exist, in order.
+"""Pure: (application, resolved stage, what is applied) -> the objects that must exist, in order.
 
 No Pulumi here. Each object carries the keys of the objects it must wait for; those edges
 are the safety rules: a Deployment gaining replicas is ready before a route sends it more
@@ -15,29 +15,13 @@ from datetime import datetime
 from typing import Any, Optional
 
 from oam.applied import Applied
-from oam.config import StageConfig
 from oam.context import REVISION_LABEL, ComponentContext, Workload
 from oam.errors import ApplicationError
-from oam.model import AppSpec, ComponentSpec
+from oam.model import AppSpec, ComponentSpec, splits_traffic
 from oam.registry import COMPONENTS, TRAITS
-from oam.revisions import History, Revision
-from oam.traits import canary_traffic
+from oam.revisions import Revision
+from oam.stage import ComponentStage, Desired
 from oam.workflow.engine import Resolution, resolve
-
-
-@dataclass
-class Desired:
-    """One object to exist: its Pulumi name, owner component, role and manifest."""
-
-    key: str
-    component: str
-    role: str
-    manifest: dict[str, Any]
-    depends_on: list[str] = field(default_factory=list)
-
-    @property
-    def kind(self) -> str:
-        return self.manifest["kind"]
 
 
 @dataclass
@@ -45,16 +29,17 @@ class Plan:
     app: AppSpec
     resolution: Resolution
     objects: list[Desired]
+    tokens: dict[str, str] = field(default_factory=dict)  # component -> Pulumi type of its component resource
 
     def by_key(self) -> dict[str, Desired]:
         return {d.key: d for d in self.objects}
 
 
 def _context(app: AppSpec, comp: ComponentSpec) -> ComponentContext:
-    workload = COMPONENTS.get(comp.type).build(comp.name, comp.properties)
+    workload = COMPONENTS.get(comp.type).workload(comp.name, comp.properties)
     ctx = ComponentContext(app.name, app.namespace, comp.name, workload.ports)
     for trait in comp.traits:
-        TRAITS.get(trait.type).build(trait.properties, ctx)
+        TRAITS.get(trait.type).apply(trait.properties, ctx)
     # labels and annotations reach every object, whatever the order of the traits.
     for manifest in [ctx.service, *ctx.objects.values()]:
         if manifest is not None:
@@ -74,8 +59,8 @@ def _declare_http(service: dict[str, Any], ports: set[int]) -> None:
 
 def _workload(comp: ComponentSpec, rev: Revision, current: Revision) -> Workload:
     definition = COMPONENTS.get(rev.type)
-    props = comp.properties if rev.n == current.n else definition.properties.model_validate(rev.properties)
-    return definition.build(comp.name, props)
+    props = comp.properties if rev.n == current.n else definition.parse(rev.properties)
+    return definition.workload(comp.name, props)
 
 
 def _deployment(ctx: ComponentContext, workload: Workload, name: str, revision: str, replicas: int,
@@ -110,16 +95,20 @@ def namespace_key(app: AppSpec) -> str:
     return f"{app.name}-namespace"
 
 
-def plan(app: AppSpec, history: History, cfg: StageConfig, now: Optional[datetime] = None,
-         applied: Optional[Applied] = None, namespace_labels: Optional[dict[str, str]] = None,
-         stack_known: bool = True) -> Plan:
-    """Everything that must exist at this stage, with the edges of the safety rules.
+def plan(app: AppSpec, history, cfg, now: Optional[datetime] = None, applied: Optional[Applied] = None,
+         namespace_labels: Optional[dict[str, str]] = None, stack_known: bool = True) -> Plan:
+    """resolve, then render: for callers that start from the recorded history (tests, the CLI)."""
+    return render(app, resolve(app, history, cfg, now, stack_known), applied, namespace_labels)
+
+
+def render(app: AppSpec, res: Resolution, applied: Optional[Applied] = None,
+           namespace_labels: Optional[dict[str, str]] = None) -> Plan:
+    """Everything that must exist at the resolved stage, with the edges of the safety rules.
 
     ``applied`` is what the cluster holds now (nothing, for a new stack). With
     ``namespace_labels`` the application's namespace is created (or kept) with those labels,
     before any object in it.
     """
-    res = resolve(app, history, cfg, now, stack_known)
     applied = applied or Applied()
     objects: list[Desired] = []
     if namespace_labels is not None:
@@ -127,44 +116,61 @@ def plan(app: AppSpec, history: History, cfg: StageConfig, now: Optional[datetim
             "apiVersion": "v1", "kind": "Namespace",
             "metadata": {"name": app.namespace, "labels": dict(namespace_labels)}}))
     for comp in app.components:
-        ctx = _context(app, comp)
-        prefix = f"{app.name}-{comp.name}"
-        current = res.revisions[comp.name]
-        mine: list[Desired] = []
-        service = canary_traffic.service(ctx) if ctx.canary else ctx.service
-        if service is not None:
-            _declare_http(service, ctx.http_ports)
-            mine.append(Desired(f"{prefix}-service", comp.name, "service", service))
-        rollout = res.rollouts.get(comp.name)
-        if rollout is None:
-            replicas = ctx.replicas if ctx.replicas is not None else 1
-            workload = _workload(comp, current, current)
-            mine.append(Desired(f"{prefix}-deployment", comp.name, "deployment",
-                                _deployment(ctx, workload, comp.name, current.name, replicas, per_revision=False)))
-        else:
-            mine += _rollout_objects(ctx, comp, rollout, current, applied, prefix, service is not None)
-        for role, manifest in ctx.objects.items():
-            if role == "gateway-route" and rollout is not None and ctx.canary is not None:
-                manifest = canary_traffic.weigh_gateway_route(ctx, manifest, rollout.routes)
-            deps = [f"{prefix}-service"] if service and role == "gateway-route" else []
-            if role == "gateway-route" and "gateway" in ctx.objects:
-                deps.append(f"{prefix}-gateway")
-            mine.append(Desired(f"{prefix}-{role}", comp.name, role, manifest, deps))
-        if rollout is not None and ctx.canary is not None:
-            _order_routes(mine, rollout, applied)
-        else:
-            # A route to the component's Service comes once its pods are Ready: that, not the
-            # Service's own wait for endpoints, is what keeps the route from sending to nothing.
-            serving = [d.key for d in mine if d.role == "deployment" and d.manifest["spec"]["replicas"] > 0]
-            for d in mine:
-                if d.role == "gateway-route":
-                    d.depends_on += serving
+        mine = _component(app, comp, res, applied)
         if namespace_labels is not None:
             for d in mine:
                 d.depends_on.insert(0, namespace_key(app))
         objects += mine
     _check_names(app, res, objects)
-    return Plan(app, res, objects)
+    return Plan(app, res, objects, {c.name: COMPONENTS.get(c.type).token for c in app.components})
+
+
+def _component(app: AppSpec, comp: ComponentSpec, res: Resolution, applied: Applied) -> list[Desired]:
+    """The component's objects: its Service, Deployments and what its traits add, in order, with their edges."""
+    ctx = _context(app, comp)
+    current = res.revisions[comp.name]
+    rollout = res.rollouts.get(comp.name)
+    if rollout is None:
+        replicas = ctx.replicas if ctx.replicas is not None else 1
+        deployments = [Desired(f"{app.name}-{comp.name}-deployment", comp.name, "deployment",
+                               _deployment(ctx, _workload(comp, current, current), comp.name, current.name, replicas,
+                                           per_revision=False))]
+    else:
+        deployments = [Desired(f"{app.name}-{rev.name}", comp.name, "deployment",
+                               _deployment(ctx, _workload(comp, rev, current), rev.name, rev.name,
+                                           rollout.replicas[rev.name], per_revision=True))
+                       for rev in rollout.live]
+    stage = ComponentStage(app.name, comp.name, rollout, applied, deployments)
+    for trait in comp.traits:
+        TRAITS.get(trait.type).stage(trait.properties, ctx, stage)
+    mine: list[Desired] = []
+    if ctx.service is not None:
+        _declare_http(ctx.service, ctx.http_ports)
+        mine.append(Desired(stage.service_key, comp.name, "service", ctx.service))
+    mine += deployments + stage.added
+    routes = [d for d in stage.added if d.key in stage.routes]
+    for role, manifest in ctx.objects.items():
+        after = [f"{stage.prefix}-{r}" for r in ctx.after.get(role, ()) if r in ctx.objects]
+        if role in ctx.routes and ctx.service is not None:
+            after.insert(0, stage.service_key)  # a route names the Service's host
+        d = Desired(f"{stage.prefix}-{role}", comp.name, role, manifest, after)
+        mine.append(d)
+        if role in ctx.routes:
+            routes.append(d)
+    if rollout is not None and splits_traffic(comp):
+        _order_routes(deployments, [d.key for d in stage.added if d.key in stage.subsets], routes, rollout, applied)
+    else:
+        # A route to the component's Service comes once its pods are Ready: that, not the
+        # Service's own wait for endpoints, is what keeps the route from sending to nothing.
+        serving = [d.key for d in deployments if d.manifest["spec"]["replicas"] > 0]
+        for d in routes:
+            d.depends_on += serving
+        if rollout is not None:
+            # No weighed routes: the pods are the traffic split. Scale up before scaling down.
+            gaining, losing = _moves(deployments, rollout, applied)
+            for d in losing:
+                d.depends_on += gaining
+    return mine
 
 
 def _check_names(app: AppSpec, res: Resolution, objects: list[Desired]) -> None:
@@ -205,34 +211,11 @@ def _collision(app: AppSpec, comp: str, other: str, what: str):
                                "rename one of them")
 
 
-def _rollout_objects(ctx, comp, rollout, current, applied: Applied, prefix: str, has_service: bool) -> list[Desired]:
-    deployments = {}
-    for rev in rollout.live:
-        workload = _workload(comp, rev, current)
-        deployments[rev.name] = Desired(
-            f"{ctx.app}-{rev.name}", comp.name, "deployment",
-            _deployment(ctx, workload, rev.name, rev.name, rollout.replicas[rev.name], per_revision=True))
-    if ctx.canary is None:
-        # No routes: the pods are the traffic split. Scale up before scaling down.
-        gaining, losing = _moves(deployments, rollout, applied)
-        for d in losing:
-            d.depends_on += gaining
-        return list(deployments.values())
-    after_service = [f"{prefix}-service"] if has_service else []
-    # A subset only for a revision with pods: one that selects none would be a route to nowhere.
-    rules = [Desired(f"{ctx.app}-{rev.name}-destinationrule", comp.name, "destinationrule",
-                     canary_traffic.destination_rule(ctx, rev.name), list(after_service))
-             for rev in rollout.live if rollout.replicas[rev.name] > 0]
-    vs = Desired(f"{prefix}-virtualservice", comp.name, "virtualservice",
-                 canary_traffic.virtual_service(ctx, rollout.routes), list(after_service))
-    return list(deployments.values()) + rules + [vs]
-
-
-def _moves(deployments: dict[str, Desired], rollout, applied: Applied) -> tuple[list[str], list[Desired]]:
+def _moves(deployments: list[Desired], rollout, applied: Applied) -> tuple[list[str], list[Desired]]:
     """(keys of Deployments that keep or gain pods and serve, Deployments that lose pods), against what is applied."""
     gaining, losing = [], []
-    for rev, d in deployments.items():
-        want, now = rollout.replicas[rev], applied.replicas.get(d.key, 0)
+    for d in deployments:
+        want, now = rollout.replicas[d.manifest["metadata"]["name"]], applied.replicas.get(d.key, 0)
         if want > 0 and want >= now:
             gaining.append(d.key)
         elif want < now:
@@ -240,20 +223,17 @@ def _moves(deployments: dict[str, Desired], rollout, applied: Applied) -> tuple[
     return gaining, losing
 
 
-def _order_routes(mine: list[Desired], rollout, applied: Applied) -> None:
-    """The edges between a canaried component's Deployments, its subsets and every route that weighs them.
+def _order_routes(deployments: list[Desired], subsets: list[str], routes: list[Desired], rollout,
+                  applied: Applied) -> None:
+    """The edges between a rolled-out component's Deployments, its subsets and every route that weighs them.
 
-    Every route (the mesh VirtualService and, with istio-gateway, the gateway's) moves only
-    once the Deployments that keep or gain traffic are Ready and once the subsets it names
-    exist; Deployments that lose pods shrink only after every route has moved. A subset
-    (and a Deployment) that is no longer wanted is deleted by Pulumi at the end of the
-    update, after every route has been updated.
+    Every route (the mesh's and a gateway's) moves only once the Deployments that keep or
+    gain traffic are Ready and once the subsets it names exist; Deployments that lose pods
+    shrink only after every route has moved. A subset (and a Deployment) that is no longer
+    wanted is deleted by Pulumi at the end of the update, after every route has been updated.
     """
-    deployments = {d.manifest["metadata"]["name"]: d for d in mine if d.role == "deployment"}
     gaining, losing = _moves(deployments, rollout, applied)
-    rules = [d.key for d in mine if d.role == "destinationrule"]
-    routes = [d for d in mine if d.role in ("virtualservice", "gateway-route")]
     for route in routes:
-        route.depends_on += gaining + rules
+        route.depends_on += gaining + subsets
     for d in losing:
         d.depends_on += [r.key for r in routes]  # replicas go only after their traffic has gone

@@ -12,9 +12,8 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from oam.durations import show_duration
-from oam.render import Desired, Plan
-
-COMPONENT_TOKENS = {"webservice": "oam:component:WebService", "worker": "oam:component:Worker"}
+from oam.render import Plan
+from oam.stage import Desired
 
 
 class Component(pulumi.ComponentResource):
@@ -31,8 +30,7 @@ class Application(pulumi.ComponentResource):
         app = plan.app
         self.plan = plan
         super().__init__("oam:index:Application", app.name, None, opts)
-        owners = {c.name: Component(COMPONENT_TOKENS.get(c.type, "oam:component:Component"),
-                                    f"{app.name}-{c.name}", pulumi.ResourceOptions(parent=self))
+        owners = {c.name: Component(plan.tokens[c.name], f"{app.name}-{c.name}", pulumi.ResourceOptions(parent=self))
                   for c in app.components}
         self.children: dict[str, pulumi.CustomResource] = {}
         wait = show_duration(ready_timeout)

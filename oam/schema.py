@@ -10,7 +10,7 @@ from typing import Any
 from pydantic.json_schema import models_json_schema
 
 from oam.model import ApplicationEnvelope
-from oam.registry import COMPONENTS, STEPS, TRAITS, load_definitions
+from oam.registry import COMPONENTS, POLICIES, STEPS, TRAITS
 
 SCHEMA_ID = "https://oam-delivery.invalid/application.schema.json"
 
@@ -26,14 +26,14 @@ def _typed(kind_defs: str, registry, refs: dict) -> dict[str, Any]:
 
 
 def application_schema() -> dict[str, Any]:
-    load_definitions()
     models = [(ApplicationEnvelope, "validation")]
-    for registry in (COMPONENTS, TRAITS, STEPS):
+    for registry in (COMPONENTS, TRAITS, POLICIES, STEPS):
         models += [(registry.get(n).properties, "validation") for n in registry.names()]
     refs, top = models_json_schema(models, by_alias=True, ref_template="#/$defs/{model}")
     defs = top["$defs"]
     defs["ComponentEnvelope"]["properties"]["traits"]["items"] = _typed("TraitEnvelope", TRAITS, refs)
     defs["SpecEnvelope"]["properties"]["components"]["items"] = _typed("ComponentEnvelope", COMPONENTS, refs)
+    defs["SpecEnvelope"]["properties"]["policies"]["items"] = _typed("PolicyEnvelope", POLICIES, refs)
     defs["WorkflowEnvelope"]["properties"]["steps"]["items"] = _typed("StepEnvelope", STEPS, refs)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID,
             "title": "OAM Application (oam-delivery)", **refs[(ApplicationEnvelope, "validation")], "$defs": defs}

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any
 
 from oam.config import StageConfig
+from oam.model import splits_traffic
 from oam.render import Plan
 from oam.workflow.engine import ROLLED_BACK, SUCCEEDED, SUSPENDED
 
@@ -40,7 +41,7 @@ def status(plan: Plan, cfg: StageConfig) -> dict[str, Any]:
             step = f"{shown}/{res.total} {step_name}"
         else:
             step = "no workflow: deployed directly"
-        has_routes = app.component(name).trait("canary-traffic") is not None
+        has_routes = splits_traffic(app.component(name))
         revisions = {}
         for rev in rollout.live:
             entry: dict[str, Any] = {"image": _image(plan, name, rev.name), "replicas": rollout.replicas[rev.name]}

@@ -9,7 +9,7 @@ from oam import k8s_values as kv
 from oam.components._pod import ContainerProperties, check_container, container_workload
 from oam.context import Workload
 from oam.model import OamModel
-from oam.registry import COMPONENTS
+from oam.registry import COMPONENTS, ComponentType
 
 
 class Port(OamModel):
@@ -25,27 +25,32 @@ class WebServiceProperties(ContainerProperties):
     ports: list[Port] = Field(default_factory=list, description="Container ports")
 
 
-def check(comp, app, _):
-    p: WebServiceProperties = comp.properties
-    problems = check_container(p, app.locator, comp.path + ("properties",))
-    if p.port is not None and p.ports:
-        problems.append(app.locator.problem(comp.path + ("properties", "port"), "give port or ports, not both",
-                                            "move this port into the ports list"))
-    numbers = [x.port for x in p.ports]
-    names = [x.name or f"port-{x.port}" for x in p.ports]
-    for i, n in enumerate(numbers):
-        if n in numbers[:i]:
-            problems.append(app.locator.problem(comp.path + ("properties", "ports", i, "port"),
-                                                f"port {n} is listed twice", "list each port once"))
-        elif names[i] in names[:i]:
-            problems.append(app.locator.problem(comp.path + ("properties", "ports", i, "name"),
-                                                f"port name '{names[i]}' is used twice", "give each port its own name"))
-    return problems
-
-
-@COMPONENTS.define("webservice", WebServiceProperties, check=check)
-def webservice(name: str, p: WebServiceProperties) -> Workload:
+@COMPONENTS.register
+class WebService(ComponentType):
     """A Deployment running one container that serves on its ports."""
-    ports = [{"containerPort": p.port, "name": f"port-{p.port}", "protocol": "TCP"}] if p.port else [
-        {"containerPort": x.port, "name": x.name or f"port-{x.port}", "protocol": x.protocol} for x in p.ports]
-    return container_workload(name, p, ports)
+
+    name = "webservice"
+    Properties = WebServiceProperties
+    token = "oam:component:WebService"
+
+    def check(self, comp, app, _):
+        p: WebServiceProperties = comp.properties
+        problems = check_container(p, app.locator, comp.path + ("properties",))
+        if p.port is not None and p.ports:
+            problems.append(app.locator.problem(comp.path + ("properties", "port"), "give port or ports, not both",
+                                                "move this port into the ports list"))
+        numbers = [x.port for x in p.ports]
+        names = [x.name or f"port-{x.port}" for x in p.ports]
+        for i, n in enumerate(numbers):
+            if n in numbers[:i]:
+                problems.append(app.locator.problem(comp.path + ("properties", "ports", i, "port"),
+                                                    f"port {n} is listed twice", "list each port once"))
+            elif names[i] in names[:i]:
+                problems.append(app.locator.problem(comp.path + ("properties", "ports", i, "name"),
+                                                    f"port name '{names[i]}' is used twice", "give each port its own name"))
+        return problems
+
+    def workload(self, name: str, p: WebServiceProperties) -> Workload:
+        ports = [{"containerPort": p.port, "name": f"port-{p.port}", "protocol": "TCP"}] if p.port else [
+            {"containerPort": x.port, "name": x.name or f"port-{x.port}", "protocol": x.protocol} for x in p.ports]
+        return container_workload(name, p, ports)

@@ -3,18 +3,23 @@ from __future__ import annotations
 
 from oam.components._pod import ContainerProperties, check_container, container_workload
 from oam.context import Workload
-from oam.registry import COMPONENTS
+from oam.registry import COMPONENTS, ComponentType
 
 
 class WorkerProperties(ContainerProperties):
     """KubeVela's worker parameters: a webservice without ports."""
 
 
-def check(comp, app, _):
-    return check_container(comp.properties, app.locator, comp.path + ("properties",))
-
-
-@COMPONENTS.define("worker", WorkerProperties, check=check)
-def worker(name: str, p: WorkerProperties) -> Workload:
+@COMPONENTS.register
+class Worker(ComponentType):
     """A Deployment running one container with no ports."""
-    return container_workload(name, p, [])
+
+    name = "worker"
+    Properties = WorkerProperties
+    token = "oam:component:Worker"
+
+    def check(self, comp, app, _):
+        return check_container(comp.properties, app.locator, comp.path + ("properties",))
+
+    def workload(self, name: str, p: WorkerProperties) -> Workload:
+        return container_workload(name, p, [])

@@ -7,7 +7,7 @@ from oam.registry import COMPONENTS
 def component_ports(comp) -> list[int]:
     if comp.properties is None:
         return []
-    return COMPONENTS.get(comp.type).build(comp.name, comp.properties).ports
+    return COMPONENTS.get(comp.type).workload(comp.name, comp.properties).ports
 
 
 def check_ports(ports: list[tuple[int, tuple]], app, comp) -> list:

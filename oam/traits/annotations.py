@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from oam.context import ComponentContext
-from oam.registry import TRAITS
+from oam.registry import TRAITS, TraitType
 from oam.keys import StringMap, check_map
 
 
@@ -10,11 +10,15 @@ class AnnotationsProperties(StringMap):
     """The annotations, as a map of key to value."""
 
 
-def check(trait, app, comp):
-    return check_map(trait, app, values=False)
-
-
-@TRAITS.define("annotations", AnnotationsProperties, check=check)
-def annotations(p: AnnotationsProperties, ctx: ComponentContext) -> None:
+@TRAITS.register
+class Annotations(TraitType):
     """Add the annotations to the workload, its pod template and the component's other objects."""
-    ctx.annotations.update(p.root)
+
+    name = "annotations"
+    Properties = AnnotationsProperties
+
+    def check(self, trait, app, comp):
+        return check_map(trait, app, values=False)
+
+    def apply(self, p: AnnotationsProperties, ctx: ComponentContext) -> None:
+        ctx.annotations.update(p.root)

@@ -6,8 +6,9 @@ import copy
 from pydantic import Field
 
 from oam.context import REVISION_LABEL, ComponentContext
-from oam.model import OamModel
-from oam.registry import TRAITS
+from oam.model import OamModel, rollout_of
+from oam.registry import TRAITS, TraitType
+from oam.stage import ComponentStage
 from oam.traits._ports import check_ports
 from oam.traits.istio_gateway import ISTIO_API
 
@@ -16,33 +17,57 @@ class CanaryTrafficProperties(OamModel):
     port: list[int] = Field(min_length=1, description="Service ports whose HTTP traffic is split by weight")
 
 
-def check(trait, app, comp):
-    ports = trait.properties.port
-    problems = check_ports([(n, trait.path + ("properties", "port", i)) for i, n in enumerate(ports)], app, comp)
-    if not comp.trait("rollout"):
-        problems.append(app.locator.problem(trait.path + ("type",), f"component '{comp.name}' has canary-traffic but no rollout trait",
-                                            "add a rollout trait (targetSize, rolloutBatches): traffic is split between its revisions"))
-    return problems
+@TRAITS.register
+class CanaryTraffic(TraitType):
+    """Split the component's HTTP traffic between its revisions by weight (Istio VirtualService and subsets)."""
+
+    name = "canary-traffic"
+    Properties = CanaryTrafficProperties
+    splits_traffic = True
+
+    def check(self, trait, app, comp):
+        ports = trait.properties.port
+        problems = check_ports([(n, trait.path + ("properties", "port", i)) for i, n in enumerate(ports)], app, comp)
+        if not rollout_of(comp):
+            problems.append(app.locator.problem(
+                trait.path + ("type",), f"component '{comp.name}' has canary-traffic but no rollout trait",
+                "add a rollout trait (targetSize, rolloutBatches): traffic is split between its revisions"))
+        return problems
+
+    def apply(self, p: CanaryTrafficProperties, ctx: ComponentContext) -> None:
+        ctx.http_ports.update(p.port)
+
+    def service_ports(self, p: CanaryTrafficProperties) -> list[int]:
+        return list(p.port)
+
+    def stage(self, p: CanaryTrafficProperties, ctx: ComponentContext, stage: ComponentStage) -> None:
+        """The Service if no other trait made one; a subset per revision with pods; the weighed routes."""
+        ctx.service = service(ctx, p.port)
+        if stage.rollout is None:
+            return
+        rollout = stage.rollout
+        after = (stage.service_key,)
+        # A subset only for a revision with pods: one that selects none would be a route to nowhere.
+        for rev in rollout.live:
+            if rollout.replicas[rev.name] > 0:
+                stage.add("destinationrule", destination_rule(ctx, rev.name), key=f"{ctx.app}-{rev.name}-destinationrule",
+                          after=after, subset=True)
+        stage.add("virtualservice", virtual_service(ctx, p.port, rollout.routes), after=after, route=True)
+        # Every other route to the component (a gateway's) is weighed the same way.
+        for role in ctx.routes:
+            ctx.objects[role] = weigh_route(ctx, ctx.objects[role], rollout.routes)
 
 
-@TRAITS.define("canary-traffic", CanaryTrafficProperties, check=check)
-def canary_traffic(p: CanaryTrafficProperties, ctx: ComponentContext) -> None:
-    """Mark the component for weighted routing; the objects depend on the rollout's stage."""
-    ctx.canary = p
-    ctx.http_ports.update(p.port)
-
-
-def service(ctx: ComponentContext) -> dict:
+def service(ctx: ComponentContext, ports: list[int]) -> dict:
     """The component's Service: the one a trait made, or one with the canary ports."""
     if ctx.service is not None:
         return ctx.service
     return ctx.service_manifest([{"name": f"http-{n}", "port": n, "targetPort": n, "protocol": "TCP"}
-                                 for n in ctx.canary.port])
+                                 for n in ports])
 
 
-def virtual_service(ctx: ComponentContext, weights: dict[str, int]) -> dict:
+def virtual_service(ctx: ComponentContext, ports: list[int], weights: dict[str, int]) -> dict:
     """Route the component's host to its revisions' subsets by weight, per canary port."""
-    ports = ctx.canary.port
 
     def route(port: int) -> list[dict]:
         return [{"destination": {"host": ctx.host, "subset": rev, "port": {"number": port}}, "weight": w}
@@ -77,8 +102,8 @@ def destination_rule(ctx: ComponentContext, revision: str) -> dict:
     }
 
 
-def weigh_gateway_route(ctx: ComponentContext, manifest: dict, weights: dict[str, int]) -> dict:
-    """The gateway's VirtualService with every route to the component split by weight like mesh traffic."""
+def weigh_route(ctx: ComponentContext, manifest: dict, weights: dict[str, int]) -> dict:
+    """A VirtualService (a gateway's) with every route to the component split by weight like mesh traffic."""
     out = copy.deepcopy(manifest)
     for http in out["spec"]["http"]:
         routes = []

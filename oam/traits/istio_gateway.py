@@ -8,7 +8,7 @@ from pydantic import AfterValidator, Field, model_validator
 from oam import k8s_values as kv
 from oam.context import ComponentContext
 from oam.model import OamModel
-from oam.registry import TRAITS
+from oam.registry import TRAITS, TraitType
 from oam.traits._ports import check_ports
 
 ISTIO_API = "networking.istio.io/v1"
@@ -44,64 +44,81 @@ def hosts_overlap(a: str, b: str) -> bool:
     return False
 
 
-def check(trait, app, comp):
-    problems = check_ports([(trait.properties.port, trait.path + ("properties", "port"))], app, comp)
-    # Two Gateways on the same gateway pods and port that accept the same host conflict: Istio
-    # serves one of them (its analyzer reports IST0145). Reported once, at the later component.
-    for other in app.components:
-        if other is comp:
-            break
-        theirs = other.trait("istio-gateway")
-        if theirs is None or theirs.properties is None or theirs.properties.gateway != trait.properties.gateway:
-            continue
-        shared = [h for h in trait.properties.hosts if any(hosts_overlap(h, t) for t in theirs.properties.hosts)]
-        if shared:
-            line = app.locator.line(theirs.path + ("properties", "hosts"))
-            where = f"{app.locator.file}:{line}" if line else app.locator.file
-            problems.append(app.locator.problem(
-                trait.path + ("properties", "hosts"),
-                f"host {shared[0]} is also served by component '{other.name}' ({where}) on gateway "
-                f"'{trait.properties.gateway}'; Istio would serve only one of the two Gateways",
-                "give each component its own hosts, or route both from one component"))
-    if not comp.trait("expose") and not comp.trait("canary-traffic"):
-        problems.append(app.locator.problem(trait.path + ("type",), f"component '{comp.name}' has no Service to route to",
-                                            "add an expose trait with this port"))
-    elif not problems:
-        served = [n for t in (comp.trait("expose"), comp.trait("canary-traffic")) if t and t.properties
-                  for n in t.properties.port]
-        if served and trait.properties.port not in served:
-            problems.append(app.locator.problem(
-                trait.path + ("properties", "port"),
-                f"port {trait.properties.port} is not a port of component '{comp.name}''s Service "
-                f"(its ports: {', '.join(str(n) for n in sorted(set(served)))})",
-                "route to a port the expose (or canary-traffic) trait lists, or list this one there"))
-    return problems
+def service_ports(comp) -> Optional[list[int]]:
+    """The ports the component's traits put on its Service; None when one that makes a Service is not valid."""
+    ports: list[int] = []
+    for t in comp.traits:
+        definition = TRAITS.get(t.type)
+        if definition is None or type(definition).service_ports is TraitType.service_ports:
+            continue  # a trait that makes no Service
+        if t.properties is None:
+            return None
+        ports += definition.service_ports(t.properties)
+    return ports
 
 
-@TRAITS.define("istio-gateway", IstioGatewayProperties, check=check)
-def istio_gateway(p: IstioGatewayProperties, ctx: ComponentContext) -> None:
+@TRAITS.register
+class IstioGateway(TraitType):
     """An Istio Gateway on port 80 and a VirtualService bound to it routing the matches."""
-    name = f"{ctx.component}-gateway"
-    ctx.http_ports.add(p.port)
-    ctx.objects["gateway"] = {
-        "apiVersion": ISTIO_API,
-        "kind": "Gateway",
-        "metadata": ctx.metadata(name),
-        "spec": {
-            "selector": {"istio": p.gateway},
-            "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": list(p.hosts)}],
-        },
-    }
-    ctx.objects["gateway-route"] = {
-        "apiVersion": ISTIO_API,
-        "kind": "VirtualService",
-        "metadata": ctx.metadata(name),
-        "spec": {
-            "hosts": list(p.hosts),
-            "gateways": [name],
-            "http": [{
-                "match": [{"uri": {"exact": m.exact} if m.exact is not None else {"prefix": m.prefix}} for m in p.match],
-                "route": [{"destination": {"host": ctx.host, "port": {"number": p.port}}}],
-            }],
-        },
-    }
+
+    name = "istio-gateway"
+    Properties = IstioGatewayProperties
+
+    def check(self, trait, app, comp):
+        problems = check_ports([(trait.properties.port, trait.path + ("properties", "port"))], app, comp)
+        # Two Gateways on the same gateway pods and port that accept the same host conflict: Istio
+        # serves one of them (its analyzer reports IST0145). Reported once, at the later component.
+        for other in app.components:
+            if other is comp:
+                break
+            theirs = other.trait("istio-gateway")
+            if theirs is None or theirs.properties is None or theirs.properties.gateway != trait.properties.gateway:
+                continue
+            shared = [h for h in trait.properties.hosts if any(hosts_overlap(h, t) for t in theirs.properties.hosts)]
+            if shared:
+                line = app.locator.line(theirs.path + ("properties", "hosts"))
+                where = f"{app.locator.file}:{line}" if line else app.locator.file
+                problems.append(app.locator.problem(
+                    trait.path + ("properties", "hosts"),
+                    f"host {shared[0]} is also served by component '{other.name}' ({where}) on gateway "
+                    f"'{trait.properties.gateway}'; Istio would serve only one of the two Gateways",
+                    "give each component its own hosts, or route both from one component"))
+        served = service_ports(comp)
+        if served is not None and not served:
+            problems.append(app.locator.problem(trait.path + ("type",), f"component '{comp.name}' has no Service to route to",
+                                                "add an expose trait with this port"))
+        elif served and not problems:
+            if trait.properties.port not in served:
+                problems.append(app.locator.problem(
+                    trait.path + ("properties", "port"),
+                    f"port {trait.properties.port} is not a port of component '{comp.name}''s Service "
+                    f"(its ports: {', '.join(str(n) for n in sorted(set(served)))})",
+                    "route to a port the expose (or canary-traffic) trait lists, or list this one there"))
+        return problems
+
+    def apply(self, p: IstioGatewayProperties, ctx: ComponentContext) -> None:
+        name = f"{ctx.component}-gateway"
+        ctx.http_ports.add(p.port)
+        ctx.add("gateway", {
+            "apiVersion": ISTIO_API,
+            "kind": "Gateway",
+            "metadata": ctx.metadata(name),
+            "spec": {
+                "selector": {"istio": p.gateway},
+                "servers": [{"port": {"number": 80, "name": "http", "protocol": "HTTP"}, "hosts": list(p.hosts)}],
+            },
+        })
+        ctx.add("gateway-route", {
+            "apiVersion": ISTIO_API,
+            "kind": "VirtualService",
+            "metadata": ctx.metadata(name),
+            "spec": {
+                "hosts": list(p.hosts),
+                "gateways": [name],
+                "http": [{
+                    "match": [{"uri": {"exact": m.exact} if m.exact is not None else {"prefix": m.prefix}}
+                              for m in p.match],
+                    "route": [{"destination": {"host": ctx.host, "port": {"number": p.port}}}],
+                }],
+            },
+        }, after=("gateway",), route=True)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from oam.context import ComponentContext
-from oam.registry import TRAITS
+from oam.registry import TRAITS, TraitType
 from oam.keys import StringMap, check_map
 
 
@@ -10,11 +10,15 @@ class LabelsProperties(StringMap):
     """The labels, as a map of key to value."""
 
 
-def check(trait, app, comp):
-    return check_map(trait, app, values=True)
-
-
-@TRAITS.define("labels", LabelsProperties, check=check)
-def labels(p: LabelsProperties, ctx: ComponentContext) -> None:
+@TRAITS.register
+class Labels(TraitType):
     """Add the labels to the workload, its pod template and the component's other objects."""
-    ctx.labels.update(p.root)
+
+    name = "labels"
+    Properties = LabelsProperties
+
+    def check(self, trait, app, comp):
+        return check_map(trait, app, values=True)
+
+    def apply(self, p: LabelsProperties, ctx: ComponentContext) -> None:
+        ctx.labels.update(p.root)

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from oam.context import ComponentContext
 from oam.k8s_values import MAX_INT32
 from oam.model import OamModel
-from oam.registry import TRAITS
+from oam.registry import TRAITS, TraitType
 
 
 class Batch(OamModel):
@@ -18,20 +17,31 @@ class RolloutProperties(OamModel):
     rollout_batches: list[Batch] = Field(min_length=1, description="Batches; their replicas sum to targetSize")
 
 
-def check(trait, app, comp):
-    p: RolloutProperties = trait.properties
-    total = sum(b.replicas for b in p.rollout_batches)
-    if total != p.target_size:
-        return [app.locator.problem(trait.path + ("properties", "rolloutBatches"),
-                                    f"batches add up to {total} replicas but targetSize is {p.target_size}",
-                                    "make the batches' replicas sum to targetSize")]
-    return []
+@TRAITS.register
+class Rollout(TraitType):
+    """Deploy the component revision by revision, moving its pods in batches."""
 
+    name = "rollout"
+    Properties = RolloutProperties
+    rolls_out = True
 
-@TRAITS.define("rollout", RolloutProperties, check=check)
-def rollout(p: RolloutProperties, ctx: ComponentContext) -> None:
-    """Mark the component to be deployed revision by revision."""
-    ctx.rollout = p
+    def check(self, trait, app, comp):
+        p: RolloutProperties = trait.properties
+        total = sum(b.replicas for b in p.rollout_batches)
+        if total != p.target_size:
+            return [app.locator.problem(trait.path + ("properties", "rolloutBatches"),
+                                        f"batches add up to {total} replicas but targetSize is {p.target_size}",
+                                        "make the batches' replicas sum to targetSize")]
+        return []
+
+    def target_size(self, p: RolloutProperties) -> int:
+        return p.target_size
+
+    def batches(self, p: RolloutProperties) -> int:
+        return len(p.rollout_batches)
+
+    def new_replicas(self, p: RolloutProperties, partition: int) -> int:
+        return new_replicas(p, partition)
 
 
 def new_replicas(p: RolloutProperties, partition: int) -> int:

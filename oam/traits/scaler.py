@@ -5,22 +5,28 @@ from pydantic import Field
 
 from oam.context import ComponentContext
 from oam.k8s_values import MAX_INT32
-from oam.model import OamModel
-from oam.registry import TRAITS
+from oam.model import OamModel, rollout_of
+from oam.registry import TRAITS, TraitType
 
 
 class ScalerProperties(OamModel):
     replicas: int = Field(1, ge=0, le=MAX_INT32, description="Number of pods")
 
 
-def check(trait, app, comp):
-    if comp.trait("rollout"):
-        return [app.locator.problem(trait.path + ("type",), "scaler and rollout both set the replica count",
-                                    "remove scaler: rollout's targetSize is the replica count")]
-    return []
-
-
-@TRAITS.define("scaler", ScalerProperties, check=check)
-def scaler(p: ScalerProperties, ctx: ComponentContext) -> None:
+@TRAITS.register
+class Scaler(TraitType):
     """Set spec.replicas of the component's Deployment."""
-    ctx.replicas = p.replicas
+
+    name = "scaler"
+    Properties = ScalerProperties
+
+    def check(self, trait, app, comp):
+        rolling = rollout_of(comp)
+        if rolling:
+            other = rolling[0].name
+            return [app.locator.problem(trait.path + ("type",), f"scaler and {other} both set the replica count",
+                                        f"remove scaler: {other}'s targetSize is the replica count")]
+        return []
+
+    def apply(self, p: ScalerProperties, ctx: ComponentContext) -> None:
+        ctx.replicas = p.replicas

@@ -1,1 +1,1 @@
-"""Workflow step types (one module each) and the engine that resolves a stage."""
+"""The workflow engine: the clock, the release lifecycle, rollout arithmetic, and resolving a stage."""

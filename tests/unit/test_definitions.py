@@ -8,12 +8,12 @@ from pydantic import ValidationError
 
 from oam.context import COMPONENT_LABEL, NAME_LABEL, REVISION_LABEL, ComponentContext
 from oam.model import StepSpec
-from oam.registry import COMPONENTS, STEPS, TRAITS, load_definitions
+from oam.registry import COMPONENTS, STEPS, TRAITS, ComponentType, TraitType, load_definitions
 from oam.traits import canary_traffic
 from oam.traits.istio_gateway import ISTIO_API
 from oam.traits.rollout import new_replicas
-from oam.workflow.canary_rollout import split_revision
-from oam.workflow.suspend import parse_duration
+from oam.steps.canary_rollout import split_revision
+from oam.steps.suspend import parse_duration
 
 load_definitions()
 
@@ -25,7 +25,7 @@ IMAGE = "docker.io/istio/examples-bookinfo-reviews-v3:1.16.2"
 
 def component(type_: str, props: dict[str, Any], name: str = COMP):
     definition = COMPONENTS.get(type_)
-    return definition.build(name, definition.properties.model_validate(props))
+    return definition.workload(name, definition.parse(props))
 
 
 def trait_props(type_: str, props: Any):
@@ -37,7 +37,7 @@ def context(ports: Optional[list[int]] = None) -> ComponentContext:
 
 
 def apply_trait(ctx: ComponentContext, type_: str, props: Any) -> ComponentContext:
-    TRAITS.get(type_).build(trait_props(type_, props), ctx)
+    TRAITS.get(type_).apply(trait_props(type_, props), ctx)
     return ctx
 
 
@@ -52,8 +52,24 @@ def test_registries_hold_the_tutorial_definitions():
 
 
 def test_a_definition_name_registers_only_once():
+    class Again(ComponentType):
+        """Another webservice."""
+
+        name = "webservice"
+        Properties = COMPONENTS.get("webservice").Properties
+
     with pytest.raises(RuntimeError, match="defined twice"):
-        COMPONENTS.define("webservice", COMPONENTS.get("webservice").properties)(lambda name, p: None)
+        COMPONENTS.register(Again)
+
+
+def test_only_a_named_definition_of_the_registry_kind_registers():
+    class Nameless(TraitType):
+        """No name."""
+
+    with pytest.raises(RuntimeError, match="not a named"):
+        TRAITS.register(Nameless)
+    with pytest.raises(RuntimeError, match="not a named ComponentType"):
+        COMPONENTS.register(TRAITS.get("labels").__class__)
 
 
 # --- webservice -------------------------------------------------------------------------------
@@ -298,15 +314,16 @@ def canary_ctx(ports: list[int], expose: Optional[list[int]] = None) -> Componen
     return apply_trait(ctx, "canary-traffic", {"port": ports})
 
 
-def test_canary_traffic_marks_the_component_and_builds_nothing_yet():
+def test_canary_traffic_builds_nothing_before_the_revisions_are_known():
     ctx = canary_ctx([9080])
-    assert ctx.canary.port == [9080]
     assert ctx.service is None and ctx.objects == {}
+    assert TRAITS.get("canary-traffic").splits_traffic
+    assert TRAITS.get("canary-traffic").service_ports(trait_props("canary-traffic", {"port": [9080]})) == [9080]
 
 
 def test_canary_traffic_service():
     ctx = canary_ctx([9080])
-    assert canary_traffic.service(ctx) == {
+    assert canary_traffic.service(ctx, [9080]) == {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": COMP, "namespace": NS, "labels": SELECTOR},
@@ -321,12 +338,12 @@ def test_canary_traffic_service():
 
 def test_canary_traffic_uses_the_exposed_service():
     ctx = canary_ctx([9080], expose=[9080, 9443])
-    assert canary_traffic.service(ctx) is ctx.service
+    assert canary_traffic.service(ctx, [9080]) is ctx.service
     assert ctx.http_ports == {9080}
 
 
 def test_canary_traffic_virtual_service():
-    vs = canary_traffic.virtual_service(canary_ctx([9080]), {"reviews-v1": 90, "reviews-v2": 10})
+    vs = canary_traffic.virtual_service(canary_ctx([9080]), [9080], {"reviews-v1": 90, "reviews-v2": 10})
     assert vs == {
         "apiVersion": ISTIO_API,
         "kind": "VirtualService",
@@ -342,7 +359,7 @@ def test_canary_traffic_virtual_service():
 
 
 def test_canary_traffic_virtual_service_matches_each_port_when_there_are_several():
-    vs = canary_traffic.virtual_service(canary_ctx([9080, 9090]), {"reviews-v2": 100})
+    vs = canary_traffic.virtual_service(canary_ctx([9080, 9090]), [9080, 9090], {"reviews-v2": 100})
     assert vs["spec"]["http"] == [
         {"name": "port-9080", "match": [{"port": 9080}],
          "route": [{"destination": {"host": HOST, "subset": "reviews-v2", "port": {"number": 9080}}, "weight": 100}]},
@@ -369,11 +386,13 @@ def test_canary_traffic_port_must_be_a_list():
 # --- traits: rollout, scaler ---------------------------------------------------------------------
 
 
-def test_rollout_marks_the_component():
-    ctx = apply_trait(context(), "rollout", {"targetSize": 2, "rolloutBatches": [{"replicas": 1}, {"replicas": 1}]})
-    assert ctx.rollout.target_size == 2
-    assert [b.replicas for b in ctx.rollout.rollout_batches] == [1, 1]
-    assert ctx.replicas is None and ctx.objects == {}
+def test_rollout_rolls_the_component_out_and_builds_nothing():
+    props = {"targetSize": 2, "rolloutBatches": [{"replicas": 1}, {"replicas": 1}]}
+    ctx = apply_trait(context(), "rollout", props)
+    assert ctx.replicas is None and ctx.objects == {} and ctx.service is None
+    rollout = TRAITS.get("rollout")
+    assert rollout.rolls_out
+    assert (rollout.target_size(trait_props("rollout", props)), rollout.batches(trait_props("rollout", props))) == (2, 2)
 
 
 @pytest.mark.parametrize("size, batches, partition, expected", [
@@ -475,7 +494,7 @@ def run_step(type_: str, props: dict, run: FakeRun, name: str = "step") -> bool:
     definition = STEPS.get(type_)
     p = definition.properties.model_validate(props)
     step = StepSpec(name, type_, p, ("spec", "workflow", "steps", 0))
-    return definition.build(p, run, step)
+    return definition.run(p, run, step)
 
 
 def test_canary_rollout_sets_partition_and_weights():

@@ -13,7 +13,7 @@ import yaml
 
 from oam.applied import Applied
 from oam.config import StageConfig
-from oam.loader import read_application
+from oam.model import read_application
 from oam.render import plan
 from oam.revisions import History
 from tests.harness import ROOT

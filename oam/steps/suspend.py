@@ -7,7 +7,7 @@ from pydantic import Field, field_validator
 
 from oam.durations import parse_duration
 from oam.model import OamModel
-from oam.registry import STEPS
+from oam.registry import STEPS, StepType
 
 
 class SuspendProperties(OamModel):
@@ -21,7 +21,13 @@ class SuspendProperties(OamModel):
         return v
 
 
-@STEPS.define("suspend", SuspendProperties)
-def suspend(p: SuspendProperties, run, step) -> bool:
+@STEPS.register
+class Suspend(StepType):
     """Go on only once approved with `pulumi config set approve <step>` or when the duration is over."""
-    return run.gate(step, parse_duration(p.duration) if p.duration else None)
+
+    name = "suspend"
+    Properties = SuspendProperties
+    gate = True
+
+    def run(self, p: SuspendProperties, run, step) -> bool:
+        return run.gate(step, parse_duration(p.duration) if p.duration else None)

@@ -1,0 +1,1 @@
+"""Policy types: one module each, registered in oam.registry.POLICIES."""

@@ -1,0 +1,62 @@
+"""One component at the stage being rendered: what traits see once its revisions are known. Plain data."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Optional
+
+from oam.applied import Applied
+
+if TYPE_CHECKING:
+    from oam.workflow.rollouts import Rollout
+
+
+@dataclass
+class Desired:
+    """One object to exist: its Pulumi name, owner component, role and manifest."""
+
+    key: str
+    component: str
+    role: str
+    manifest: dict[str, Any]
+    depends_on: list[str] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return self.manifest["kind"]
+
+
+@dataclass
+class ComponentStage:
+    """The component's Deployments at this stage, and the objects traits add once those are known.
+
+    ``rollout`` is None for a component deployed as one Deployment; otherwise it names the
+    live revisions, their replicas and the route weights. ``applied`` is what the cluster holds.
+    """
+
+    app: str
+    component: str
+    rollout: Optional["Rollout"]
+    applied: Applied
+    deployments: list[Desired]
+    added: list[Desired] = field(default_factory=list)
+    subsets: set[str] = field(default_factory=set)  # keys of objects that define the subsets routes name
+    routes: set[str] = field(default_factory=set)  # keys of added objects that route to the component's pods
+
+    @property
+    def prefix(self) -> str:
+        return f"{self.app}-{self.component}"
+
+    @property
+    def service_key(self) -> str:
+        return f"{self.prefix}-service"
+
+    def add(self, role: str, manifest: dict[str, Any], key: Optional[str] = None, after: tuple[str, ...] = (),
+            route: bool = False, subset: bool = False) -> Desired:
+        """Add an object after the Deployments; ``after``: keys of objects it waits for."""
+        d = Desired(key or f"{self.prefix}-{role}", self.component, role, manifest, list(after))
+        self.added.append(d)
+        if route:
+            self.routes.add(d.key)
+        if subset:
+            self.subsets.add(d.key)
+        return d

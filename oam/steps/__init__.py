@@ -1,0 +1,1 @@
+"""Workflow step types: one module each, registered in oam.registry.STEPS."""

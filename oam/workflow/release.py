@@ -1,0 +1,77 @@
+"""The release lifecycle: which release a run belongs to, and what approvals it carries.
+
+A release is the unit an approval belongs to: it starts when the revisions to roll out
+change, or when a rolled-back release is tried again.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Optional
+
+from oam.config import StageConfig
+from oam.errors import ConfigError, ReleaseError
+from oam.loader import closest
+from oam.model import AppSpec
+from oam.revisions import History, Release, Revision
+
+PROGRESSING, SUSPENDED, SUCCEEDED, ROLLED_BACK = "progressing", "suspended", "succeeded", "rolled back"
+ACTIVE = (PROGRESSING, SUSPENDED)
+
+
+def describe(targets: dict[str, int]) -> str:
+    return ", ".join(f"{c}-v{n}" for c, n in sorted(targets.items())) or "no rollout"
+
+
+def current_release(app: AppSpec, cfg: StageConfig, prev: Optional[Release], targets: dict[str, int],
+                    current: dict[str, Revision], ends_release: bool) -> tuple[Release, bool]:
+    """The release this run belongs to, and whether it is the one recorded last time.
+
+    ``ends_release``: the workflow has a step that aborts the release (a rollback file).
+    """
+    if prev is None:
+        return Release(n=1, targets=dict(targets)), False
+    if prev.targets != targets:
+        if cfg.rollback:
+            # Roll back the recorded release, whatever file is set: its stable revision is in the history.
+            return copy.deepcopy(prev), True
+        if prev.phase in ACTIVE:
+            changed = next(c for c in app.canaried if prev.targets.get(c.name) != targets.get(c.name))
+            where = f"waiting at step {prev.step + 1} '{prev.gate}'" if prev.gate else f"at step {prev.step}"
+            raise ReleaseError([app.locator.problem(
+                changed.path + (("properties", "image") if "image" in changed.raw_properties else ("properties",)),
+                f"release {prev.n} ({describe(prev.targets)}) is still in progress ({where}); "
+                f"this file starts another ({describe(targets)})",
+                f"roll release {prev.n} back first: pulumi config set rollback true && pulumi up, then "
+                f"pulumi config rm rollback && pulumi up; or finish it with its own file and approvals")])
+        stable = _stable(prev)
+        baselines = {c: stable[c] for c in targets if c in stable and stable[c] != targets[c]}
+        return Release(n=prev.n + 1, targets=dict(targets), baselines=baselines), False
+    if prev.phase == ROLLED_BACK and not cfg.rollback and not ends_release:
+        return Release(n=prev.n + 1, targets=dict(targets), baselines=dict(prev.baselines)), False
+    return copy.deepcopy(prev), True
+
+
+def _stable(prev: Release) -> dict[str, int]:
+    """The revision serving each component once ``prev`` has ended."""
+    if prev.phase == ROLLED_BACK:
+        return {c: prev.baselines.get(c, n) for c, n in prev.targets.items()}
+    return dict(prev.targets)
+
+
+def check_approvals(app: AppSpec, cfg: StageConfig, history: History, release: Release, rolling_back: bool) -> None:
+    """An approval must name a gate of the file (a typo is refused); never in the way of a rollback."""
+    gates = app.gates()
+    problems = []
+    for name in cfg.approve:
+        given_for = history.approvals.get(name)
+        if name in gates:
+            if given_for is not None and given_for != release.n:
+                problems.append(cfg.problem(
+                    "approve", f"'{name}' approved release {given_for} and does not carry over to release "
+                               f"{release.n} ({describe(release.targets)})",
+                    "pulumi config rm approve && pulumi up; approve again when this release waits at the gate"))
+        elif given_for is None and not rolling_back:
+            problems.append(cfg.problem("approve", f"'{name}' is not a suspend step of {app.locator.file}",
+                                        closest(name, gates)))
+    if problems:
+        raise ConfigError(problems)
