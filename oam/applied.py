@@ -14,14 +14,26 @@ from typing import Any
 
 @dataclass
 class Applied:
-    """Per Pulumi resource name: the replicas each Deployment was last applied with; the Namespaces the stack made."""
+    """Per Pulumi resource name: the replicas each Deployment was last applied with, the subsets each
+    DestinationRule defines; per host, the subsets routes send traffic to; the Namespaces the stack made."""
 
     replicas: dict[str, int] = field(default_factory=dict)
     namespaces: set[str] = field(default_factory=set)
+    subsets: dict[str, list[str]] = field(default_factory=dict)
+    routed: dict[str, set[str]] = field(default_factory=dict)  # host -> subsets a VirtualService sends traffic to
 
     def add(self, key: str, manifest: dict[str, Any]) -> None:
         if manifest.get("kind") == "Namespace":
             self.namespaces.add(key)
+        elif manifest.get("kind") == "DestinationRule":
+            subsets = (manifest.get("spec") or {}).get("subsets") or []
+            self.subsets[key] = [str(s.get("name")) for s in subsets if isinstance(s, dict)]
+        elif manifest.get("kind") == "VirtualService":
+            for http in (manifest.get("spec") or {}).get("http") or []:
+                for route in (http or {}).get("route") or []:
+                    dest = (route or {}).get("destination") or {}
+                    if dest.get("subset") and (route.get("weight") is None or route.get("weight", 0) > 0):
+                        self.routed.setdefault(str(dest.get("host")), set()).add(str(dest["subset"]))
         elif manifest.get("kind") == "Deployment":
             replicas = (manifest.get("spec") or {}).get("replicas")
             self.replicas[key] = 1 if replicas is None else int(replicas)

@@ -158,7 +158,8 @@ def _component(app: AppSpec, comp: ComponentSpec, res: Resolution, applied: Appl
         if role in ctx.routes:
             routes.append(d)
     if rollout is not None and splits_traffic(comp):
-        _order_routes(deployments, [d.key for d in stage.added if d.key in stage.subsets], routes, rollout, applied)
+        _order_routes(deployments, [d.key for d in stage.added if d.key in stage.subsets],
+                      [d for d in stage.added if d.key in stage.retiring], routes, rollout, applied)
     else:
         # A route to the component's Service comes once its pods are Ready: that, not the
         # Service's own wait for endpoints, is what keeps the route from sending to nothing.
@@ -223,17 +224,17 @@ def _moves(deployments: list[Desired], rollout, applied: Applied) -> tuple[list[
     return gaining, losing
 
 
-def _order_routes(deployments: list[Desired], subsets: list[str], routes: list[Desired], rollout,
-                  applied: Applied) -> None:
+def _order_routes(deployments: list[Desired], subsets: list[str], retiring: list[Desired], routes: list[Desired],
+                  rollout, applied: Applied) -> None:
     """The edges between a rolled-out component's Deployments, its subsets and every route that weighs them.
 
     Every route (the mesh's and a gateway's) moves only once the Deployments that keep or
     gain traffic are Ready and once the subsets it names exist; Deployments that lose pods
-    shrink only after every route has moved. A subset (and a Deployment) that is no longer
+    shrink, and subsets go, only after every route has moved. A Deployment that is no longer
     wanted is deleted by Pulumi at the end of the update, after every route has been updated.
     """
     gaining, losing = _moves(deployments, rollout, applied)
     for route in routes:
         route.depends_on += gaining + subsets
-    for d in losing:
-        d.depends_on += [r.key for r in routes]  # replicas go only after their traffic has gone
+    for d in losing + retiring:
+        d.depends_on += [r.key for r in routes]  # replicas and subsets go only after their traffic has gone

@@ -39,7 +39,8 @@ class ComponentStage:
     applied: Applied
     deployments: list[Desired]
     added: list[Desired] = field(default_factory=list)
-    subsets: set[str] = field(default_factory=set)  # keys of objects that define the subsets routes name
+    subsets: set[str] = field(default_factory=set)  # keys of objects that define subsets routes will name
+    retiring: set[str] = field(default_factory=set)  # keys of objects that lose what the routes name now
     routes: set[str] = field(default_factory=set)  # keys of added objects that route to the component's pods
 
     @property
@@ -51,12 +52,16 @@ class ComponentStage:
         return f"{self.prefix}-service"
 
     def add(self, role: str, manifest: dict[str, Any], key: Optional[str] = None, after: tuple[str, ...] = (),
-            route: bool = False, subset: bool = False) -> Desired:
-        """Add an object after the Deployments; ``after``: keys of objects it waits for."""
+            route: bool = False, subset: bool = False, retiring: bool = False) -> Desired:
+        """Add an object after the Deployments; ``after``: keys of objects it waits for.
+
+        A ``route`` sends traffic to the component's revisions; a ``subset`` object is applied
+        before every route (they may name what it defines); a ``retiring`` one after every
+        route (the routes stop naming what it gives up first).
+        """
         d = Desired(key or f"{self.prefix}-{role}", self.component, role, manifest, list(after))
         self.added.append(d)
-        if route:
-            self.routes.add(d.key)
-        if subset:
-            self.subsets.add(d.key)
+        for flag, keys in ((route, self.routes), (subset, self.subsets), (retiring, self.retiring)):
+            if flag:
+                keys.add(d.key)
         return d

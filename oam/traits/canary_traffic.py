@@ -41,17 +41,15 @@ class CanaryTraffic(TraitType):
         return list(p.port)
 
     def stage(self, p: CanaryTrafficProperties, ctx: ComponentContext, stage: ComponentStage) -> None:
-        """The Service if no other trait made one; a subset per revision with pods; the weighed routes."""
+        """The Service if no other trait made one; the subsets of the revisions; the weighed routes."""
         ctx.service = service(ctx, p.port)
         if stage.rollout is None:
             return
         rollout = stage.rollout
         after = (stage.service_key,)
-        # A subset only for a revision with pods: one that selects none would be a route to nowhere.
-        for rev in rollout.live:
-            if rollout.replicas[rev.name] > 0:
-                stage.add("destinationrule", destination_rule(ctx, rev.name), key=f"{ctx.app}-{rev.name}-destinationrule",
-                          after=after, subset=True)
+        for key, manifest, order in rules(ctx, stage):
+            stage.add("destinationrule", manifest, key=key, after=after,
+                      subset=order == "before", retiring=order == "after")
         stage.add("virtualservice", virtual_service(ctx, p.port, rollout.routes), after=after, route=True)
         # Every other route to the component (a gateway's) is weighed the same way.
         for role in ctx.routes:
@@ -88,17 +86,49 @@ def subset(revision: str) -> dict:
     return {"name": revision, "labels": {REVISION_LABEL: revision}}
 
 
-def destination_rule(ctx: ComponentContext, revision: str) -> dict:
-    """The subset of one revision, in a rule of its own (Istio merges the rules of one host).
+def rules(ctx: ComponentContext, stage: ComponentStage) -> list[tuple[str, dict, str]]:
+    """The DestinationRules of the component's subsets: (key, manifest, 'before' or 'after' the routes).
 
-    A rule per revision lets a subset come before the routes that name it and go after the
-    last route has left it within one update, whichever other subsets come and go.
+    A subset for each revision with pods (one that selects none would be a route to
+    nowhere, and Istio warns of it). They live in one rule named after the component, which
+    gains subsets before the routes name them and loses one only after the routes have left
+    it. One update cannot do both to one object: when a stage must add a subset and drop one
+    the routes still use (a release without steps, 100% from one revision to the next), the
+    new subset gets a rule of its own, named after its revision, made before the routes. A
+    subset that already has a rule of its own keeps it while its revision has pods; the rule
+    is deleted at the end of the update that drops it, after every route has moved.
     """
+    rollout = stage.rollout
+    wanted = [rev.name for rev in rollout.live if rollout.replicas[rev.name] > 0]
+    key = f"{stage.prefix}-destinationrule"
+    separate = [rev for rev in wanted if rev in stage.applied.subsets.get(_own_key(ctx, rev), ())]
+    shared = [rev for rev in wanted if rev not in separate]
+    have = stage.applied.subsets.get(key)
+    routed = stage.applied.routed.get(ctx.host, set())
+    gains = [rev for rev in shared if have is None or rev not in have]
+    if gains and any(rev not in shared and rev in routed for rev in have or ()):
+        separate += gains
+        shared = [rev for rev in shared if rev not in gains]
+        gains = []
+    out = []
+    if shared:  # an applied rule left with no subset is deleted at the end of the update
+        out.append((key, destination_rule(ctx, ctx.component, shared), "before" if gains else "after"))
+    out += [(_own_key(ctx, rev), destination_rule(ctx, rev, [rev]), "before") for rev in wanted if rev in separate]
+    return out
+
+
+def _own_key(ctx: ComponentContext, revision: str) -> str:
+    return f"{ctx.app}-{revision}-destinationrule"
+
+
+def destination_rule(ctx: ComponentContext, name: str, revisions: list[str]) -> dict:
+    """A rule of the component's host with a subset per revision, selected by the revision label."""
+    labels = {REVISION_LABEL: name} if name != ctx.component else {}
     return {
         "apiVersion": ISTIO_API,
         "kind": "DestinationRule",
-        "metadata": ctx.metadata(revision, {REVISION_LABEL: revision}),
-        "spec": {"host": ctx.host, "subsets": [subset(revision)]},
+        "metadata": ctx.metadata(name, labels),
+        "spec": {"host": ctx.host, "subsets": [subset(rev) for rev in revisions]},
     }
 
 

@@ -6,8 +6,12 @@ from typing import Any, Optional
 import pytest
 from pydantic import ValidationError
 
+from oam.applied import Applied
 from oam.context import COMPONENT_LABEL, NAME_LABEL, REVISION_LABEL, ComponentContext
 from oam.model import StepSpec
+from oam.revisions import Revision
+from oam.stage import ComponentStage
+from oam.workflow.rollouts import Rollout
 from oam.registry import COMPONENTS, STEPS, TRAITS, ComponentType, TraitType, load_definitions
 from oam.traits import canary_traffic
 from oam.traits.istio_gateway import ISTIO_API
@@ -368,14 +372,62 @@ def test_canary_traffic_virtual_service_matches_each_port_when_there_are_several
     ]
 
 
-def test_canary_traffic_destination_rule_of_one_revision():
-    dr = canary_traffic.destination_rule(canary_ctx([9080]), "reviews-v2")
+def test_canary_traffic_destination_rule_is_named_after_the_component():
+    dr = canary_traffic.destination_rule(canary_ctx([9080]), COMP, ["reviews-v1", "reviews-v2"])
     assert dr == {
         "apiVersion": ISTIO_API,
         "kind": "DestinationRule",
-        "metadata": {"name": "reviews-v2", "namespace": NS, "labels": {**SELECTOR, REVISION_LABEL: "reviews-v2"}},
-        "spec": {"host": HOST, "subsets": [{"name": "reviews-v2", "labels": {REVISION_LABEL: "reviews-v2"}}]},
+        "metadata": {"name": COMP, "namespace": NS, "labels": SELECTOR},
+        "spec": {"host": HOST, "subsets": [{"name": "reviews-v1", "labels": {REVISION_LABEL: "reviews-v1"}},
+                                           {"name": "reviews-v2", "labels": {REVISION_LABEL: "reviews-v2"}}]},
     }
+
+
+V1, V2, V3 = "reviews-v1", "reviews-v2", "reviews-v3"
+OWN = {rev: f"{APP}-{rev}-destinationrule" for rev in (V1, V2, V3)}
+
+
+def staged(pods: dict[str, int], applied_rules: dict[str, list[str]], routed: tuple[str, ...]) -> ComponentStage:
+    """canary-traffic's stage of reviews: ``pods`` per live revision; the cluster holds ``applied_rules``
+    (rule name -> subsets) and its routes send traffic to ``routed``."""
+    revs = [Revision(COMP, int(name.rsplit("-v", 1)[1]), "h", "webservice") for name in pods]
+    rollout = Rollout(COMP, revs, dict(pods), {revs[-1].name: 100})
+    keys = {COMP: f"{APP}-{COMP}-destinationrule", **OWN}
+    applied = Applied(subsets={keys[name]: subsets for name, subsets in applied_rules.items()},
+                      routed={HOST: set(routed)})
+    stage = ComponentStage(APP, COMP, rollout, applied, [])
+    TRAITS.get("canary-traffic").stage(trait_props("canary-traffic", {"port": [9080]}), canary_ctx([9080]), stage)
+    return stage
+
+
+def rules_of(stage: ComponentStage) -> list[tuple[str, list[str], str]]:
+    """(rule name, its subsets, 'before' or 'after' the routes) of every rule."""
+    out = []
+    for rule in (d for d in stage.added if d.role == "destinationrule"):
+        assert (rule.key in stage.subsets) != (rule.key in stage.retiring)
+        out.append((rule.manifest["metadata"]["name"], [s["name"] for s in rule.manifest["spec"]["subsets"]],
+                    "before" if rule.key in stage.subsets else "after"))
+    return out
+
+
+@pytest.mark.parametrize("pods, applied, routed, expected", [
+    ({V1: 2}, {}, (), [(COMP, [V1], "before")]),  # a new rule: before any route names it
+    ({V1: 1, V2: 1}, {COMP: [V1]}, (V1,), [(COMP, [V1, V2], "before")]),  # a subset gained
+    ({V1: 0, V2: 2}, {COMP: [V1, V2]}, (V1, V2), [(COMP, [V2], "after")]),  # a routed one given up: after
+    ({V1: 2}, {COMP: [V1, V2]}, (V1, V2), [(COMP, [V1], "after")]),  # rolled back
+    ({V1: 1, V2: 1}, {COMP: [V1, V2]}, (V2,), [(COMP, [V1, V2], "after")]),  # unchanged
+    ({V2: 1, V3: 1}, {COMP: [V2]}, (V2,), [(COMP, [V2, V3], "before")]),  # the next release
+    # 100% from one revision to the next in one update: the new subset gets a rule of its own,
+    # made before the routes; the component's rule, left with none, is deleted at the end.
+    ({V1: 0, V2: 2}, {COMP: [V1]}, (V1,), [(V2, [V2], "before")]),
+    ({V2: 0, V3: 2}, {V2: [V2]}, (V2,), [(COMP, [V3], "before")]),  # and back to the component's rule
+    # A stack made when every subset had a rule of its own keeps them while their revisions have pods.
+    ({V1: 1, V2: 1}, {V1: [V1], V2: [V2]}, (V1, V2), [(V1, [V1], "before"), (V2, [V2], "before")]),
+    ({V1: 0, V2: 2}, {V1: [V1], V2: [V2]}, (V1, V2), [(V2, [V2], "before")]),
+], ids=["new", "gains", "gives-up", "rolled-back", "same", "next-release", "direct", "direct-again",
+        "upgraded", "upgraded-approved"])
+def test_canary_traffic_orders_its_rules_against_the_routes(pods, applied, routed, expected):
+    assert rules_of(staged(pods, applied, routed)) == expected
 
 
 def test_canary_traffic_port_must_be_a_list():

@@ -20,7 +20,7 @@ ALL = "check-first-batch,soak,check-second-batch"
 T0 = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
 VS = "shop-cart-virtualservice"
 OLD, NEW = "shop-cart-v1", "shop-cart-v2"
-DR_OLD, DR_NEW = f"{OLD}-destinationrule", f"{NEW}-destinationrule"
+DR = "shop-cart-destinationrule"
 
 
 @pytest.fixture
@@ -92,9 +92,10 @@ def test_rollback_after_a_failed_stage(at_second_batch):
     assert back.error is None
     assert NEW not in back.resources
     assert back.manifest(OLD)["spec"]["replicas"] == 3
-    assert back.depends(VS, OLD) and back.depends(VS, DR_OLD)
-    # cart-v2's subset is still routed (50%): it is deleted at the end of the update, after the route.
-    assert DR_NEW not in back.resources
+    assert back.depends(VS, OLD)
+    # cart-v2's subset is still routed (50%): it leaves the rule only after the route has left it.
+    assert [s["name"] for s in back.manifest(DR)["spec"]["subsets"]] == ["cart-v1"]
+    assert back.depends(DR, VS) and not back.depends(VS, DR)
     assert back.outputs["status"]["cart"]["phase"] == "rolled back"
 
 

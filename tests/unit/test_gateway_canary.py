@@ -51,7 +51,7 @@ WORKFLOW = """  workflow:
 """
 GW, VS = "store-web-gateway-route", "store-web-virtualservice"
 V1, V2 = "store-web-v1", "store-web-v2"
-DR1, DR2 = f"{V1}-destinationrule", f"{V2}-destinationrule"
+DR = "store-web-destinationrule"
 
 
 def weights(run: StageRun, name: str) -> dict[str, int]:
@@ -70,14 +70,14 @@ def test_gateway_route_follows_every_stage(tmp_path):
     assert route["match"] == [{"uri": {"prefix": "/"}}]
     assert route["route"][0]["destination"] == {"host": "web.default.svc.cluster.local", "subset": "web-v1",
                                                 "port": {"number": 8080}}
-    assert run1.depends(GW, V1) and run1.depends(GW, DR1)
+    assert run1.depends(GW, V1) and run1.depends(GW, DR)
     assert run1.manifest("store-web-service")["spec"]["ports"][0]["appProtocol"] == "http"
 
     canary = run_stage({"app": str(second)}, run1)
     assert canary.error is None
     assert weights(canary, GW) == weights(canary, VS) == {"web-v1": 70, "web-v2": 30}
     for route in (GW, VS):
-        assert canary.depends(route, V2) and canary.depends(route, DR2)
+        assert canary.depends(route, V2) and canary.depends(route, DR), "web-v2's subset comes before the routes"
         assert canary.depends(V1, route), f"web-v1 shrinks only after {route} has moved"
 
     done = run_stage({"app": str(second), "approve": "approve"}, canary)
@@ -90,8 +90,8 @@ def test_gateway_route_follows_every_stage(tmp_path):
 
     rollback = run_stage({"app": str(second), "approve": "approve", "rollback": "true"}, back)
     assert weights(rollback, GW) == weights(rollback, VS) == {"web-v1": 100}
-    assert rollback.depends(GW, V1) and rollback.depends(GW, DR1)
-    assert DR2 not in rollback.resources, "web-v2's subset is deleted at the end of the update, after both routes"
+    assert rollback.depends(GW, V1)
+    assert rollback.depends(DR, GW) and rollback.depends(DR, VS), "web-v2's subset goes only after both routes"
 
 
 TWO = """apiVersion: core.oam.dev/v1beta1

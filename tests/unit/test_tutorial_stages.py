@@ -10,7 +10,7 @@ ROLLOUT = "examples/bookinfo/rollout-v2.yaml"
 ROLLBACK = "examples/bookinfo/rollback.yaml"
 VS = "book-info-reviews-virtualservice"
 V1, V2 = "book-info-reviews-v1", "book-info-reviews-v2"
-DR1, DR2 = f"{V1}-destinationrule", f"{V2}-destinationrule"
+DR = "book-info-reviews-destinationrule"
 
 
 def replicas(run: StageRun) -> dict[str, int]:
@@ -24,7 +24,7 @@ def routes(run: StageRun) -> dict[str, int]:
 
 
 def subsets(run: StageRun) -> list[str]:
-    """Every subset of reviews, from its DestinationRules (one per revision with pods)."""
+    """Every subset of reviews, from its DestinationRules (one, named after the component)."""
     return sorted(s["name"] for key, r in run.of_kind("DestinationRule").items() if key.startswith("book-info-reviews-")
                   for s in r.inputs["spec"]["subsets"])
 
@@ -69,9 +69,10 @@ def test_approval_moves_everything_to_v2(tutorial):
     run = tutorial["approved"]
     assert replicas(run) == {V1: 0, V2: 2, **UNCHANGED}
     assert routes(run) == {"reviews-v2": 100}
-    # reviews-v1 keeps its Deployment at 0 pods; a subset that selects no pods is not left behind.
+    # reviews-v1 keeps its Deployment at 0 pods; a subset that would select no pods goes, after the route.
     assert subsets(run) == ["reviews-v2"]
-    assert DR1 not in run.resources
+    assert list(run.of_kind("DestinationRule")) == [DR]
+    assert run.depends(DR, VS)
     assert run.outputs["status"]["reviews"]["phase"] == "succeeded"
 
 
@@ -127,15 +128,17 @@ def test_labels_and_selectors(tutorial):
     svc = run.manifest("book-info-reviews-service")
     assert svc["spec"]["selector"] == {"app.oam.dev/name": "book-info", "app.oam.dev/component": "reviews"}
     assert svc["spec"]["ports"][0]["appProtocol"] == "http"
-    dr = run.manifest(DR2)
-    assert dr["spec"]["subsets"] == [{"name": "reviews-v2", "labels": {"app.oam.dev/revision": "reviews-v2"}}]
+    dr = run.manifest(DR)
+    assert dr["metadata"]["name"] == "reviews" and "app.oam.dev/revision" not in dr["metadata"]["labels"]
+    assert dr["spec"]["subsets"] == [{"name": rev, "labels": {"app.oam.dev/revision": rev}}
+                                     for rev in ("reviews-v1", "reviews-v2")]
     assert run.manifest(VS)["apiVersion"] == "networking.istio.io/v1"
 
 
 def test_safety_edges_rolling_forward(tutorial):
     canary = tutorial["canary"]
     assert canary.depends(VS, V2), "the route waits for the new pods"
-    assert canary.depends(VS, DR2), "the new subset exists before the route names it"
+    assert canary.depends(VS, DR), "the new subset exists before the route names it"
     assert canary.depends(V1, VS), "reviews-v1 scales down only after the route change"
     assert not canary.depends(V2, VS)
     approved = tutorial["approved"]
@@ -145,10 +148,14 @@ def test_safety_edges_rolling_forward(tutorial):
 def test_safety_edges_rolling_back(tutorial):
     run = tutorial["rollback"]
     assert run.depends(VS, V1), "reviews-v1 is ready before it gets traffic back"
-    assert run.depends(VS, DR1), "its subset exists again before the route names it"
-    # reviews-v2's Deployment and subset are not registered: Pulumi deletes them at the end of
-    # the update, after every route has been updated (the end-to-end suite checks the order).
-    assert V2 not in run.resources and DR2 not in run.resources
+    # One update cannot add reviews-v1's subset to the rule before the route and drop reviews-v2's after it:
+    # reviews-v1's subset gets a rule of its own, made before the route; the component's rule, which
+    # holds only reviews-v2's, is deleted at the end of the update, after the route has moved.
+    assert run.depends(VS, f"{V1}-destinationrule")
+    assert DR not in run.resources
+    # reviews-v2's Deployment is not registered: Pulumi deletes it at the end of the update,
+    # after every route has been updated (the end-to-end suite checks the order).
+    assert V2 not in run.resources
 
 
 def test_going_back_a_stage(tutorial):
