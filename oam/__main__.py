@@ -1,4 +1,4 @@
-"""Checks without a cluster: `python -m oam validate FILE...`, `render FILE`, `schema`.
+"""Checks without a cluster: `python -m oam validate FILE...`, `render FILE`, `schema`, `reference`.
 
 validate and render use the same code as `pulumi preview` (reading, the definitions'
 checks, the stage and its objects), so their messages are the same; what only a stack can
@@ -66,11 +66,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     r.add_argument("--stage", type=int, help="run at most this many workflow steps")
     r.add_argument("--approve", action="append", default=[], metavar="STEP", help="a suspend step approved")
     sub.add_parser("schema", help="print the JSON Schema of the Application format (for editors and CI)")
+    sub.add_parser("reference", help="print the reference page of every definition (Markdown)")
     args = parser.parse_args(argv)
     if args.command == "validate":
         return validate(args.files)
     if args.command == "render":
         return render(args.file, args.after, args.stage, args.approve)
+    if args.command == "reference":
+        from oam.reference import reference
+
+        sys.stdout.write(reference())
+        return 0
     json.dump(application_schema(), sys.stdout, indent=2)
     print()
     return 0

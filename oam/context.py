@@ -19,6 +19,13 @@ class Workload:
     ports: list[int] = field(default_factory=list)
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
+    # The component's own Service, when its properties expose ports: {"type": ..., "ports": [...]}.
+    service: Optional[dict[str, Any]] = None
+    objects: list[dict[str, Any]] = field(default_factory=list)  # objects of its own (a component with no pods)
+
+    @property
+    def runs_pods(self) -> bool:
+        return bool(self.container)
 
     @property
     def image(self) -> str:
@@ -35,21 +42,33 @@ class ComponentContext:
     ports: list[int]
     labels: dict[str, str] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
+    removed_labels: set[str] = field(default_factory=set)  # keys a trait deletes from the workload and its pods
+    removed_annotations: set[str] = field(default_factory=set)
     replicas: Optional[int] = None
+    autoscaled: bool = False  # an autoscaler sets the replicas: the Deployment does not
     service: Optional[dict[str, Any]] = None
     objects: dict[str, dict[str, Any]] = field(default_factory=dict)  # role -> manifest
     after: dict[str, list[str]] = field(default_factory=dict)  # role -> roles of objects it is applied after
     routes: set[str] = field(default_factory=set)  # roles of objects that send traffic to the component's pods
+    before_pods: set[str] = field(default_factory=set)  # roles of objects the pods need (a claim they mount)
     http_ports: set[int] = field(default_factory=set)  # Service ports that carry HTTP routes: declared as HTTP
+    source: dict[str, str] = field(default_factory=dict)  # role -> the trait that made the object ("service" too)
+    key_prefix: str = ""  # what the Pulumi names of the component's objects start with
+    current: str = ""  # the trait being applied
 
-    def add(self, role: str, manifest: dict[str, Any], after: tuple[str, ...] = (), route: bool = False) -> None:
+    def add(self, role: str, manifest: dict[str, Any], after: tuple[str, ...] = (), route: bool = False,
+            before_pods: bool = False) -> None:
         """An object of the component; ``after``: roles of its objects that must exist first; a ``route``
-        sends traffic to the component's pods and so waits for them (render orders it)."""
+        sends traffic to the component's pods and so waits for them; the Deployments wait for an object
+        ``before_pods`` (render orders both)."""
         self.objects[role] = manifest
+        self.source[role] = self.current
         if after:
             self.after[role] = list(after)
         if route:
             self.routes.add(role)
+        if before_pods:
+            self.before_pods.add(role)
 
     def selector(self) -> dict[str, str]:
         return {NAME_LABEL: self.app, COMPONENT_LABEL: self.component}

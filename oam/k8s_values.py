@@ -69,6 +69,18 @@ def relative_path(value: str) -> str:
     return f"'{value[:60]}' must be a relative path without '..'; it is placed under the volume's mountPath"
 
 
+def sub_path(value: str) -> str:
+    if not value.startswith("/") and ".." not in value.split("/"):
+        return ""
+    return f"'{value[:60]}' must be a relative path without '..' (Kubernetes refuses an absolute subPath)"
+
+
+def absolute_path(value: str) -> str:
+    if value.startswith("/"):
+        return ""
+    return f"'{value[:60]}' must be an absolute path, like /data"
+
+
 def istio_host(value: str) -> str:
     """A Gateway or VirtualService host: a DNS name, '*' or a leading '*.' wildcard; no scheme, no port."""
     if value == "*":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from typing import Optional
 
 from pydantic import ConfigDict, RootModel
 
@@ -17,6 +18,12 @@ ENGINE_DOMAIN = "pulumi.com"
 
 
 class StringMap(RootModel[dict[str, str]]):
+    model_config = ConfigDict(strict=True, frozen=True)
+
+
+class PatchMap(RootModel[dict[str, Optional[str]]]):
+    """A map merged into another as a JSON merge patch: a key given null is deleted."""
+
     model_config = ConfigDict(strict=True, frozen=True)
 
 

@@ -7,7 +7,7 @@ file (names, references between steps and components).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -42,6 +42,10 @@ class TraitEnvelope(OamModel):
 class ComponentEnvelope(OamModel):
     name: str = Field(description="Component name, a DNS label")
     type: str = Field(description="Component type, e.g. webservice")
+    external_revision: Optional[str] = Field(None, description="Name of this version of the component (its "
+                                                               "revision), instead of <component>-v<N>")
+    depends_on: list[str] = Field(default_factory=list, description="Components whose pods are Ready before "
+                                                                    "this one's are created or changed")
     properties: dict[str, Any] = Field(default_factory=dict, description="The component's parameters")
     traits: list[TraitEnvelope] = Field(default_factory=list, description="Traits attached to the component")
 
@@ -52,6 +56,7 @@ class StepEnvelope(OamModel):
     properties: dict[str, Any] = Field(default_factory=dict, description="The step's parameters")
     timeout: Optional[str] = Field(None, description="How long the pods this step scales may take to be Ready, "
                                                      "e.g. 90s or 10m (default: the readyTimeout config key)")
+    sub_steps: list["StepEnvelope"] = Field(default_factory=list, description="The steps of a step-group")
 
 
 class PolicyEnvelope(OamModel):
@@ -82,6 +87,7 @@ class TraitSpec:
     type: str
     properties: Any
     path: tuple
+    raw: dict = field(default_factory=dict)  # the properties as written
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,8 @@ class ComponentSpec:
     raw_properties: dict
     traits: tuple[TraitSpec, ...]
     path: tuple
+    external_revision: Optional[str] = None
+    depends_on: tuple[str, ...] = ()
 
     def trait(self, type_: str) -> Optional[TraitSpec]:
         return next((t for t in self.traits if t.type == type_), None)
@@ -103,6 +111,7 @@ class PolicySpec:
     type: str
     properties: Any
     path: tuple
+    raw: dict = field(default_factory=dict)  # the properties as written
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,7 @@ class StepSpec:
     properties: Any
     path: tuple
     timeout: Optional[int] = None  # seconds
+    sub_steps: tuple["StepSpec", ...] = ()
 
 
 @dataclass(frozen=True)
@@ -137,7 +147,7 @@ class AppSpec:
 
     def gates(self) -> list[str]:
         """Names of the steps that wait for an approval."""
-        return [s.name for s in self.steps or () if STEPS.get(s.type).gate]
+        return [s.name for s in all_steps(self.steps) if STEPS.get(s.type) is not None and STEPS.get(s.type).waits(s)]
 
 
 def rollout_of(comp: ComponentSpec) -> Optional[tuple[TraitType, Any]]:
@@ -170,6 +180,10 @@ def _typed(registry: Registry, envelope: Any, path: tuple, locator: Locator,
     if definition is None:
         problems.append(locator.problem(path + ("type",), f"unknown {registry.kind} type '{envelope.type}'",
                                         closest(envelope.type, registry.names())))
+        return None, None
+    if definition.refused:
+        problems.append(locator.problem(path + ("type",), f"{registry.kind} type '{envelope.type}' is not supported: "
+                                                          f"{definition.refused}", definition.alternative))
         return None, None
     try:
         return definition, definition.parse(envelope.properties)
@@ -216,25 +230,14 @@ def validate_application(data: Any, locator: Locator) -> AppSpec:
                                             f"spec.policies[{policy_seen[policy.name]}] has it already"))
         policy_seen.setdefault(policy.name, i)
         _, pprops = _typed(POLICIES, policy, path, locator, problems)
-        policies.append(PolicySpec(policy.name, policy.type, pprops, path))
+        policies.append(PolicySpec(policy.name, policy.type, pprops, path, dict(policy.properties)))
 
     steps = None
     if envelope.spec.workflow is not None:
         steps = []
         step_seen: dict[str, int] = {}
         for i, step in enumerate(envelope.spec.workflow.steps):
-            path = ("spec", "workflow", "steps", i)
-            problems += check_dns_label(step.name, 63, locator, path + ("name",), "step name")
-            if step.name in step_seen:
-                problems.append(locator.problem(path + ("name",), f"duplicate step name '{step.name}'",
-                                                f"spec.workflow.steps[{step_seen[step.name]}] has it already"))
-            step_seen.setdefault(step.name, i)
-            _, sprops = _typed(STEPS, step, path, locator, problems)
-            timeout = parse_duration(step.timeout) if step.timeout is not None else None
-            if step.timeout is not None and not timeout:
-                problems.append(locator.problem(path + ("timeout",), f"'{step.timeout}' is not a duration above 0",
-                                                "write it like 90s, 10m or 1h30m"))
-            steps.append(StepSpec(step.name, step.type, sprops, path, timeout))
+            steps.append(_step(step, ("spec", "workflow", "steps", i), locator, problems, step_seen))
         if not steps:
             problems.append(locator.problem(("spec", "workflow", "steps"), "a workflow needs at least one step",
                                             "remove 'workflow' to deploy everything at once"))
@@ -242,13 +245,11 @@ def validate_application(data: Any, locator: Locator) -> AppSpec:
 
     app = AppSpec(envelope.metadata.name, envelope.metadata.namespace, dict(envelope.metadata.labels),
                   dict(envelope.metadata.annotations), tuple(components), steps, locator, tuple(policies))
-    if not problems:
-        for policy in app.policies:
-            app = POLICIES.get(policy.type).transform(policy.properties, app, policy)
 
     # Step three: checks that need the whole file, delegated to each definition; they run
     # on whatever validated so that one file's problems are all reported together.
     valid = not problems
+    problems += _check_depends_on(app)
     for policy in app.policies:
         if policy.properties is not None:
             problems += _run_check(POLICIES.get(policy.type), policy, app, None)
@@ -258,7 +259,7 @@ def validate_application(data: Any, locator: Locator) -> AppSpec:
         for trait in comp.traits:
             if trait.properties is not None:
                 problems += _run_check(TRAITS.get(trait.type), trait, app, comp)
-    for step in app.steps or ():
+    for step in all_steps(app.steps):
         if step.properties is not None and (valid or _steps_can_check(app)):
             problems += _run_check(STEPS.get(step.type), step, app, None)
     if problems:
@@ -266,10 +267,96 @@ def validate_application(data: Any, locator: Locator) -> AppSpec:
     return app
 
 
+def _check_depends_on(app: AppSpec) -> list[Problem]:
+    """Each dependency is a component of the file, and no component waits for itself, however indirectly."""
+    names = [c.name for c in app.components]
+    problems = []
+    for comp in app.components:
+        for i, dep in enumerate(comp.depends_on):
+            if dep not in names:
+                problems.append(app.locator.problem(comp.path + ("dependsOn", i), f"'{dep}' is not a component of "
+                                                                                  f"{app.locator.file}", closest(dep, names)))
+    graph = {c.name: [d for d in c.depends_on if d in names] for c in app.components}
+    done: set[str] = set()
+    for comp in app.components:
+        trail: list[str] = []
+
+        def visit(name: str) -> Optional[list[str]]:
+            if name in trail:
+                return trail[trail.index(name):] + [name]
+            if name in done:
+                return None
+            trail.append(name)
+            for dep in graph[name]:
+                cycle = visit(dep)
+                if cycle:
+                    return cycle
+            trail.pop()
+            done.add(name)
+            return None
+
+        cycle = visit(comp.name)
+        if cycle:
+            problems.append(app.locator.problem(comp.path + ("dependsOn",), "components wait for each other: "
+                                                + " -> ".join(cycle), "remove one of these dependencies"))
+            break
+    return problems
+
+
+def _step(step: StepEnvelope, path: tuple, locator: Locator, problems: list[Problem],
+          seen: dict[str, tuple]) -> StepSpec:
+    problems += check_dns_label(step.name, 63, locator, path + ("name",), "step name")
+    if step.name in seen:
+        where = ".".join(str(x) if not isinstance(x, int) else f"[{x}]" for x in seen[step.name]).replace(".[", "[")
+        problems.append(locator.problem(path + ("name",), f"duplicate step name '{step.name}'",
+                                        f"{where} has it already"))
+    seen.setdefault(step.name, path)
+    _, sprops = _typed(STEPS, step, path, locator, problems)
+    timeout = parse_duration(step.timeout) if step.timeout is not None else None
+    if step.timeout is not None and not timeout:
+        problems.append(locator.problem(path + ("timeout",), f"'{step.timeout}' is not a duration above 0",
+                                        "write it like 90s, 10m or 1h30m"))
+    subs = tuple(_step(sub, path + ("subSteps", j), locator, problems, seen) for j, sub in enumerate(step.sub_steps))
+    return StepSpec(step.name, step.type, sprops, path, timeout, subs)
+
+
+def all_steps(steps) -> list[StepSpec]:
+    """Every step, those inside step groups too, in order."""
+    out: list[StepSpec] = []
+    for s in steps or ():
+        out.append(s)
+        out += all_steps(s.sub_steps)
+    return out
+
+
 def _steps_can_check(app: AppSpec) -> bool:
     """Step checks read the rollout traits: only run them when those validated."""
     return all(t.properties is not None for c in app.components for t in c.traits
                if TRAITS.get(t.type) is not None and TRAITS.get(t.type).rolls_out)
+
+
+def build_component(raw: dict, path: tuple, locator: Locator) -> tuple[Optional[ComponentSpec], list[Problem]]:
+    """A component from its raw form (as a policy rewrites it), validated; None with the problems when it is not."""
+    problems: list[Problem] = []
+    try:
+        envelope = ComponentEnvelope.model_validate(raw)
+    except ValidationError as err:
+        return None, pydantic_problems(err, locator, path, ComponentEnvelope)
+    comp = _component(envelope, path, locator, problems)
+    if comp.properties is None or any(t.properties is None for t in comp.traits):
+        return None, problems or [locator.problem(path, "is not valid", "check its properties")]
+    return comp, problems
+
+
+def raw_component(comp: ComponentSpec) -> dict:
+    """The component as written (what a policy rewrites)."""
+    out: dict = {"name": comp.name, "type": comp.type, "properties": dict(comp.raw_properties),
+                 "traits": [{"type": t.type, "properties": dict(t.raw)} for t in comp.traits]}
+    if comp.external_revision:
+        out["externalRevision"] = comp.external_revision
+    if comp.depends_on:
+        out["dependsOn"] = list(comp.depends_on)
+    return out
 
 
 def _component(comp: ComponentEnvelope, path: tuple, locator: Locator, problems: list[Problem]) -> ComponentSpec:
@@ -283,8 +370,11 @@ def _component(comp: ComponentEnvelope, path: tuple, locator: Locator, problems:
                                             "merge the two into one"))
         trait_seen.add(trait.type)
         _, tprops = _typed(TRAITS, trait, tpath, locator, problems)
-        traits.append(TraitSpec(trait.type, tprops, tpath))
-    return ComponentSpec(comp.name, comp.type, props, dict(comp.properties), tuple(traits), path)
+        traits.append(TraitSpec(trait.type, tprops, tpath, dict(trait.properties)))
+    if comp.external_revision is not None:
+        problems += check_dns_label(comp.external_revision, 63, locator, path + ("externalRevision",), "revision name")
+    return ComponentSpec(comp.name, comp.type, props, dict(comp.properties), tuple(traits), path,
+                         comp.external_revision, tuple(comp.depends_on))
 
 
 def _salvage(data: Any, locator: Locator) -> list[Problem]:

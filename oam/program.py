@@ -89,7 +89,7 @@ def unwrap(value):
 INJECTION = "istio-injection"
 
 
-def namespace_to_manage(app, applied: Applied, cfg: StageConfig) -> Optional[dict[str, str]]:
+def namespace_to_manage(app, namespace: str, applied: Applied, cfg: StageConfig) -> Optional[dict[str, str]]:
     """The labels of the namespace this stack creates or keeps; None when it is someone else's.
 
     A namespace that does not exist is created (labelled for sidecar injection unless
@@ -97,20 +97,20 @@ def namespace_to_manage(app, applied: Applied, cfg: StageConfig) -> Optional[dic
     alone, with a warning when its pods would get no sidecar (then no weight applies).
     """
     labels = {INJECTION: "enabled"} if cfg.sidecar_injection else {}
-    if namespace_key(app) in applied.namespaces:
+    if namespace_key(app, namespace) in applied.namespaces:
         return labels
     k8s = pulumi.Config("kubernetes")
     try:
-        found = namespace_labels(app.namespace, k8s.get("kubeconfig"), k8s.get("context"))
+        found = namespace_labels(namespace, k8s.get("kubeconfig"), k8s.get("context"))
     except ProbeError as err:
-        pulumi.log.warn(f"could not check namespace '{app.namespace}' ({err}); it is taken to exist")
+        pulumi.log.warn(f"could not check namespace '{namespace}' ({err}); it is taken to exist")
         return None
     if found is None:
         return labels
     if found.get(INJECTION) != "enabled" and "istio.io/rev" not in found:
-        pulumi.log.warn(f"namespace '{app.namespace}' is not labelled for Istio sidecar injection: its pods get no "
+        pulumi.log.warn(f"namespace '{namespace}' is not labelled for Istio sidecar injection: its pods get no "
                         f"sidecar and the route weights do not apply to their traffic; to enable it: "
-                        f"kubectl label namespace {app.namespace} {INJECTION}=enabled (then restart the pods)")
+                        f"kubectl label namespace {namespace} {INJECTION}=enabled (then restart the pods)")
     return None
 
 
@@ -135,13 +135,14 @@ def report_failures(plan: Plan, cfg: StageConfig, timeout: int, failed: list[tup
         if desired.kind != "Deployment":
             pulumi.log.error(f"{desired.kind} {meta['name']} was not applied; {nothing_else}. {next_step}")
             continue
-        wanted = desired.manifest["spec"]["replicas"]
+        wanted = desired.manifest["spec"].get("replicas")  # none: an autoscaler sets them
         try:
             live = cluster.get(f"/apis/apps/v1/namespaces/{meta['namespace']}/deployments/{meta['name']}",
                                k8s.get("kubeconfig"), k8s.get("context")) or {}
+            wanted = wanted if wanted is not None else (live.get("spec") or {}).get("replicas", "?")
             ready = f"{(live.get('status') or {}).get('readyReplicas') or 0}/{wanted} pods Ready"
         except ProbeError:
-            ready = f"not all of {wanted} pods Ready"
+            ready = "not all of its pods Ready"
         pulumi.log.error(f"{meta['name']}: {ready} when the update stopped (it waits up to {show_duration(timeout)}: "
                          f"readyTimeout, or the step's timeout); {nothing_else}. {next_step}")
     leave()
@@ -157,7 +158,9 @@ def run(root: Path = Path(".")) -> dict:
         app = read_application(root / cfg.app, cfg.app)
         history, applied, recorded = read_recorded()
         resolution = resolve(app, history, cfg)
-        plan = render(app, resolution, applied, namespace_to_manage(app, applied, cfg))
+        managed = {ns: namespace_to_manage(app, ns, applied, cfg) for ns in dict.fromkeys(
+            p.namespace for p in resolution.placements)}
+        plan = render(app, resolution, applied, {ns: labels for ns, labels in managed.items() if labels is not None})
     except OamError as err:
         raise pulumi.RunError(str(err)) from None
     for note in plan.resolution.messages + plan.resolution.notes:

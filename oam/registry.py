@@ -30,11 +30,17 @@ if TYPE_CHECKING:  # only for annotations: the kinds' arguments
 
 
 class Definition:
-    """What every kind has: a name, a properties model, a one-line description and a whole-file check."""
+    """What every kind has: a name, a properties model, a one-line description and a whole-file check.
+
+    A definition with ``refused`` set is known but not supported: a file that uses it is
+    refused with that reason (what it would need that a Pulumi program cannot have).
+    """
 
     kind: ClassVar[str] = ""
     name: ClassVar[str] = ""
     Properties: ClassVar[type[BaseModel]]
+    refused: ClassVar[str] = ""
+    alternative: ClassVar[str] = ""  # what to use instead, for a refused definition
 
     @property
     def description(self) -> str:
@@ -59,9 +65,15 @@ class ComponentType(Definition):
 
     kind = "component"
     token: ClassVar[str] = "oam:component:Component"  # the Pulumi type of the component resource
+    rolls_out: ClassVar[bool] = True  # its pods run in a Deployment, which a rollout trait may split by revision
 
     def workload(self, name: str, p: Any) -> "Workload":
+        """The pod it runs (and its Service, or objects of its own)."""
         raise NotImplementedError
+
+    def wrap(self, p: Any, metadata: dict, template: dict, replicas: int) -> Optional[dict]:
+        """The object that runs the pod ``template``; None for a Deployment (render makes it, with its selector)."""
+        return None
 
 
 class TraitType(Definition):
@@ -83,6 +95,25 @@ class TraitType(Definition):
         """The ports this trait puts on the component's Service."""
         return []
 
+    def patch_pod(self, p: Any, template: dict, ctx: "ComponentContext") -> None:
+        """Change the pod template (``metadata`` and ``spec``) of every Deployment of the component.
+
+        A trait that does (``shapes_pod``) is part of the revision, like the component's
+        properties: changing it rolls out a new revision, and an older revision keeps its own.
+        """
+
+    def container_names(self, p: Any) -> list[str]:
+        """Containers this trait adds to the pods."""
+        return []
+
+    def volume_names(self, p: Any) -> list[str]:
+        """Volumes this trait adds to the pods."""
+        return []
+
+    @property
+    def shapes_pod(self) -> bool:
+        return type(self).patch_pod is not TraitType.patch_pod
+
     # For a trait that rolls out (rolls_out = True):
     def target_size(self, p: Any) -> int:
         raise NotImplementedError
@@ -94,15 +125,39 @@ class TraitType(Definition):
         """Pods of the new revision once batches 0..partition are done."""
         raise NotImplementedError
 
+    def direct_partition(self, p: Any) -> int:
+        """The partition a release without a workflow goes to: all batches."""
+        return self.batches(p) - 1
+
+    def check_revision(self, p: Any, current: str) -> Optional[str]:
+        """Why the revision the file makes cannot be rolled out (as the trait names another); None when it can."""
+        return None
+
 
 class PolicyType(Definition):
-    """A rule applied to the whole application before it is rendered."""
+    """A rule of the application: where it is deployed, how it is changed there, or how its objects are kept.
+
+    A placement policy names a target (``places``: ``namespace``); an override policy
+    transforms the application for the targets a deploy step sends it to (``transforms``);
+    any policy may set how Pulumi keeps each object (``keep``). Without a deploy step in the
+    workflow, the application goes to every placement policy's target (or its own
+    namespace), with every override.
+    """
 
     kind = "policy"
+    places: ClassVar[bool] = False
+    transforms: ClassVar[bool] = False
+
+    def namespace(self, p: Any, app: Any) -> str:
+        """A placement policy's target namespace."""
+        raise NotImplementedError
 
     def transform(self, p: Any, app: Any, policy: Any) -> Any:
         """The application with this policy applied (an AppSpec in, an AppSpec out)."""
         return app
+
+    def keep(self, p: Any, desired: Any, component: Any) -> None:
+        """Set how Pulumi keeps ``desired`` (its ``retain`` and ``ignore_changes``), an object of ``component``."""
 
 
 class StepType(Definition):
@@ -111,10 +166,15 @@ class StepType(Definition):
     kind = "workflow step"
     gate: ClassVar[bool] = False  # waits for an approval (pulumi config set approve <step>) or a duration
     ends_release: ClassVar[bool] = False  # aborts the release: the stable revision takes everything back
+    places: ClassVar[bool] = False  # deploys the application somewhere (without one, it goes where its policies say)
 
     def run(self, p: Any, run: Any, step: Any) -> bool:
         """Act on the workflow run; True to go on to the next step."""
         raise NotImplementedError
+
+    def waits(self, step: Any) -> bool:
+        """Whether this step (with its properties) can wait for an approval."""
+        return self.gate
 
     def check_release(self, step: Any, app: Any, release: Any, history: Any) -> Iterable["Problem"]:
         """Problems of this step against the release the stack is in (checked before anything is applied)."""

@@ -9,6 +9,7 @@ each object holds now, so a re-run after a failed update orders its changes from
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -18,7 +19,7 @@ from oam.applied import Applied
 from oam.context import REVISION_LABEL, ComponentContext, Workload
 from oam.errors import ApplicationError
 from oam.model import AppSpec, ComponentSpec, splits_traffic
-from oam.registry import COMPONENTS, TRAITS
+from oam.registry import COMPONENTS, POLICIES, TRAITS
 from oam.revisions import Revision
 from oam.stage import ComponentStage, Desired
 from oam.workflow.engine import Resolution, resolve
@@ -38,8 +39,21 @@ class Plan:
 def _context(app: AppSpec, comp: ComponentSpec) -> ComponentContext:
     workload = COMPONENTS.get(comp.type).workload(comp.name, comp.properties)
     ctx = ComponentContext(app.name, app.namespace, comp.name, workload.ports)
+    if workload.service is not None:
+        ctx.service = ctx.service_manifest(copy.deepcopy(workload.service["ports"]), workload.service["type"])
+    for i, manifest in enumerate(workload.objects):
+        obj = copy.deepcopy(manifest)
+        meta = obj.setdefault("metadata", {})
+        meta["labels"] = {**meta.get("labels", {}), **ctx.selector()}
+        if obj["kind"] not in CLUSTER_SCOPED:
+            meta.setdefault("namespace", app.namespace)
+        ctx.add(f"object-{i}", obj)
     for trait in comp.traits:
+        ctx.current, before = trait.type, ctx.service
         TRAITS.get(trait.type).apply(trait.properties, ctx)
+        if ctx.service is not before:
+            ctx.source["service"] = trait.type
+    ctx.current = ""
     # labels and annotations reach every object, whatever the order of the traits.
     for manifest in [ctx.service, *ctx.objects.values()]:
         if manifest is not None:
@@ -57,18 +71,33 @@ def _declare_http(service: dict[str, Any], ports: set[int]) -> None:
             entry["appProtocol"] = "http"
 
 
-def _workload(comp: ComponentSpec, rev: Revision, current: Revision) -> Workload:
+def _workload(comp: ComponentSpec, rev: Revision, current: Revision) -> tuple[Workload, list[tuple[Any, Any]]]:
+    """The revision's workload and the traits that shape its pods (definition, properties): its own, stored with it."""
     definition = COMPONENTS.get(rev.type)
-    props = comp.properties if rev.n == current.n else definition.parse(rev.properties)
-    return definition.workload(comp.name, props)
+    if rev.n == current.n:
+        props = comp.properties
+        shaping = [(TRAITS.get(t.type), t.properties) for t in comp.traits if TRAITS.get(t.type).shapes_pod]
+    else:
+        props = definition.parse(rev.properties)
+        shaping = [(TRAITS.get(t["type"]), TRAITS.get(t["type"]).parse(t["properties"])) for t in rev.traits or ()]
+    return definition.workload(comp.name, props), shaping
 
 
-def _deployment(ctx: ComponentContext, workload: Workload, name: str, revision: str, replicas: int,
-                per_revision: bool) -> dict[str, Any]:
+# Kinds without a namespace that a component may make itself (k8s-objects).
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "StorageClass",
+                  "PersistentVolume", "PriorityClass", "IngressClass"}
+
+
+def _deployment(ctx: ComponentContext, built: tuple[Workload, list], name: str, revision: str, replicas: int,
+                per_revision: bool, definition=None, props=None) -> dict[str, Any]:
+    """The Deployment (or the object the component type runs its pods in) of one revision."""
+    workload, shaping = built
     selector = ctx.selector() | ({REVISION_LABEL: revision} if per_revision else {})
-    pod_labels = {**workload.labels, **ctx.labels, **ctx.selector(), REVISION_LABEL: revision}
+    own_labels = {k: v for k, v in workload.labels.items() if k not in ctx.removed_labels}
+    pod_labels = {**own_labels, **ctx.labels, **ctx.selector(), REVISION_LABEL: revision}
     pod_meta: dict[str, Any] = {"labels": pod_labels}
-    annotations = {**workload.annotations, **ctx.annotations}
+    annotations = {k: v for k, v in {**workload.annotations, **ctx.annotations}.items()
+                   if k not in ctx.removed_annotations}
     if annotations:
         pod_meta["annotations"] = annotations
     pod_spec: dict[str, Any] = {"containers": [copy.deepcopy(workload.container)]}
@@ -76,84 +105,136 @@ def _deployment(ctx: ComponentContext, workload: Workload, name: str, revision: 
         pod_spec["volumes"] = copy.deepcopy(workload.volumes)
     if workload.image_pull_secrets:
         pod_spec["imagePullSecrets"] = copy.deepcopy(workload.image_pull_secrets)
-    meta = ctx.metadata(name, {**workload.labels, **({REVISION_LABEL: revision} if per_revision else {})})
+    meta = ctx.metadata(name, {**own_labels, **({REVISION_LABEL: revision} if per_revision else {})})
     if annotations:
         meta["annotations"] = annotations
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": meta,
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": selector},
-            "template": {"metadata": pod_meta, "spec": pod_spec},
-        },
-    }
+    template = {"metadata": pod_meta, "spec": pod_spec}
+    for trait, trait_props in shaping:
+        trait.patch_pod(trait_props, template, ctx)
+    wrapped = definition.wrap(props, meta, template, replicas) if definition is not None else None
+    if wrapped is not None:
+        return wrapped
+    spec: dict[str, Any] = {"replicas": replicas, "selector": {"matchLabels": selector}, "template": template}
+    if replicas is None:
+        del spec["replicas"]  # an autoscaler sets them
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": spec}
 
 
-def namespace_key(app: AppSpec) -> str:
-    return f"{app.name}-namespace"
+def namespace_key(app: AppSpec, namespace: Optional[str] = None) -> str:
+    """The Pulumi name of a namespace the stack creates: the application's own, or another a placement uses."""
+    if namespace is None or namespace == app.namespace:
+        return f"{app.name}-namespace"
+    return f"{app.name}-namespace-{namespace}"
 
 
 def plan(app: AppSpec, history, cfg, now: Optional[datetime] = None, applied: Optional[Applied] = None,
-         namespace_labels: Optional[dict[str, str]] = None, stack_known: bool = True) -> Plan:
+         namespaces: Optional[dict[str, dict[str, str]]] = None, stack_known: bool = True) -> Plan:
     """resolve, then render: for callers that start from the recorded history (tests, the CLI)."""
-    return render(app, resolve(app, history, cfg, now, stack_known), applied, namespace_labels)
+    return render(app, resolve(app, history, cfg, now, stack_known), applied, namespaces)
 
 
 def render(app: AppSpec, res: Resolution, applied: Optional[Applied] = None,
-           namespace_labels: Optional[dict[str, str]] = None) -> Plan:
+           namespaces: Optional[dict[str, dict[str, str]]] = None) -> Plan:
     """Everything that must exist at the resolved stage, with the edges of the safety rules.
 
-    ``applied`` is what the cluster holds now (nothing, for a new stack). With
-    ``namespace_labels`` the application's namespace is created (or kept) with those labels,
-    before any object in it.
+    The application is rendered once per placement (its own namespace, unless policies and
+    deploy steps say otherwise), with that placement's overrides. ``applied`` is what the
+    cluster holds now (nothing, for a new stack). ``namespaces`` are created (or kept) with
+    their labels, before any object in them.
     """
     applied = applied or Applied()
-    objects: list[Desired] = []
-    if namespace_labels is not None:
-        objects.append(Desired(namespace_key(app), "", "namespace", {
-            "apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": app.namespace, "labels": dict(namespace_labels)}}))
-    for comp in app.components:
-        mine = _component(app, comp, res, applied)
-        if namespace_labels is not None:
+    namespaces = namespaces or {}
+    objects: list[Desired] = [
+        Desired(namespace_key(app, ns), "", "namespace", {"apiVersion": "v1", "kind": "Namespace",
+                                                          "metadata": {"name": ns, "labels": dict(labels)}})
+        for ns, labels in namespaces.items()]
+    tokens: dict[str, str] = {}
+    for placement in res.placements:
+        target = placed(app, placement)
+        prefix = app.name if placement.namespace == app.namespace else f"{app.name}-{placement.namespace}"
+        serving: dict[str, list[str]] = {}
+        mine_all: list[Desired] = []
+        for comp in target.components:
+            mine = _component(target, comp, res, applied, prefix)
             for d in mine:
-                d.depends_on.insert(0, namespace_key(app))
-        objects += mine
+                d.owner = f"{prefix}-{comp.name}"
+                if placement.namespace in namespaces:
+                    d.depends_on.insert(0, namespace_key(app, placement.namespace))
+            # What a dependent component waits for: Deployments with pods, and Jobs (until they are complete).
+            serving[comp.name] = [d.key for d in mine if d.kind == "Job" or
+                                  (d.role == "deployment" and d.manifest["spec"].get("replicas", 1) > 0)]
+            tokens[f"{prefix}-{comp.name}"] = COMPONENTS.get(comp.type).token
+            mine_all += mine
+        for comp in target.components:
+            # dependsOn: a component's pods are created or changed once its dependencies' pods are Ready.
+            needed = [key for dep in comp.depends_on for key in serving.get(dep, ())]
+            for d in mine_all:
+                if d.component == comp.name and d.role in ("deployment", "job", "cronjob"):
+                    d.depends_on += [k for k in needed if k not in d.depends_on]
+        for policy in app.policies:
+            for d in mine_all:
+                POLICIES.get(policy.type).keep(policy.properties, d, target.component(d.component))
+        objects += mine_all
     _check_names(app, res, objects)
-    return Plan(app, res, objects, {c.name: COMPONENTS.get(c.type).token for c in app.components})
+    return Plan(app, res, objects, tokens)
 
 
-def _component(app: AppSpec, comp: ComponentSpec, res: Resolution, applied: Applied) -> list[Desired]:
-    """The component's objects: its Service, Deployments and what its traits add, in order, with their edges."""
+def placed(app: AppSpec, placement) -> AppSpec:
+    """The application as a placement deploys it: in its namespace, with its overrides."""
+    out = dataclasses.replace(app, namespace=placement.namespace)
+    for policy in placement.overrides:
+        out = POLICIES.get(policy.type).transform(policy.properties, out, policy)
+    if placement.components is not None:
+        out = dataclasses.replace(out, components=tuple(c for c in out.components if c.name in placement.components))
+    return out
+
+
+def _component(app: AppSpec, comp: ComponentSpec, res: Resolution, applied: Applied, prefix: str) -> list[Desired]:
+    """The component's objects: its Service, Deployments and what its traits add, in order, with their edges.
+
+    ``prefix`` starts the Pulumi name of each object: the application's name, and the namespace for a
+    placement in another one.
+    """
     ctx = _context(app, comp)
+    ctx.key_prefix = prefix
     current = res.revisions[comp.name]
     rollout = res.rollouts.get(comp.name)
-    if rollout is None:
-        replicas = ctx.replicas if ctx.replicas is not None else 1
-        deployments = [Desired(f"{app.name}-{comp.name}-deployment", comp.name, "deployment",
-                               _deployment(ctx, _workload(comp, current, current), comp.name, current.name, replicas,
-                                           per_revision=False))]
+    built = _workload(comp, current, current)
+    if not built[0].runs_pods:
+        deployments = []
+    elif rollout is None:
+        replicas = ctx.replicas if ctx.replicas is not None else (None if ctx.autoscaled else 1)
+        definition = COMPONENTS.get(comp.type)
+        manifest = _deployment(ctx, built, comp.name, current.name, replicas, False, definition, comp.properties)
+        role = "deployment" if manifest["kind"] == "Deployment" else manifest["kind"].lower()
+        deployments = [Desired(f"{prefix}-{comp.name}-{role}", comp.name, role, manifest)]
     else:
-        deployments = [Desired(f"{app.name}-{rev.name}", comp.name, "deployment",
+        deployments = [Desired(f"{prefix}-{rev.name}", comp.name, "deployment",
                                _deployment(ctx, _workload(comp, rev, current), rev.name, rev.name,
                                            rollout.replicas[rev.name], per_revision=True))
                        for rev in rollout.live]
-    stage = ComponentStage(app.name, comp.name, rollout, applied, deployments)
+    needed = [f"{prefix}-{comp.name}-{role}" for role in ctx.objects if role in ctx.before_pods]
+    for d in deployments:
+        d.depends_on += needed  # what the pods mount exists before them
+    stage = ComponentStage(prefix, comp.name, rollout, applied, deployments)
     for trait in comp.traits:
+        ctx.current = stage.current = trait.type
+        before = ctx.service
         TRAITS.get(trait.type).stage(trait.properties, ctx, stage)
+        if ctx.service is not before:
+            ctx.source["service"] = trait.type
+    ctx.current = stage.current = ""
     mine: list[Desired] = []
     if ctx.service is not None:
         _declare_http(ctx.service, ctx.http_ports)
-        mine.append(Desired(stage.service_key, comp.name, "service", ctx.service))
+        mine.append(Desired(stage.service_key, comp.name, "service", ctx.service, source=ctx.source.get("service", "")))
     mine += deployments + stage.added
     routes = [d for d in stage.added if d.key in stage.routes]
     for role, manifest in ctx.objects.items():
         after = [f"{stage.prefix}-{r}" for r in ctx.after.get(role, ()) if r in ctx.objects]
         if role in ctx.routes and ctx.service is not None:
             after.insert(0, stage.service_key)  # a route names the Service's host
-        d = Desired(f"{stage.prefix}-{role}", comp.name, role, manifest, after)
+        d = Desired(f"{stage.prefix}-{role}", comp.name, role, manifest, after, ctx.source.get(role, ""))
         mine.append(d)
         if role in ctx.routes:
             routes.append(d)
@@ -163,7 +244,7 @@ def _component(app: AppSpec, comp: ComponentSpec, res: Resolution, applied: Appl
     else:
         # A route to the component's Service comes once its pods are Ready: that, not the
         # Service's own wait for endpoints, is what keeps the route from sending to nothing.
-        serving = [d.key for d in deployments if d.manifest["spec"]["replicas"] > 0]
+        serving = [d.key for d in deployments if d.role == "deployment" and d.manifest["spec"].get("replicas", 1) > 0]
         for d in routes:
             d.depends_on += serving
         if rollout is not None:

@@ -10,6 +10,7 @@ from typing import Callable, Optional
 
 import pulumi
 import pulumi_kubernetes as k8s
+from pulumi_kubernetes._utilities import get_version as k8s_version
 
 from oam.durations import show_duration
 from oam.render import Plan
@@ -30,19 +31,23 @@ class Application(pulumi.ComponentResource):
         app = plan.app
         self.plan = plan
         super().__init__("oam:index:Application", app.name, None, opts)
-        owners = {c.name: Component(plan.tokens[c.name], f"{app.name}-{c.name}", pulumi.ResourceOptions(parent=self))
-                  for c in app.components}
+        owners = {name: Component(token, name, pulumi.ResourceOptions(parent=self))
+                  for name, token in plan.tokens.items()}
         self.children: dict[str, pulumi.CustomResource] = {}
         wait = show_duration(ready_timeout)
         for desired in ordered(plan.objects):
-            opts = pulumi.ResourceOptions(parent=owners.get(desired.component, self),
+            opts = pulumi.ResourceOptions(parent=owners.get(desired.owner, self),
                                           depends_on=[self.children[k] for k in desired.depends_on])
-            if desired.kind == "Namespace":
+            if desired.kind == "Namespace" or desired.retain:
                 # pulumi destroy never deletes a namespace: it may hold objects that are not ours.
                 opts.retain_on_delete = True
-            if desired.kind == "Deployment":
-                # How long the provider waits for the pods to be Ready, on create and on update.
+            if desired.ignore_changes:
+                opts.ignore_changes = list(desired.ignore_changes)
+            if desired.kind in ("Deployment", "Job"):
+                # How long the provider waits for the pods to be Ready (a Job: complete), on create and on update.
                 opts.custom_timeouts = pulumi.CustomTimeouts(create=wait, update=wait)
+            if desired.kind == "Job":
+                opts.delete_before_replace = True  # its pod template cannot change: a new one replaces it, same name
             self.children[desired.key] = _resource(desired, opts)
         for owner in owners.values():
             owner.register_outputs({})
@@ -106,27 +111,65 @@ def ready_when(replicas: int) -> str:
 def engine_metadata(m: dict) -> dict:
     """The manifest's metadata with the annotations that tell the provider how to apply and await it."""
     extra = {PATCH_FORCE: "true", DELETION: "background"}
-    if m["kind"] == "Service":
+    if m["kind"] in ("Service", "PersistentVolumeClaim", "Ingress"):
+        # A claim is not awaited either: a pod that mounts it is not Ready until it is bound, and a
+        # claim that binds only for its first pod would wait for the pods that wait for it. Nor an
+        # Ingress: the provider would wait for its controller to publish an address, which some never
+        # do; what it routes to is Ready before it is applied (render).
         extra[SKIP_AWAIT] = "true"
     if m["kind"] == "Deployment":
         # At 0 pods there is nothing to be Ready and nothing waits for the pods to go (a
         # scale-down comes after its traffic has left); the provider's own wait would take ~10 s.
-        extra.update({WAIT_FOR: ready_when(m["spec"]["replicas"])} if m["spec"]["replicas"] > 0 else
-                     {SKIP_AWAIT: "true"})
+        if "replicas" in m["spec"]:
+            extra.update({WAIT_FOR: ready_when(m["spec"]["replicas"])} if m["spec"]["replicas"] > 0 else
+                         {SKIP_AWAIT: "true"})
+        # Without replicas (an autoscaler sets them) the provider's own wait for the rollout applies.
     return {**m["metadata"], "annotations": {**m["metadata"].get("annotations", {}), **extra}}
+
+
+# The provider's typed resource for each built-in kind we make: (module path, class, fields besides metadata).
+# Anything else (Istio's kinds) is a CustomResource. Modules are imported on first use.
+TYPED = {
+    ("apps/v1", "Deployment"): ("apps.v1", "Deployment", ("spec",)),
+    ("v1", "Service"): ("core.v1", "Service", ("spec",)),
+    ("v1", "Namespace"): ("core.v1", "Namespace", ()),
+    ("v1", "ConfigMap"): ("core.v1", "ConfigMap", ("data", "binary_data")),
+    ("v1", "Secret"): ("core.v1", "Secret", ("data", "string_data", "type")),
+    ("v1", "PersistentVolumeClaim"): ("core.v1", "PersistentVolumeClaim", ("spec",)),
+    ("networking.k8s.io/v1", "Ingress"): ("networking.v1", "Ingress", ("spec",)),
+    ("autoscaling/v1", "HorizontalPodAutoscaler"): ("autoscaling.v1", "HorizontalPodAutoscaler", ("spec",)),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"): ("autoscaling.v2", "HorizontalPodAutoscaler", ("spec",)),
+    ("batch/v1", "Job"): ("batch.v1", "Job", ("spec",)),
+    ("batch/v1", "CronJob"): ("batch.v1", "CronJob", ("spec",)),
+}
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(w.title() for w in rest)
 
 
 def _resource(d: Desired, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
     m = d.manifest
     metadata = engine_metadata(m)
-    if m["kind"] == "Deployment":
-        return k8s.apps.v1.Deployment(d.key, metadata=metadata, spec=m["spec"], opts=opts)
-    if m["kind"] == "Service":
-        return k8s.core.v1.Service(d.key, metadata=metadata, spec=m["spec"], opts=opts)
-    if m["kind"] == "Namespace":
-        return k8s.core.v1.Namespace(d.key, metadata=metadata, opts=opts)
-    return k8s.apiextensions.CustomResource(d.key, api_version=m["apiVersion"], kind=m["kind"],
-                                            metadata=metadata, spec=m["spec"], opts=opts)
+    typed = TYPED.get((m["apiVersion"], m["kind"]))
+    rest = {k: v for k, v in m.items() if k not in ("apiVersion", "kind", "metadata")}
+    if typed is None and set(rest) <= {"spec"}:
+        return k8s.apiextensions.CustomResource(d.key, api_version=m["apiVersion"], kind=m["kind"],
+                                                metadata=metadata, spec=m.get("spec"), opts=opts)
+    if typed is None:
+        # Any other kind (a k8s-objects component's Role, say), under the provider's own type for it.
+        group_version = "core/v1" if m["apiVersion"] == "v1" else m["apiVersion"]
+        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(version=k8s_version()))
+        return pulumi.CustomResource(f"kubernetes:{group_version}:{m['kind']}", d.key,
+                                     {"apiVersion": m["apiVersion"], "kind": m["kind"], "metadata": metadata, **rest},
+                                     opts)
+    module, cls, fields = typed
+    target = k8s
+    for part in module.split("."):
+        target = getattr(target, part)
+    args = {f: m[_camel(f)] for f in fields if _camel(f) in m}
+    return getattr(target, cls)(d.key, metadata=metadata, opts=opts, **args)
 
 
 def ordered(objects: list[Desired]) -> list[Desired]:

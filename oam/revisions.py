@@ -1,7 +1,8 @@
 """Revision naming and the history kept in the stack's own state.
 
 A component revision is ``<component>-v<N>``; N goes up only when the component's type or
-properties change (traits do not count), and a hash seen before gets its old name back.
+properties change, or the properties of a trait that shapes its pods (a sidecar, env,
+volumes); other traits do not count. A hash seen before gets its old name back.
 The history lives in a stack output, read back at the start of the next run, so it moves
 with ``pulumi stack export/import`` and ``pulumi destroy`` resets it.
 """
@@ -11,6 +12,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Optional
+
+from oam.errors import ApplicationError
 
 STATE_OUTPUT = "oamState"
 STATE_VERSION = 1
@@ -23,10 +26,12 @@ class Revision:
     hash: str
     type: str
     properties: Optional[dict] = None  # kept only while the revision may be deployed
+    traits: Optional[list[dict]] = None  # the pod-shaping traits ({type, properties}), kept with the properties
+    external: Optional[str] = None  # the name the user gave it (externalRevision)
 
     @property
     def name(self) -> str:
-        return f"{self.component}-v{self.n}"
+        return self.external or f"{self.component}-v{self.n}"
 
 
 @dataclass
@@ -52,7 +57,7 @@ class History:
 
     def to_json(self) -> str:
         data = {"version": STATE_VERSION,
-                "revisions": {c: [asdict(r) for r in revs] for c, revs in sorted(self.revisions.items())},
+                "revisions": {c: [_revision(r) for r in revs] for c, revs in sorted(self.revisions.items())},
                 "release": asdict(self.release) if self.release else None,
                 "approvals": dict(sorted(self.approvals.items())),
                 "gates": dict(sorted(self.gates.items()))}
@@ -77,23 +82,55 @@ class History:
         return next((r for r in self.revisions.get(component, []) if r.n == n), None)
 
 
-def workload_hash(type_: str, properties: dict[str, Any]) -> str:
-    """A stable hash of what makes a revision: the component's type and properties."""
-    text = json.dumps({"type": type_, "properties": properties}, sort_keys=True, separators=(",", ":"))
+def _revision(r: Revision) -> dict:
+    out = asdict(r)
+    for key in ("traits", "external"):
+        if out[key] is None:
+            del out[key]  # the record of a revision without them is as it always was
+    return out
+
+
+def workload_hash(type_: str, properties: dict[str, Any], traits: Optional[list[dict]] = None,
+                  external: Optional[str] = None) -> str:
+    """A stable hash of what makes a revision: the component's type and properties, its pod-shaping traits
+    and the name the user gave it."""
+    what: dict[str, Any] = {"type": type_, "properties": properties}
+    if traits:
+        what["traits"] = traits
+    if external:
+        what["external"] = external
+    text = json.dumps(what, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def pod_traits(comp) -> list[dict]:
+    """The traits of ``comp`` that shape its pods, as written: part of its revision."""
+    from oam.registry import TRAITS
+
+    return [{"type": t.type, "properties": dict(t.raw)} for t in comp.traits
+            if TRAITS.get(t.type) is not None and TRAITS.get(t.type).shapes_pod]
 
 
 def assign_revisions(app, history: History) -> dict[str, Revision]:
     """The current revision of every component, adding new ones to ``history``."""
     current = {}
     for comp in app.components:
-        h = workload_hash(comp.type, comp.raw_properties)
+        shaping = pod_traits(comp)
+        h = workload_hash(comp.type, comp.raw_properties, shaping, comp.external_revision)
         revs = history.revisions.setdefault(comp.name, [])
         rev = next((r for r in revs if r.hash == h), None)
         if rev is None:
-            rev = Revision(comp.name, max((r.n for r in revs), default=0) + 1, h, comp.type)
+            named = next((r for r in revs if r.name == comp.external_revision), None)
+            if named is not None:
+                raise ApplicationError([app.locator.problem(
+                    comp.path + ("externalRevision",),
+                    f"revision '{named.name}' is already another version of '{comp.name}' (other properties)",
+                    "give this version a new externalRevision, or remove it to have one named for you")])
+            rev = Revision(comp.name, max((r.n for r in revs), default=0) + 1, h, comp.type,
+                           external=comp.external_revision)
             revs.append(rev)
         rev.properties = dict(comp.raw_properties)
+        rev.traits = shaping or None
         current[comp.name] = rev
     return current
 
@@ -104,3 +141,4 @@ def prune(history: History, keep: dict[str, set[int]]) -> None:
         for r in revs:
             if r.n not in keep.get(comp, set()):
                 r.properties = None
+                r.traits = None

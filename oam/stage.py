@@ -19,6 +19,10 @@ class Desired:
     role: str
     manifest: dict[str, Any]
     depends_on: list[str] = field(default_factory=list)
+    source: str = ""  # the trait that made it; "" when the component type did
+    owner: str = ""  # the Pulumi component resource it belongs to
+    retain: bool = False  # left in the cluster when the application stops making it (garbage-collect)
+    ignore_changes: tuple[str, ...] = ()  # fields the cluster keeps once applied (apply-once)
 
     @property
     def kind(self) -> str:
@@ -33,7 +37,7 @@ class ComponentStage:
     live revisions, their replicas and the route weights. ``applied`` is what the cluster holds.
     """
 
-    app: str
+    app: str  # what the Pulumi names of its objects start with (the application's name)
     component: str
     rollout: Optional["Rollout"]
     applied: Applied
@@ -42,6 +46,7 @@ class ComponentStage:
     subsets: set[str] = field(default_factory=set)  # keys of objects that define subsets routes will name
     retiring: set[str] = field(default_factory=set)  # keys of objects that lose what the routes name now
     routes: set[str] = field(default_factory=set)  # keys of added objects that route to the component's pods
+    current: str = ""  # the trait whose stage() is running: the source of what it adds
 
     @property
     def prefix(self) -> str:
@@ -59,7 +64,7 @@ class ComponentStage:
         before every route (they may name what it defines); a ``retiring`` one after every
         route (the routes stop naming what it gives up first).
         """
-        d = Desired(key or f"{self.prefix}-{role}", self.component, role, manifest, list(after))
+        d = Desired(key or f"{self.prefix}-{role}", self.component, role, manifest, list(after), self.current)
         self.added.append(d)
         for flag, keys in ((route, self.routes), (subset, self.subsets), (retiring, self.retiring)):
             if flag:

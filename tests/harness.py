@@ -42,6 +42,7 @@ class Registered:
     inputs: dict
     dependencies: list[str]
     timeouts: dict = field(default_factory=dict)  # customTimeouts: create/update/delete
+    options: dict = field(default_factory=dict)  # retainOnDelete, ignoreChanges, deleteBeforeReplace when set
 
 
 def _unwrap(value: Any) -> Any:
@@ -118,8 +119,11 @@ class _Monitor(pmocks.MockMonitor):
             t = request.customTimeouts
             timeouts = {k: getattr(t, k) for k in ("create", "update", "delete") if getattr(t, k)}
             urn = self.make_urn(request.parent, request.type, request.name)
+            options = {k: v for k, v in (("retainOnDelete", request.retainOnDelete),
+                                         ("ignoreChanges", list(request.ignoreChanges)),
+                                         ("deleteBeforeReplace", request.deleteBeforeReplace)) if v}
             self.run.resources[request.name] = Registered(urn, request.type, request.name, request.parent, inputs,
-                                                          list(request.dependencies), timeouts)
+                                                          list(request.dependencies), timeouts, options)
         return super().RegisterResource(request)
 
 

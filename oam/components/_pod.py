@@ -8,6 +8,7 @@ from pydantic import AfterValidator, Field, model_validator
 from oam.context import Workload
 from oam import k8s_values as kv
 from oam.keys import check_keys
+from oam.model import OamModel
 
 Image = Annotated[str, AfterValidator(kv.checked(kv.image))]
 Quantity = Annotated[str, AfterValidator(kv.checked(kv.quantity))]
@@ -15,7 +16,8 @@ EnvName = Annotated[str, AfterValidator(kv.checked(kv.env_name))]
 VolumeName = Annotated[str, AfterValidator(kv.checked(kv.dns_label, "volume name"))]
 FileMode = Annotated[int, AfterValidator(kv.checked(kv.file_mode))]
 RelativePath = Annotated[str, AfterValidator(kv.checked(kv.relative_path))]
-from oam.model import OamModel
+SubPath = Annotated[str, AfterValidator(kv.checked(kv.sub_path))]
+AbsolutePath = Annotated[str, AfterValidator(kv.checked(kv.absolute_path))]
 
 
 class KeyRef(OamModel):
@@ -23,14 +25,19 @@ class KeyRef(OamModel):
     key: str = Field(description="Key inside it")
 
 
+class FieldRef(OamModel):
+    field_path: str = Field(description="Field of the pod, like metadata.name or status.podIP")
+
+
 class ValueFrom(OamModel):
     secret_key_ref: Optional[KeyRef] = Field(None, description="Read the value from a Secret key")
     config_map_key_ref: Optional[KeyRef] = Field(None, description="Read the value from a ConfigMap key")
+    field_ref: Optional[FieldRef] = Field(None, description="Read the value from a field of the pod")
 
     @model_validator(mode="after")
     def _one_source(self):
-        if (self.secret_key_ref is None) == (self.config_map_key_ref is None):
-            raise ValueError("give exactly one of secretKeyRef and configMapKeyRef")
+        if sum(x is not None for x in (self.secret_key_ref, self.config_map_key_ref, self.field_ref)) != 1:
+            raise ValueError("give exactly one of secretKeyRef, configMapKeyRef and fieldRef")
         return self
 
 
@@ -55,8 +62,9 @@ class KeyToPath(OamModel):
 class Volume(OamModel):
     name: VolumeName = Field(description="Volume name")
     mount_path: str = Field(description="Where it is mounted in the container")
-    type: Literal["emptyDir", "configMap", "secret"] = Field("emptyDir", description="Volume source")
+    type: Literal["emptyDir", "configMap", "secret", "pvc"] = Field("emptyDir", description="Volume source")
     medium: Literal["", "Memory"] = Field("", description="emptyDir medium")
+    claim_name: Optional[str] = Field(None, description="PersistentVolumeClaim name, for type pvc")
     cm_name: Optional[str] = Field(None, description="ConfigMap name, for type configMap")
     secret_name: Optional[str] = Field(None, description="Secret name, for type secret")
     default_mode: Optional[FileMode] = Field(None, description="File mode bits of mounted keys")
@@ -68,7 +76,54 @@ class Volume(OamModel):
             raise ValueError("a configMap volume needs cmName")
         if self.type == "secret" and not self.secret_name:
             raise ValueError("a secret volume needs secretName")
+        if self.type == "pvc" and not self.claim_name:
+            raise ValueError("a pvc volume needs claimName")
         return self
+
+
+class Mount(OamModel):
+    name: VolumeName = Field(description="Volume name; mounts of one volume share it")
+    mount_path: AbsolutePath = Field(description="Where it is mounted in the container")
+    sub_path: Optional[SubPath] = Field(None, description="Path inside the volume to mount (relative)")
+
+
+class PvcMount(Mount):
+    claim_name: str = Field(description="PersistentVolumeClaim to mount")
+
+
+class ConfigMapMount(Mount):
+    cm_name: str = Field(description="ConfigMap to mount")
+    default_mode: FileMode = Field(420, description="File mode bits of its keys (420 is 0644)")
+    items: list[KeyToPath] = Field(default_factory=list, description="Keys to mount, all when empty")
+
+
+class SecretMount(Mount):
+    secret_name: str = Field(description="Secret to mount")
+    default_mode: FileMode = Field(420, description="File mode bits of its keys (420 is 0644)")
+    items: list[KeyToPath] = Field(default_factory=list, description="Keys to mount, all when empty")
+
+
+class EmptyDirMount(Mount):
+    medium: Literal["", "Memory"] = Field("", description="Backing medium: node disk, or Memory (tmpfs)")
+
+
+class HostPathMount(Mount):
+    path: AbsolutePath = Field(description="Path on the node")
+
+
+class VolumeMounts(OamModel):
+    pvc: list[PvcMount] = Field(default_factory=list, description="PersistentVolumeClaims")
+    config_map: list[ConfigMapMount] = Field(default_factory=list, description="ConfigMaps")
+    secret: list[SecretMount] = Field(default_factory=list, description="Secrets")
+    empty_dir: list[EmptyDirMount] = Field(default_factory=list, description="Scratch directories")
+    host_path: list[HostPathMount] = Field(default_factory=list, description="Paths of the node")
+
+    def all(self) -> list[tuple[str, int, Mount]]:
+        """(list name, index, mount) in KubeVela's order: pvc, configMap, secret, emptyDir, hostPath."""
+        return [(field, i, m) for field, items in (("pvc", self.pvc), ("configMap", self.config_map),
+                                                   ("secret", self.secret), ("emptyDir", self.empty_dir),
+                                                   ("hostPath", self.host_path))
+                for i, m in enumerate(items)]
 
 
 class ExecAction(OamModel):
@@ -118,14 +173,16 @@ class ContainerProperties(OamModel):
     env: list[EnvVar] = Field(default_factory=list, description="Environment variables")
     cpu: Optional[Quantity] = Field(None, description="CPU request and limit, e.g. 0.5 or 500m")
     memory: Optional[Quantity] = Field(None, description="Memory request and limit, e.g. 256Mi")
-    volumes: list[Volume] = Field(default_factory=list, description="Volumes mounted in the container")
+    volume_mounts: Optional[VolumeMounts] = Field(None, description="Volumes mounted in the container, by source")
+    volumes: list[Volume] = Field(default_factory=list, description="Volumes mounted in the container "
+                                                                    "(older form of volumeMounts)")
     liveness_probe: Optional[Probe] = Field(None, description="Restart the container when this fails")
     readiness_probe: Optional[Probe] = Field(None, description="Send no traffic until this succeeds")
     labels: dict[str, str] = Field(default_factory=dict, description="Labels of the workload and its pods")
     annotations: dict[str, str] = Field(default_factory=dict, description="Annotations of the workload and its pods")
 
 
-def _probe(p: Probe) -> dict:
+def probe(p: Probe) -> dict:
     out: dict = {k: getattr(p, f) for k, f in (
         ("initialDelaySeconds", "initial_delay_seconds"), ("periodSeconds", "period_seconds"),
         ("timeoutSeconds", "timeout_seconds"), ("successThreshold", "success_threshold"),
@@ -141,17 +198,40 @@ def _probe(p: Probe) -> dict:
     return out
 
 
-def _env(e: EnvVar) -> dict:
+def env_entry(e: EnvVar) -> dict:
     if e.value_from is None:
         return {"name": e.name, "value": e.value or ""}
+    if e.value_from.field_ref is not None:
+        return {"name": e.name, "valueFrom": {"fieldRef": {"fieldPath": e.value_from.field_ref.field_path}}}
     ref = e.value_from.secret_key_ref or e.value_from.config_map_key_ref
     kind = "secretKeyRef" if e.value_from.secret_key_ref else "configMapKeyRef"
     return {"name": e.name, "valueFrom": {kind: {"name": ref.name, "key": ref.key}}}
 
 
-def _volume(v: Volume) -> dict:
+def _items(items: list[KeyToPath]) -> list[dict]:
+    return [{"key": i.key, "path": i.path, **({"mode": i.mode} if i.mode is not None else {})} for i in items]
+
+
+def mount_volume(kind: str, m: Mount) -> dict:
+    """The pod volume a volumeMounts entry mounts."""
+    if kind == "pvc":
+        return {"name": m.name, "persistentVolumeClaim": {"claimName": m.claim_name}}
+    if kind == "emptyDir":
+        return {"name": m.name, "emptyDir": {"medium": m.medium} if m.medium else {}}
+    if kind == "hostPath":
+        return {"name": m.name, "hostPath": {"path": m.path}}
+    body = {"name": m.cm_name} if kind == "configMap" else {"secretName": m.secret_name}
+    body["defaultMode"] = m.default_mode
+    if m.items:
+        body["items"] = _items(m.items)
+    return {"name": m.name, kind: body}
+
+
+def volume_source(v: Volume) -> dict:
     if v.type == "emptyDir":
         return {"name": v.name, "emptyDir": {"medium": v.medium} if v.medium else {}}
+    if v.type == "pvc":
+        return {"name": v.name, "persistentVolumeClaim": {"claimName": v.claim_name}}
     source: dict = {"configMap": {"name": v.cm_name}} if v.type == "configMap" else {"secret": {"secretName": v.secret_name}}
     body = next(iter(source.values()))
     if v.default_mode is not None:
@@ -173,19 +253,28 @@ def container_workload(name: str, p: ContainerProperties, ports: list[dict]) -> 
     if ports:
         container["ports"] = ports
     if p.env:
-        container["env"] = [_env(e) for e in p.env]
+        container["env"] = [env_entry(e) for e in p.env]
     resources = {k: v for k, v in (("cpu", p.cpu), ("memory", p.memory)) if v is not None}
     if resources:
         container["resources"] = {"requests": dict(resources), "limits": dict(resources)}
-    if p.volumes:
-        container["volumeMounts"] = [{"name": v.name, "mountPath": v.mount_path} for v in p.volumes]
+    volumes = [volume_source(v) for v in p.volumes]
+    mounts = [{"name": v.name, "mountPath": v.mount_path} for v in p.volumes]
+    if p.volume_mounts is not None:
+        # The older volumes list is used only without volumeMounts, as KubeVela does.
+        volumes, mounts = [], []
+        for kind, _, m in p.volume_mounts.all():
+            mounts.append({"name": m.name, "mountPath": m.mount_path, **({"subPath": m.sub_path} if m.sub_path else {})})
+            if all(v["name"] != m.name for v in volumes):
+                volumes.append(mount_volume(kind, m))
+    if mounts:
+        container["volumeMounts"] = mounts
     if p.liveness_probe:
-        container["livenessProbe"] = _probe(p.liveness_probe)
+        container["livenessProbe"] = probe(p.liveness_probe)
     if p.readiness_probe:
-        container["readinessProbe"] = _probe(p.readiness_probe)
+        container["readinessProbe"] = probe(p.readiness_probe)
     return Workload(
         container=container,
-        volumes=[_volume(v) for v in p.volumes],
+        volumes=volumes,
         image_pull_secrets=[{"name": s} for s in p.image_pull_secrets],
         ports=[port["containerPort"] for port in ports],
         labels=dict(p.labels),
@@ -211,4 +300,18 @@ def check_container(p: ContainerProperties, locator, path: tuple) -> list:
             problems.append(locator.problem(path + ("volumes", i, "name"), f"duplicate volume name '{v.name}'",
                                             "give every volume its own name"))
         seen.add(v.name)
+    if p.volume_mounts is not None:
+        sources: dict[str, dict] = {}
+        mounted: set[str] = set()
+        for kind, i, m in p.volume_mounts.all():
+            where = path + ("volumeMounts", kind, i)
+            volume = mount_volume(kind, m)
+            if sources.setdefault(m.name, volume) != volume:
+                problems.append(locator.problem(where + ("name",), f"volume '{m.name}' is mounted twice with "
+                                                                   "different sources",
+                                                "give each source its own volume name"))
+            if m.mount_path in mounted:
+                problems.append(locator.problem(where + ("mountPath",), f"'{m.mount_path[:60]}' is mounted twice",
+                                                "mount one volume per path"))
+            mounted.add(m.mount_path)
     return problems

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from oam.context import ComponentContext
 from oam.registry import TRAITS, TraitType
-from oam.keys import StringMap, check_map
+from oam.keys import PatchMap, check_map
 
 
-class AnnotationsProperties(StringMap):
-    """The annotations, as a map of key to value."""
+class AnnotationsProperties(PatchMap):
+    """The annotations, as a map of key to value; a key given null is deleted."""
 
 
 @TRAITS.register
@@ -21,4 +21,10 @@ class Annotations(TraitType):
         return check_map(trait, app, values=False)
 
     def apply(self, p: AnnotationsProperties, ctx: ComponentContext) -> None:
-        ctx.annotations.update(p.root)
+        for key, value in p.root.items():
+            if value is None:  # a JSON merge patch: null deletes the key, from the component's own annotations too
+                ctx.annotations.pop(key, None)
+                ctx.removed_annotations.add(key)
+            else:
+                ctx.annotations[key] = value
+                ctx.removed_annotations.discard(key)

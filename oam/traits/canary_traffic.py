@@ -118,7 +118,7 @@ def rules(ctx: ComponentContext, stage: ComponentStage) -> list[tuple[str, dict,
 
 
 def _own_key(ctx: ComponentContext, revision: str) -> str:
-    return f"{ctx.app}-{revision}-destinationrule"
+    return f"{ctx.key_prefix or ctx.app}-{revision}-destinationrule"
 
 
 def destination_rule(ctx: ComponentContext, name: str, revisions: list[str]) -> dict:

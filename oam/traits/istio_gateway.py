@@ -29,7 +29,8 @@ class IstioGatewayProperties(OamModel):
     hosts: list[Annotated[str, AfterValidator(kv.checked(kv.istio_host))]] = Field(
         min_length=1, description="Hosts the gateway accepts, '*' for any")
     gateway: str = Field("ingressgateway", description="Selects the gateway pods labelled istio: <gateway>")
-    match: list[Match] = Field(min_length=1, description="URI matches routed to the component")
+    match: list[Match] = Field(default_factory=list, description="URI matches routed to the component; "
+                                                                "every path when none is given")
     port: int = Field(ge=1, le=65535, description="Component port the requests go to")
 
 
@@ -116,8 +117,8 @@ class IstioGateway(TraitType):
                 "hosts": list(p.hosts),
                 "gateways": [name],
                 "http": [{
-                    "match": [{"uri": {"exact": m.exact} if m.exact is not None else {"prefix": m.prefix}}
-                              for m in p.match],
+                    **({"match": [{"uri": {"exact": m.exact} if m.exact is not None else {"prefix": m.prefix}}
+                                  for m in p.match]} if p.match else {}),
                     "route": [{"destination": {"host": ctx.host, "port": {"number": p.port}}}],
                 }],
             },

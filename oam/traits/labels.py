@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from oam.context import ComponentContext
 from oam.registry import TRAITS, TraitType
-from oam.keys import StringMap, check_map
+from oam.keys import PatchMap, check_map
 
 
-class LabelsProperties(StringMap):
-    """The labels, as a map of key to value."""
+class LabelsProperties(PatchMap):
+    """The labels, as a map of key to value; a key given null is deleted."""
 
 
 @TRAITS.register
@@ -21,4 +21,10 @@ class Labels(TraitType):
         return check_map(trait, app, values=True)
 
     def apply(self, p: LabelsProperties, ctx: ComponentContext) -> None:
-        ctx.labels.update(p.root)
+        for key, value in p.root.items():
+            if value is None:  # a JSON merge patch: null deletes the key, from the component's own labels too
+                ctx.labels.pop(key, None)
+                ctx.removed_labels.add(key)
+            else:
+                ctx.labels[key] = value
+                ctx.removed_labels.discard(key)

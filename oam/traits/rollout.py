@@ -1,11 +1,14 @@
 """rollout: one Deployment per revision, replicas moved from the old to the new in batches."""
 from __future__ import annotations
 
+import re
+from typing import Optional
+
 from pydantic import Field
 
 from oam.k8s_values import MAX_INT32
 from oam.model import OamModel
-from oam.registry import TRAITS, TraitType
+from oam.registry import COMPONENTS, TRAITS, TraitType
 
 
 class Batch(OamModel):
@@ -15,6 +18,10 @@ class Batch(OamModel):
 class RolloutProperties(OamModel):
     target_size: int = Field(ge=1, le=MAX_INT32, description="Total pods across revisions")
     rollout_batches: list[Batch] = Field(min_length=1, description="Batches; their replicas sum to targetSize")
+    target_revision: Optional[str] = Field(None, description="The revision rolled out: the one the file makes "
+                                                             "(the default)")
+    batch_partition: Optional[int] = Field(None, ge=0, description="Without a workflow: the last batch (0-based) "
+                                                                   "moved to the new revision; all when absent")
 
 
 @TRAITS.register
@@ -27,12 +34,32 @@ class Rollout(TraitType):
 
     def check(self, trait, app, comp):
         p: RolloutProperties = trait.properties
+        if COMPONENTS.get(comp.type) is not None and not COMPONENTS.get(comp.type).rolls_out:
+            return [app.locator.problem(trait.path + ("type",), f"a {comp.type} component is not rolled out revision "
+                                                                "by revision", "use rollout with webservice or worker")]
         total = sum(b.replicas for b in p.rollout_batches)
         if total != p.target_size:
             return [app.locator.problem(trait.path + ("properties", "rolloutBatches"),
                                         f"batches add up to {total} replicas but targetSize is {p.target_size}",
                                         "make the batches' replicas sum to targetSize")]
+        own = re.fullmatch(f"{re.escape(comp.name)}-v[1-9][0-9]*", p.target_revision or "")
+        if p.target_revision is not None and p.target_revision != comp.external_revision and not own:
+            return [app.locator.problem(trait.path + ("properties", "targetRevision"),
+                                        f"'{p.target_revision}' is not a revision of '{comp.name}' "
+                                        f"({comp.external_revision or comp.name + '-v<N>'})",
+                                        "remove targetRevision: the revision the file makes is rolled out")]
         return []
+
+    def check_revision(self, p: RolloutProperties, current: str) -> Optional[str]:
+        """Why ``targetRevision`` cannot be rolled out when the file makes ``current``; None when it can."""
+        if p.target_revision is None or p.target_revision == current:
+            return None
+        return (f"targetRevision is '{p.target_revision}', but this file makes '{current}': a release rolls out "
+                f"the revision its file makes")
+
+    def direct_partition(self, p: RolloutProperties) -> int:
+        last = len(p.rollout_batches) - 1
+        return last if p.batch_partition is None else min(p.batch_partition, last)
 
     def target_size(self, p: RolloutProperties) -> int:
         return p.target_size

@@ -13,11 +13,12 @@ from typing import Optional
 
 from oam.config import StageConfig
 from oam.errors import ApplicationError, ConfigError, ReleaseError
-from oam.model import AppSpec, StepSpec, rollout_of
+from oam.model import AppSpec, StepSpec, all_steps, rollout_of
 from oam.registry import STEPS
 from oam.revisions import History, Release, Revision, assign_revisions, prune
 from oam.workflow import rollouts
 from oam.workflow.clock import iso, left, parse_iso, utcnow
+from oam.workflow.placements import Placement, default_placements
 from oam.workflow.release import (ACTIVE, PROGRESSING, ROLLED_BACK, SUCCEEDED, SUSPENDED, check_approvals,
                                   current_release, describe)
 from oam.workflow.rollouts import Rollout
@@ -40,6 +41,7 @@ class Resolution:
     messages: list[str] = field(default_factory=list)
     history: History = field(default_factory=History)
     ready_timeout: Optional[int] = None  # seconds, from the timeout of the step that set this stage
+    placements: list[Placement] = field(default_factory=list)  # where the application is, at this stage
 
 
 class WorkflowRun:
@@ -57,12 +59,26 @@ class WorkflowRun:
         self.opens_at: Optional[str] = None
         self.notes: list[str] = []
         self.messages: list[str] = []  # for the log only: they change from run to run
+        self.placed: dict[str, Placement] = {}  # namespace -> placement, from the deploy steps run so far
+
+    def deploy(self, placements: list[Placement]) -> None:
+        """The application goes (also) to these placements; one to a namespace it is in already joins that one."""
+        for placement in placements:
+            have = self.placed.get(placement.namespace)
+            self.placed[placement.namespace] = placement if have is None else have.joined(placement)
 
     def partition(self, p: int) -> None:
         """Each canary step sets the whole picture: weights it does not give follow replicas."""
         for comp in self.app.canaried:
             self.partitions[comp.name] = p
             self.weights.pop(comp.name, None)
+
+    def complete(self, component: str) -> None:
+        """One component's release goes to its last batch, its traffic following its pods."""
+        comp = self.app.component(component)
+        trait, spec = rollout_of(comp)
+        self.partitions[component] = trait.batches(spec) - 1
+        self.weights.pop(component, None)
 
     def weigh(self, component: str, weights: dict[str, int]) -> None:
         self.weights[component] = dict(weights)
@@ -102,12 +118,12 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
     current = assign_revisions(app, history)
     targets = {c.name: current[c.name].n for c in app.canaried}
     steps = app.steps
-    ends_release = any(STEPS.get(s.type).ends_release for s in steps or ())
+    ends_release = any(STEPS.get(s.type).ends_release for s in all_steps(steps))
 
     release, same = current_release(app, cfg, previous, targets, current, ends_release)
     _check_stage(app, cfg)
     if not cfg.rollback and stack_known:
-        problems = [p for s in steps or () for p in STEPS.get(s.type).check_release(s, app, release, history)]
+        problems = [p for s in all_steps(steps) for p in STEPS.get(s.type).check_release(s, app, release, history)]
         if problems:
             raise ApplicationError(problems)
     check_approvals(app, cfg, history, release, cfg.rollback or ends_release)
@@ -164,8 +180,10 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
                          for a in cfg.approve if a not in gates]
     if cfg.rollback:
         ready_timeout = None
+    placed = (list(run.placed.values()) if any(STEPS.get(s.type).places for s in all_steps(steps))
+              else default_placements(app))
     return Resolution(release, current, sized, phase, executed, total, run.waiting, run.opens_at,
-                      notes, run.messages, history, ready_timeout)
+                      notes, run.messages, history, ready_timeout, placed)
 
 
 def _check_stage(app: AppSpec, cfg: StageConfig) -> None:
@@ -185,6 +203,12 @@ def _size(app: AppSpec, comp, run: WorkflowRun, release: Release, history: Histo
     trait, spec = rollout_of(comp)
     size = trait.target_size(spec)
     target = current[comp.name]
+    why = trait.check_revision(spec, target.name)
+    if why:
+        where = next(t.path for t in comp.traits if t.properties is spec) + ("properties", "targetRevision")
+        raise ReleaseError([app.locator.problem(where, why,
+                                                "to go back to an earlier revision, deploy its file again (it keeps "
+                                                "its name) or roll back: pulumi config set rollback true")])
     base_n = release.baselines.get(comp.name)
     base = history.revision(comp.name, base_n) if base_n else None
     if run.rolled_back:
@@ -196,7 +220,7 @@ def _size(app: AppSpec, comp, run: WorkflowRun, release: Release, history: Histo
         return rollouts.only(comp.name, base, size)
     if base is None:
         return rollouts.only(comp.name, target, size)
-    partition = trait.batches(spec) - 1 if direct else run.partitions.get(comp.name)
+    partition = trait.direct_partition(spec) if direct else run.partitions.get(comp.name)
     if partition is None:
         return rollouts.only(comp.name, base, size)
     return rollouts.split(comp.name, base, target, size, trait.new_replicas(spec, partition), run.weights.get(comp.name))

@@ -12,7 +12,7 @@ from oam.model import StepSpec
 from oam.revisions import Revision
 from oam.stage import ComponentStage
 from oam.workflow.rollouts import Rollout
-from oam.registry import COMPONENTS, STEPS, TRAITS, ComponentType, TraitType, load_definitions
+from oam.registry import COMPONENTS, REGISTRIES, STEPS, TRAITS, ComponentType, TraitType, load_definitions
 from oam.traits import canary_traffic
 from oam.traits.istio_gateway import ISTIO_API
 from oam.traits.rollout import new_replicas
@@ -46,11 +46,11 @@ def apply_trait(ctx: ComponentContext, type_: str, props: Any) -> ComponentConte
 
 
 def test_registries_hold_the_tutorial_definitions():
-    assert COMPONENTS.names() == ["webservice", "worker"]
+    assert set(COMPONENTS.names()) >= {"webservice", "worker"}
     assert set(TRAITS.names()) >= {"annotations", "canary-traffic", "expose", "istio-gateway", "labels",
                                    "rollout", "scaler"}
     assert set(STEPS.names()) >= {"canary-rollback", "canary-rollout", "suspend"}
-    for registry in (COMPONENTS, TRAITS, STEPS):
+    for registry in REGISTRIES:
         for name in registry.names():
             assert registry.get(name).description, f"{registry.kind} {name} has no one-line description"
 
@@ -103,9 +103,28 @@ def test_webservice_ports_list():
     assert w.container["ports"] == [
         {"containerPort": 9080, "name": "port-9080", "protocol": "TCP"},
         {"containerPort": 9443, "name": "https", "protocol": "TCP"},
-        {"containerPort": 5353, "name": "port-5353", "protocol": "UDP"},
+        {"containerPort": 5353, "name": "port-5353-udp", "protocol": "UDP"},
     ]
     assert w.ports == [9080, 9443, 5353]
+    assert w.service == {"type": "ClusterIP", "ports": [
+        {"name": "port-5353-udp", "port": 5353, "targetPort": 5353, "protocol": "UDP"}]}
+
+
+def test_webservice_exposed_ports_make_the_component_service():
+    w = component("webservice", {"image": IMAGE, "exposeType": "NodePort", "ports": [
+        {"port": 80, "containerPort": 8080, "expose": True, "nodePort": 30080},
+        {"port": 9090, "name": "metrics"},
+        {"port": 53, "protocol": "SCTP", "expose": True},
+    ]})
+    assert [p["containerPort"] for p in w.container["ports"]] == [8080, 9090, 53]
+    assert w.service == {"type": "NodePort", "ports": [
+        {"name": "port-8080", "port": 80, "targetPort": 8080, "protocol": "TCP", "nodePort": 30080},
+        {"name": "port-53-sctp", "port": 53, "targetPort": 53, "protocol": "SCTP"}]}
+
+
+def test_webservice_port_alone_makes_no_service():
+    assert component("webservice", {"image": IMAGE, "port": 80}).service is None
+    assert component("webservice", {"image": IMAGE, "ports": [{"port": 80}]}).service is None
 
 
 def test_webservice_every_property():

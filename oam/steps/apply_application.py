@@ -1,0 +1,23 @@
+"""apply-application: deploy the whole application (the older form of deploy)."""
+from __future__ import annotations
+
+from oam.model import OamModel
+from oam.registry import STEPS, StepType
+from oam.workflow.placements import default_placements
+
+
+class ApplyApplicationProperties(OamModel):
+    """No parameters."""
+
+
+@STEPS.register
+class ApplyApplication(StepType):
+    """Deploy every component, where the application's policies say (its namespace when they say nothing)."""
+
+    name = "apply-application"
+    Properties = ApplyApplicationProperties
+    places = True
+
+    def run(self, p: ApplyApplicationProperties, run, step) -> bool:
+        run.deploy(default_placements(run.app))
+        return True

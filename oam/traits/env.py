@@ -1,0 +1,82 @@
+"""env: set, replace or remove environment variables of a container of the component."""
+from __future__ import annotations
+
+from typing import Optional
+
+from pydantic import Field, model_validator
+
+from oam.components._pod import EnvName
+from oam.context import ComponentContext
+from oam.model import OamModel
+from oam.registry import TRAITS, TraitType
+from oam.traits._containers import component_containers, container
+
+
+class ContainerEnv(OamModel):
+    container_name: str = Field(description="The container to change")
+    env: dict[EnvName, str] = Field(default_factory=dict, description="Variables to set: name -> value")
+    replace: bool = Field(False, description="The container's variables become exactly env")
+    unset: list[str] = Field(default_factory=list, description="Variables to remove")
+
+
+class EnvProperties(OamModel):
+    env: dict[EnvName, str] = Field(default_factory=dict, description="Variables to set: name -> value")
+    container_name: str = Field("", description="The container to change; the component's own when empty")
+    replace: bool = Field(False, description="The container's variables become exactly env")
+    unset: list[str] = Field(default_factory=list, description="Variables to remove")
+    containers: list[ContainerEnv] = Field(default_factory=list, description="Changes to several containers "
+                                                                             "(instead of the fields above)")
+
+    @model_validator(mode="after")
+    def _one_form(self):
+        if self.containers and (self.env or self.container_name or self.replace or self.unset):
+            raise ValueError("give containers, or env (with containerName, replace, unset), not both")
+        return self
+
+    def changes(self) -> list[tuple[Optional[str], ContainerEnv]]:
+        """(container name, or None for the component's own; the change)."""
+        if self.containers:
+            return [(c.container_name, c) for c in self.containers]
+        return [(self.container_name or None, ContainerEnv(container_name=self.container_name or "-", env=self.env,
+                                                           replace=self.replace, unset=self.unset))]
+
+
+@TRAITS.register
+class Env(TraitType):
+    """Set, replace or remove environment variables of the component's container (or a sidecar's)."""
+
+    name = "env"
+    Properties = EnvProperties
+
+    def check(self, trait, app, comp):
+        p: EnvProperties = trait.properties
+        known = component_containers(comp)
+        problems = []
+        for i, (name, _) in enumerate(p.changes()):
+            if name is not None and name not in known:
+                path = ("containers", i, "containerName") if p.containers else ("containerName",)
+                problems.append(app.locator.problem(trait.path + ("properties", *path),
+                                                    f"the pods of '{comp.name}' have no container '{name}' "
+                                                    f"(theirs: {', '.join(known)})", "name one of them"))
+        return problems
+
+    def patch_pod(self, p: EnvProperties, template: dict, ctx: ComponentContext) -> None:
+        for name, change in p.changes():
+            c = container(template, name)
+            if c is None:
+                continue  # refused by check
+            if change.replace:
+                env = [{"name": k, "value": v} for k, v in change.env.items()]
+            else:
+                env = [e for e in c.get("env", [])]
+                for k, v in change.env.items():
+                    at = next((i for i, e in enumerate(env) if e["name"] == k), None)
+                    if at is None:
+                        env.append({"name": k, "value": v})
+                    else:
+                        env[at] = {"name": k, "value": v}  # a set value replaces a valueFrom too
+            env = [e for e in env if e["name"] not in change.unset]
+            if env:
+                c["env"] = env
+            else:
+                c.pop("env", None)

@@ -1,0 +1,49 @@
+"""resource: CPU and memory requests and limits of the component's container."""
+from __future__ import annotations
+
+from typing import Optional
+
+from pydantic import Field
+
+from oam.components._pod import Quantity
+from oam.context import ComponentContext
+from oam.model import OamModel
+from oam.registry import TRAITS, TraitType
+from oam.traits._containers import container
+
+
+class Amounts(OamModel):
+    cpu: Optional[Quantity] = Field(None, description="CPU, like 500m or 0.5")
+    memory: Optional[Quantity] = Field(None, description="Memory, like 256Mi")
+
+    def given(self) -> dict[str, str]:
+        return {k: v for k, v in (("cpu", self.cpu), ("memory", self.memory)) if v is not None}
+
+
+class ResourceProperties(OamModel):
+    cpu: Optional[Quantity] = Field(None, description="CPU request and limit, like 500m or 0.5")
+    memory: Optional[Quantity] = Field(None, description="Memory request and limit, like 256Mi")
+    requests: Optional[Amounts] = Field(None, description="Requests, when they differ from the limits")
+    limits: Optional[Amounts] = Field(None, description="Limits, when they differ from the requests")
+
+
+@TRAITS.register
+class Resource(TraitType):
+    """Set the CPU and memory the component's container requests and is limited to (replacing cpu, memory)."""
+
+    name = "resource"
+    Properties = ResourceProperties
+
+    def check(self, trait, app, comp):
+        p: ResourceProperties = trait.properties
+        if not (p.cpu or p.memory or (p.requests and p.requests.given()) or (p.limits and p.limits.given())):
+            return [app.locator.problem(trait.path + ("properties",), "sets no resource",
+                                        "give cpu, memory, requests or limits")]
+        return []
+
+    def patch_pod(self, p: ResourceProperties, template: dict, ctx: ComponentContext) -> None:
+        both = {k: v for k, v in (("cpu", p.cpu), ("memory", p.memory)) if v is not None}
+        requests = {**both, **(p.requests.given() if p.requests else {})}
+        limits = {**both, **(p.limits.given() if p.limits else {})}
+        resources = {k: v for k, v in (("requests", requests), ("limits", limits)) if v}
+        container(template)["resources"] = resources

@@ -1,0 +1,35 @@
+"""Where the application is deployed: one placement per target namespace, each with the overrides it gets."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from oam.model import AppSpec, PolicySpec
+from oam.registry import POLICIES
+
+
+@dataclass(frozen=True)
+class Placement:
+    namespace: str
+    overrides: tuple[PolicySpec, ...] = ()
+    components: Optional[tuple[str, ...]] = None  # only these components; all when None
+
+    def joined(self, later: "Placement") -> "Placement":
+        """This placement with a later one to the same namespace: the later overrides, both sets of components."""
+        if self.components is None or later.components is None:
+            return Placement(self.namespace, later.overrides, None)
+        return Placement(self.namespace, later.overrides, tuple(dict.fromkeys(self.components + later.components)))
+
+
+def placements(app: AppSpec, names: tuple[str, ...]) -> list[Placement]:
+    """The placements of the policies ``names`` (a deploy step's): every target they name (the application's
+    namespace when none), each with the overrides, in the order given."""
+    named = [p for n in names for p in app.policies if p.name == n]
+    targets = [POLICIES.get(p.type).namespace(p.properties, app) for p in named if POLICIES.get(p.type).places]
+    overrides = tuple(p for p in named if POLICIES.get(p.type).transforms)
+    return [Placement(ns, overrides) for ns in dict.fromkeys(targets or [app.namespace])]
+
+
+def default_placements(app: AppSpec) -> list[Placement]:
+    """Without a deploy step: to every placement policy's target (or the application's namespace), with every override."""
+    return placements(app, tuple(p.name for p in app.policies))
