@@ -1,0 +1,270 @@
+"""Every definition: its example validates, renders under Pulumi's mocks, and makes what it should.
+
+One example Application per definition lives in examples/definitions/<kind>-<name>.yaml;
+the reference page (docs/definitions.md) shows the same files.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from oam.config import StageConfig
+from oam.errors import OamError
+from oam.model import read_application
+from oam.registry import REGISTRIES
+from oam.render import plan
+from oam.revisions import History
+from tests.harness import ROOT, StageRun, run_stage
+
+EXAMPLES = ROOT / "examples" / "definitions"
+KIND_FILE = {"component": "component", "trait": "trait", "policy": "policy", "workflow step": "step"}
+
+
+def example(kind: str, name: str) -> Path:
+    return EXAMPLES / f"{KIND_FILE[kind]}-{name}.yaml"
+
+
+SUPPORTED = [(r.kind, n) for r in REGISTRIES for n in r.names() if not r.get(n).refused]
+REFUSED = [(r.kind, n) for r in REGISTRIES for n in r.names() if r.get(n).refused]
+
+
+def earlier(path: Path, tmp: Path) -> StageRun:
+    """The stack a release example starts from: the same application at 1.4.0, deployed without a workflow."""
+    text = path.read_text().replace(":1.5.0", ":1.4.0").split("  workflow:")[0]
+    first = tmp / "first.yaml"
+    first.write_text(text)
+    run = run_stage({"app": str(first)})
+    assert run.error is None, run.error
+    return run
+
+
+@pytest.mark.parametrize("kind, name", SUPPORTED, ids=[f"{k}-{n}" for k, n in SUPPORTED])
+def test_every_definition_has_an_example_that_deploys(kind: str, name: str, tmp_path: Path):
+    path = example(kind, name)
+    assert path.exists(), f"{kind} {name} has no example at {path.relative_to(ROOT)}"
+    text = path.read_text()
+    assert f"type: {name}\n" in text, f"{path.name} does not use {name}"
+    before = earlier(path, tmp_path) if ":1.5.0" in text else None  # a release from 1.4.0
+    run = run_stage({"app": str(path.relative_to(ROOT))}, before)
+    assert run.error is None, run.error
+    assert run.resources, "nothing registered"
+
+
+def test_no_example_without_a_definition():
+    known = {example(k, n).name for k, n in SUPPORTED}
+    assert {p.name for p in EXAMPLES.glob("*.yaml")} <= known
+
+
+def objects(file: str, **config) -> dict[str, dict]:
+    """key -> manifest of the example's first stage."""
+    app = read_application(EXAMPLES / file, file)
+    return {d.key: d.manifest for d in plan(app, History(), StageConfig(app=file, **config)).objects}
+
+
+def stage(file: str, previous: StageRun | None = None, **config) -> StageRun:
+    run = run_stage({"app": f"examples/definitions/{file}", **config}, previous)
+    assert run.error is None, run.error
+    return run
+
+
+def container(manifest: dict, index: int = 0) -> dict:
+    spec = manifest["spec"]
+    pod = spec["jobTemplate"]["spec"]["template"] if "jobTemplate" in spec else spec["template"]
+    return pod["spec"]["containers"][index]
+
+
+# --- components --------------------------------------------------------------------------------
+
+
+def test_webservice_exposes_its_marked_ports_and_mounts_by_source():
+    o = objects("component-webservice.yaml")
+    svc = o["web-frontend-service"]
+    assert svc["metadata"]["name"] == "frontend"
+    assert svc["spec"]["ports"] == [{"name": "port-8080", "port": 80, "targetPort": 8080, "protocol": "TCP"}]
+    c = container(o["web-frontend-deployment"])
+    assert [p["containerPort"] for p in c["ports"]] == [8080, 9090]
+    assert c["resources"] == {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "250m", "memory": "256Mi"}}
+    assert c["volumeMounts"] == [{"name": "settings", "mountPath": "/etc/frontend"},
+                                 {"name": "cache", "mountPath": "/var/cache/frontend"}]
+    volumes = o["web-frontend-deployment"]["spec"]["template"]["spec"]["volumes"]
+    assert volumes == [{"name": "settings", "configMap": {"name": "frontend-settings", "defaultMode": 420}},
+                       {"name": "cache", "emptyDir": {}}]
+
+
+def test_task_is_a_job_its_dependent_waits_for():
+    run = stage("component-task.yaml")
+    job = run.manifest("store-migrate-job")
+    assert (job["kind"], job["metadata"]["name"]) == ("Job", "store-migrate")
+    assert job["spec"]["completions"] == job["spec"]["parallelism"] == 1
+    assert job["spec"]["template"]["spec"]["restartPolicy"] == "OnFailure"
+    assert "replicas" not in job["spec"] and "selector" not in job["spec"]
+    assert run.depends("store-api-deployment", "store-migrate-job"), "the API starts once the migration is done"
+    assert run.resources["store-migrate-job"].options.get("deleteBeforeReplace")
+    assert run.resources["store-migrate-job"].timeouts, "it waits as long as pods may take to be Ready"
+
+
+def test_cron_task_is_a_cronjob():
+    cron = objects("component-cron-task.yaml")["reports-nightly-cronjob"]
+    assert (cron["apiVersion"], cron["kind"], cron["metadata"]["name"]) == ("batch/v1", "CronJob", "nightly")
+    assert cron["spec"]["schedule"] == "0 2 * * *" and cron["spec"]["concurrencyPolicy"] == "Forbid"
+    assert cron["spec"]["jobTemplate"]["spec"]["backoffLimit"] == 2
+    assert container(cron)["image"] == "registry.example.com/shop/report:3"
+
+
+def test_k8s_objects_are_applied_as_written_in_the_namespace():
+    run = stage("component-k8s-objects.yaml")
+    cm, role = run.manifest("base-settings-object-0"), run.manifest("base-settings-object-1")
+    assert run.resources["base-settings-object-0"].type == "kubernetes:core/v1:ConfigMap"
+    assert cm["data"] == {"theme": "dark"} and cm["metadata"]["namespace"] == "default"
+    assert run.resources["base-settings-object-1"].type == "kubernetes:rbac.authorization.k8s.io/v1:Role"
+    assert role["rules"][0]["verbs"] == ["get", "list"]
+    assert not run.of_kind("Deployment")
+
+
+# --- traits -----------------------------------------------------------------------------------
+
+
+def test_labels_and_annotations_null_removes_a_key():
+    d = objects("trait-labels.yaml")["web-frontend-deployment"]
+    for meta in (d["metadata"], d["spec"]["template"]["metadata"]):
+        assert meta["labels"]["team"] == "storefront" and meta["labels"]["tier"] == "frontend"
+        assert "legacy" not in meta["labels"]
+
+
+def test_sidecar_runs_next_to_the_component_and_mounts_its_volume():
+    d = objects("trait-sidecar.yaml")["web-frontend-deployment"]
+    shipper = container(d, 1)
+    assert [c["name"] for c in d["spec"]["template"]["spec"]["containers"]] == ["frontend", "shipper"]
+    assert shipper["volumeMounts"] == [{"name": "logs", "mountPath": "/logs"}]
+
+
+def test_env_sets_replaces_and_removes():
+    env = container(objects("trait-env.yaml")["web-frontend-deployment"])["env"]
+    assert env == [{"name": "LOG_LEVEL", "value": "warn"}, {"name": "REGION", "value": "eu-west"}]
+
+
+def test_resource_sets_requests_and_limits():
+    c = container(objects("trait-resource.yaml")["web-frontend-deployment"])
+    assert c["resources"] == {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"cpu": "1", "memory": "512Mi"}}
+
+
+def test_volumes_trait_gives_each_volume_one_source():
+    volumes = objects("trait-volumes.yaml")["web-frontend-deployment"]["spec"]["template"]["spec"]["volumes"]
+    assert volumes == [{"name": "data", "persistentVolumeClaim": {"claimName": "frontend-data"}},
+                       {"name": "settings", "configMap": {"name": "frontend-settings"}}]
+
+
+def test_storage_makes_the_claim_before_the_pods():
+    run = stage("trait-storage.yaml")
+    claim = run.manifest("db-postgres-pvc-pgdata")
+    assert claim["spec"]["resources"] == {"requests": {"storage": "20Gi"}}
+    assert run.depends("db-postgres-deployment", "db-postgres-pvc-pgdata")
+    assert claim["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true", "a claim may bind only for its pod"
+    assert "db-postgres-secret-pg-credentials" not in run.resources, "mountOnly: made elsewhere"
+    c = container(run.manifest("db-postgres-deployment"))
+    assert c["env"] == [{"name": "POSTGRES_PASSWORD",
+                         "valueFrom": {"secretKeyRef": {"name": "pg-credentials", "key": "password"}}}]
+
+
+def test_gateway_makes_an_ingress_that_waits_for_the_pods():
+    run = stage("trait-gateway.yaml")
+    ing = run.manifest("web-frontend-ingress")
+    assert ing["apiVersion"] == "networking.k8s.io/v1"
+    assert ing["metadata"]["annotations"]["kubernetes.io/ingress.class"] == "nginx"
+    assert ing["spec"]["tls"] == [{"hosts": ["shop.example.com"], "secretName": "shop-tls"}]
+    assert ing["spec"]["rules"][0]["http"]["paths"][0]["backend"] == {
+        "service": {"name": "frontend", "port": {"number": 8080}}}
+    assert run.manifest("web-frontend-service")["spec"]["ports"][0]["port"] == 8080
+    assert run.depends("web-frontend-ingress", "web-frontend-deployment")
+
+
+@pytest.mark.parametrize("file, cls", [("trait-ingress.yaml", None), ("trait-ingress-1-20.yaml", "traefik")])
+def test_older_ingress_traits_use_the_served_ingress_api(file, cls):
+    ing = objects(file)["web-frontend-ingress"]
+    assert ing["apiVersion"] == "networking.k8s.io/v1" and ing["spec"]["rules"][0]["host"] == "shop.example.com"
+    assert (ing["metadata"].get("annotations") or {}).get("kubernetes.io/ingress.class") == cls
+
+
+@pytest.mark.parametrize("file, api", [("trait-cpuscaler.yaml", "autoscaling/v1"), ("trait-hpa.yaml", "autoscaling/v2")])
+def test_autoscalers_own_the_replicas(file, api):
+    run = stage(file)
+    hpa = run.manifest("web-frontend-hpa")
+    assert hpa["apiVersion"] == api and hpa["spec"]["scaleTargetRef"]["name"] == "frontend"
+    d = run.manifest("web-frontend-deployment")
+    assert "replicas" not in d["spec"], "the autoscaler sets them"
+    assert "pulumi.com/waitFor" not in d["metadata"]["annotations"]
+
+
+def test_istio_gateway_without_match_routes_every_path():
+    route = objects("trait-istio-gateway.yaml")["web-frontend-gateway-route"]
+    assert "match" not in route["spec"]["http"][0]
+
+
+# --- policies and steps -------------------------------------------------------------------------
+
+
+def test_deploy_goes_where_its_policies_say_stage_by_stage():
+    first = stage("step-deploy.yaml")
+    assert {m["metadata"]["namespace"] for m in (r.inputs for r in first.of_kind("Deployment").values())} == {"staging"}
+    assert first.outputs["status"] == {} or "frontend" not in first.outputs["status"]
+    both = stage("step-deploy.yaml", first, approve="to-production")
+    prod = both.manifest("web-production-frontend-deployment")
+    assert prod["metadata"]["namespace"] == "production" and prod["spec"]["replicas"] == 3
+    assert both.manifest("web-staging-frontend-deployment")["spec"]["replicas"] == 1
+    assert both.resources["web-staging-frontend-deployment"].urn == first.resources["web-staging-frontend-deployment"].urn
+
+
+def test_topology_alone_moves_the_application():
+    o = objects("policy-topology.yaml")
+    assert o["web-staging-frontend-deployment"]["metadata"]["namespace"] == "staging"
+
+
+def test_override_merges_properties_and_traits():
+    d = objects("policy-override.yaml")["web-frontend-deployment"]
+    assert d["spec"]["replicas"] == 2 and d["metadata"]["labels"]["env"] == "production"
+    assert container(d)["env"] == [{"name": "MODE", "value": "production"}]
+
+
+def test_garbage_collect_and_apply_once_set_how_pulumi_keeps_objects():
+    gc = stage("policy-garbage-collect.yaml")
+    assert gc.resources["web-frontend-service"].options.get("retainOnDelete")
+    assert not gc.resources["web-frontend-deployment"].options.get("retainOnDelete")
+    once = stage("policy-apply-once.yaml")
+    assert once.resources["web-frontend-service"].options.get("ignoreChanges") == ["metadata.annotations"]
+
+
+def test_apply_component_deploys_the_components_of_the_steps_run():
+    first = stage("step-apply-component.yaml")
+    assert set(first.of_kind("Deployment")) == {"store-db-deployment"}
+    both = stage("step-apply-component.yaml", first, approve="check")
+    assert both.depends("store-api-deployment", "store-db-deployment")
+
+
+def test_step_group_runs_its_steps_as_one():
+    assert set(stage("step-step-group.yaml").of_kind("Deployment")) == {"store-api-deployment",
+                                                                         "store-mailer-deployment"}
+
+
+@pytest.mark.parametrize("kind, name", REFUSED, ids=[f"{k}-{n}" for k, n in REFUSED])
+def test_refused_definitions_say_why(kind, name, tmp_path):
+    body = {"component": f"""    - name: x
+      type: {name}
+      properties: {{}}
+""", "workflow step": """    - name: x
+      type: webservice
+      properties:
+        image: nginx
+"""}[kind]
+    steps = f"""  workflow:
+    steps:
+      - name: s
+        type: {name}
+""" if kind == "workflow step" else ""
+    path = tmp_path / "app.yaml"
+    path.write_text(f"apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: a\nspec:\n"
+                    f"  components:\n{body}{steps}")
+    with pytest.raises(OamError) as err:
+        read_application(path, "app.yaml")
+    text = str(err.value)
+    assert f"type '{name}' is not supported: " in text and len(text) > 120, text
