@@ -22,6 +22,7 @@ class Workload:
     # The component's own Service, when its properties expose ports: {"type": ..., "ports": [...]}.
     service: Optional[dict[str, Any]] = None
     objects: list[dict[str, Any]] = field(default_factory=list)  # objects of its own (a component with no pods)
+    host_aliases: list[dict[str, Any]] = field(default_factory=list)  # extra /etc/hosts entries of the pod
 
     @property
     def runs_pods(self) -> bool:

@@ -54,7 +54,13 @@ def read_recorded() -> tuple[History, Applied, str]:
     name = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
     raw = unwrap(_read(READ_OUTPUTS, {"name": name}).get(STATE_OUTPUT)) or ""
     resources = unwrap(_read(READ_RESOURCE_OUTPUTS, {"stackName": name}))
-    return History.from_json(raw), Applied.from_resource_outputs(resources), raw
+    try:
+        history = History.from_json(raw)
+    except (ValueError, TypeError, KeyError) as err:
+        raise pulumi.RunError(f"the record of stack {name} cannot be read ({err}): it was written by another "
+                              "version of this program; run the version that wrote it, or a newer one. "
+                              "Nothing was changed") from None
+    return history, Applied.from_resource_outputs(resources), raw
 
 
 def _read(token: str, args: dict, attempts: int = 20, pause: float = 0.25) -> dict:

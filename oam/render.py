@@ -105,6 +105,8 @@ def _deployment(ctx: ComponentContext, built: tuple[Workload, list], name: str, 
         pod_spec["volumes"] = copy.deepcopy(workload.volumes)
     if workload.image_pull_secrets:
         pod_spec["imagePullSecrets"] = copy.deepcopy(workload.image_pull_secrets)
+    if workload.host_aliases:
+        pod_spec["hostAliases"] = copy.deepcopy(workload.host_aliases)
     meta = ctx.metadata(name, {**own_labels, **({REVISION_LABEL: revision} if per_revision else {})})
     if annotations:
         meta["annotations"] = annotations

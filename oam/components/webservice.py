@@ -1,12 +1,13 @@
 """webservice: a long-running, scalable service with a stable network endpoint (a Deployment)."""
 from __future__ import annotations
 
+import ipaddress
 from typing import Annotated, Literal, Optional
 
 from pydantic import AfterValidator, Field
 
 from oam import k8s_values as kv
-from oam.components._pod import ContainerProperties, check_container, container_workload
+from oam.components._pod import ContainerProperties, Quantity, check_container, container_workload
 from oam.context import Workload
 from oam.model import OamModel
 from oam.registry import COMPONENTS, ComponentType
@@ -32,11 +33,32 @@ class Port(OamModel):
         return self.name or f"port-{self.target}{suffix}"
 
 
+class Limit(OamModel):
+    cpu: Optional[Quantity] = Field(None, description="CPU limit")
+    memory: Optional[Quantity] = Field(None, description="Memory limit")
+
+
+def _ip(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"'{value[:40]}' is not an IP address") from None
+    return value
+
+
+class HostAlias(OamModel):
+    ip: Annotated[str, AfterValidator(_ip)] = Field(description="IP address")
+    hostnames: list[str] = Field(min_length=1, description="Host names for it")
+
+
 class WebServiceProperties(ContainerProperties):
     port: Optional[int] = Field(None, ge=1, le=65535, description="The one container port (short form of ports)")
     ports: list[Port] = Field(default_factory=list, description="Container ports")
     expose_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field(
         "ClusterIP", description="Type of the Service made for ports with expose: true")
+    add_revision_label: bool = Field(False, description="Accepted: pods always carry app.oam.dev/revision")
+    limit: Optional[Limit] = Field(None, description="Limits, when they differ from cpu and memory (the requests)")
+    host_aliases: list[HostAlias] = Field(default_factory=list, description="Extra /etc/hosts entries of the pod")
 
 
 @COMPONENTS.register
@@ -85,6 +107,12 @@ class WebService(ComponentType):
         ports = [{"containerPort": p.port, "name": f"port-{p.port}", "protocol": "TCP"}] if p.port else [
             {"containerPort": x.target, "name": x.port_name, "protocol": x.protocol} for x in p.ports]
         workload = container_workload(name, p, ports)
+        if p.limit is not None:
+            limits = {k: v for k, v in (("cpu", p.limit.cpu), ("memory", p.limit.memory)) if v is not None}
+            resources = workload.container.setdefault("resources", {})
+            resources["limits"] = {**resources.get("limits", {}), **limits}
+        if p.host_aliases:
+            workload.host_aliases = [{"ip": a.ip, "hostnames": list(a.hostnames)} for a in p.host_aliases]
         exposed = [x for x in p.ports if x.expose]
         if exposed:
             workload.service = {"type": p.expose_type, "ports": [

@@ -132,8 +132,9 @@ assert NEXT_RELEASE.count("revision: reviews-v3") == 2 and NEXT_RELEASE.count("r
 
 STEP0_TARGETS = "spec.workflow.steps[0].properties.traffic.weightedTargets"
 STEP2_TARGETS = "spec.workflow.steps[2].properties.traffic.weightedTargets"
-WEB_FIELDS = ("known: annotations, args, cmd, cpu, env, exposeType, image, imagePullPolicy, imagePullSecrets, labels, "
-              "livenessProbe, memory, port, ports, readinessProbe, volumeMounts, volumes")
+WEB_FIELDS = ("known: addRevisionLabel, annotations, args, cmd, cpu, env, exposeType, hostAliases, image, "
+              "imagePullPolicy, imagePullSecrets, labels, limit, livenessProbe, memory, port, ports, readinessProbe, "
+              "volumeMounts, volumes")
 
 
 def _cases() -> list:

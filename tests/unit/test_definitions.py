@@ -641,3 +641,12 @@ def test_canary_rollback_rolls_back_and_ends_the_workflow():
     assert run.calls == [("roll_back",)]
     with pytest.raises(ValidationError):
         STEPS.get("canary-rollback").properties.model_validate({"revision": "reviews-v1"})
+
+
+def test_webservice_limit_and_host_aliases():
+    w = component("webservice", {"image": IMAGE, "cpu": "250m", "memory": "128Mi", "limit": {"cpu": "1"},
+                                 "addRevisionLabel": True,
+                                 "hostAliases": [{"ip": "10.0.0.5", "hostnames": ["db.internal"]}]})
+    assert w.container["resources"] == {"requests": {"cpu": "250m", "memory": "128Mi"},
+                                        "limits": {"cpu": "1", "memory": "128Mi"}}
+    assert w.host_aliases == [{"ip": "10.0.0.5", "hostnames": ["db.internal"]}]

@@ -108,3 +108,13 @@ def test_hints_that_fit_the_value(tmp_path):
     app.write_text(rollout.replace("weight: 10", 'weight: "10"', 1))
     run = run_stage({"app": str(app)})
     assert "must be an integer from 0 to 100 (got '10')" in run.error
+
+
+def test_a_record_this_version_cannot_read_fails_with_a_message_and_changes_nothing():
+    from tests.harness import StageRun, run_stage
+
+    newer = StageRun(outputs={"oamState": '{"version": 99}'})
+    run = run_stage({"app": "examples/bookinfo/first-deploy.yaml"}, newer)
+    assert run.error is not None and "cannot be read" in run.error and "Nothing was changed" in run.error
+    assert "Traceback" not in run.error
+    assert not run.resources
