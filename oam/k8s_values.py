@@ -5,6 +5,7 @@ Each function returns "" for a good value, or the problem and a hint as "problem
 """
 from __future__ import annotations
 
+import ipaddress
 import re
 
 MAX_INT32 = 2**31 - 1
@@ -19,6 +20,8 @@ _IMAGE = re.compile(rf"^(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _PORT_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 _HOST_LABEL = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9]*[A-Za-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_CONFIG_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 
 def quantity(value: str) -> str:
@@ -47,6 +50,36 @@ def dns_label(value: str, what: str) -> str:
     if _DNS_LABEL.match(value) and len(value) <= 63:
         return ""
     return f"{what} '{value[:70]}' is not valid; use lower-case letters, digits and '-', at most 63 characters"
+
+
+def dns_subdomain(value: str, what: str) -> str:
+    """Names of most objects (a ServiceAccount, a Secret) and of a host: dot-separated DNS labels."""
+    if len(value) <= 253 and all(_DNS_LABEL.match(part) for part in value.split(".")):
+        return ""
+    return (f"{what} '{value[:70]}' is not valid; use lower-case letters, digits, '-' and '.', "
+            "at most 253 characters")
+
+
+def label_value(value: str) -> str:
+    if value == "" or (len(value) <= 63 and _LABEL_VALUE.match(value)):
+        return ""
+    return f"'{value[:70]}' is not a valid label value; use letters, digits, '-', '_' and '.', at most 63 characters"
+
+
+def config_key(value: str) -> str:
+    """A key of a Secret or ConfigMap."""
+    if len(value) <= 253 and _CONFIG_KEY.match(value) and value not in (".", ".."):
+        return ""
+    return (f"'{value[:60]}' is not a Secret or ConfigMap key; use letters, digits, '-', '_' and '.', "
+            "at most 253 characters")
+
+
+def ip_address(value: str) -> str:
+    try:
+        ipaddress.ip_address(value)
+        return ""
+    except ValueError:
+        return f"'{value[:60]}' is not an IP address; write one like 10.0.0.12 or fd00::12"
 
 
 def port_name(value: str) -> str:

@@ -1,7 +1,9 @@
 """Helpers for traits that change the pod template: find containers, merge lists by name."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
+
+from pydantic.alias_generators import to_snake
 
 
 def container(template: dict, name: Optional[str] = None) -> Optional[dict]:
@@ -54,3 +56,51 @@ def component_volumes(comp) -> Optional[list[str]]:
             return None
         names += definition.volume_names(t.properties)
     return names
+
+
+def missing_containers(trait, app, comp, named: list[tuple[tuple, str]]) -> list:
+    """A problem for each (path under properties, container name) that names no container of the pods.
+
+    A trait changes the pods in the order the traits are listed: a sidecar added by a later
+    trait is not there yet when this one runs, so naming it is refused too.
+    """
+    from oam.registry import TRAITS
+
+    before = [comp.name]
+    for t in comp.traits:
+        if t is trait:
+            break
+        definition = TRAITS.get(t.type)
+        if definition is not None and t.properties is not None:
+            before += definition.container_names(t.properties)
+    every = component_containers(comp)
+    problems = []
+    for path, name in named:
+        where = trait.path + ("properties", *path)
+        if name in before:
+            continue
+        if name in every:
+            problems.append(app.locator.problem(where, f"container '{name}' is added by a trait listed after this one",
+                                                "list this trait after the one that adds the container"))
+        else:
+            problems.append(app.locator.problem(where, f"the pods of '{comp.name}' have no container '{name}' "
+                                                       f"(theirs: {', '.join(every)})", "name one of them"))
+    return problems
+
+
+def changed_containers(p, many: str) -> list[tuple[tuple, Optional[str], Any]]:
+    """(path of the container's name under properties, the name or None for the component's own, the change).
+
+    For a trait that, like KubeVela's, changes one container with its own fields or several
+    with a list (``many``: the list's parameter name) of the same fields and a containerName.
+    """
+    items = getattr(p, to_snake(many))
+    if items:
+        return [((many, i, "containerName"), c.container_name, c) for i, c in enumerate(items)]
+    return [(("containerName",), p.container_name or None, p)]
+
+
+def one_form(p, many: str) -> None:
+    """Refuse the fields of one container given with the list of several (a model validator's check)."""
+    if getattr(p, to_snake(many)) and p.model_fields_set - {to_snake(many)}:
+        raise ValueError(f"give {many}, or the fields of one container, not both")

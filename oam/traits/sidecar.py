@@ -6,13 +6,11 @@ from typing import Annotated, Literal, Optional
 from pydantic import AfterValidator, Field
 
 from oam import k8s_values as kv
-from oam.components._pod import EnvVar, Image, Probe, env_entry, probe
+from oam.components._pod import ContainerName, EnvVar, Image, Probe, env_entry, probe
 from oam.context import ComponentContext
 from oam.model import OamModel
 from oam.registry import TRAITS, TraitType
 from oam.traits._containers import component_volumes, merge_by_name
-
-ContainerName = Annotated[str, AfterValidator(kv.checked(kv.dns_label, "container name"))]
 
 
 class SidecarVolume(OamModel):
