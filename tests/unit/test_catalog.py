@@ -12,7 +12,7 @@ import pytest
 from oam.config import StageConfig
 from oam.errors import OamError
 from oam.model import read_application
-from oam.registry import REGISTRIES
+from oam.registry import REGISTRIES, TRAITS
 from oam.render import plan
 from oam.revisions import History
 from tests.harness import ROOT, StageRun, run_stage
@@ -199,6 +199,208 @@ def test_autoscalers_own_the_replicas(file, api):
 def test_istio_gateway_without_match_routes_every_path():
     route = objects("trait-istio-gateway.yaml")["web-frontend-gateway-route"]
     assert "match" not in route["spec"]["http"][0]
+
+
+def pod(manifest: dict) -> dict:
+    return manifest["spec"]["template"]["spec"]
+
+
+POD_TRAITS = ["service-account", "init-container", "command", "container-image", "hostalias", "affinity",
+              "securitycontext", "startup-probe", "lifecycle", "topologyspreadconstraints", "service-binding"]
+
+
+@pytest.mark.parametrize("name", POD_TRAITS)
+def test_traits_that_change_the_pods_are_part_of_the_revision(name):
+    assert TRAITS.get(name).shapes_pod
+
+
+def test_service_account_runs_the_pods_as_an_account_made_before_them():
+    run = stage("trait-service-account.yaml")
+    assert pod(run.manifest("web-frontend-deployment"))["serviceAccountName"] == "frontend"
+    account = run.manifest("web-frontend-service-account")
+    assert (account["kind"], account["metadata"]["name"], account["metadata"]["namespace"]) == (
+        "ServiceAccount", "frontend", "default")
+    role, binding = run.manifest("web-frontend-role"), run.manifest("web-frontend-role-binding")
+    assert role["rules"] == [{"verbs": ["get", "list", "watch"], "apiGroups": [""], "resources": ["configmaps"]}]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "frontend"}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "frontend"}]
+    cluster = run.manifest("web-frontend-cluster-role")
+    cluster_binding = run.manifest("web-frontend-cluster-role-binding")
+    assert cluster["metadata"]["name"] == "default:frontend" and "namespace" not in cluster["metadata"]
+    assert cluster["rules"] == [{"verbs": ["get", "list"], "apiGroups": [""], "resources": ["nodes"]}]
+    assert cluster_binding["subjects"] == [{"kind": "ServiceAccount", "name": "frontend", "namespace": "default"}]
+    assert run.resources["web-frontend-cluster-role"].type == "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
+    for role in ("service-account", "role", "role-binding", "cluster-role", "cluster-role-binding"):
+        assert run.depends("web-frontend-deployment", f"web-frontend-{role}"), role
+    assert run.depends("web-frontend-role-binding", "web-frontend-role")
+
+
+def test_init_container_shares_a_scratch_volume_with_the_component():
+    spec = pod(objects("trait-init-container.yaml")["web-frontend-deployment"])
+    assert spec["initContainers"] == [{
+        "name": "fetch-assets", "image": "registry.example.com/tools/fetcher:2", "imagePullPolicy": "IfNotPresent",
+        "args": ["--config", "/etc/fetcher/assets.yaml", "--to", "/work"],
+        "env": [{"name": "ASSETS_TOKEN", "valueFrom": {"secretKeyRef": {"name": "assets-token", "key": "token"}}}],
+        "volumeMounts": [{"name": "workdir", "mountPath": "/work"}, {"name": "settings", "mountPath": "/etc/fetcher"}]}]
+    assert spec["containers"][0]["volumeMounts"][-1] == {"name": "workdir", "mountPath": "/usr/share/frontend/assets"}
+    assert spec["volumes"][-1] == {"name": "workdir", "emptyDir": {}}
+
+
+def test_command_replaces_the_command_and_edits_the_arguments():
+    c = container(objects("trait-command.yaml")["web-frontend-deployment"])
+    assert c["command"] == ["/bin/frontend-server"]
+    assert c["args"] == ["--port", "8080", "--access-log"]
+
+
+def test_container_image_changes_the_named_containers():
+    d = objects("trait-container-image.yaml")["web-frontend-deployment"]
+    assert container(d)["image"] == "registry.example.com/shop/frontend:1.4.1"
+    assert "imagePullPolicy" not in container(d)
+    assert (container(d, 1)["image"], container(d, 1)["imagePullPolicy"]) == (
+        "registry.example.com/tools/log-shipper:5.1", "Always")
+
+
+def test_hostalias_adds_entries_to_etc_hosts():
+    spec = pod(objects("trait-hostalias.yaml")["web-frontend-deployment"])
+    assert spec["hostAliases"] == [{"ip": "10.20.0.15", "hostnames": ["payments.internal", "payments"]}]
+
+
+def test_affinity_sets_the_scheduling_rules_and_tolerations():
+    spec = pod(objects("trait-affinity.yaml")["web-frontend-deployment"])
+    assert spec["affinity"]["podAntiAffinity"] == {"preferredDuringSchedulingIgnoredDuringExecution": [
+        {"weight": 100, "podAffinityTerm": {"labelSelector": {"matchLabels": {"app.oam.dev/component": "frontend"}},
+                                            "topologyKey": "kubernetes.io/hostname"}}]}
+    assert spec["affinity"]["nodeAffinity"] == {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [{"key": "kubernetes.io/os", "operator": "In",
+                                                     "values": ["linux"]}]}]}}
+    assert "podAffinity" not in spec["affinity"]
+    assert spec["tolerations"] == [{"key": "pool", "effect": "NoSchedule", "value": "web", "operator": "Equal"}]
+
+
+def test_securitycontext_sets_the_container_security_context_with_kubevela_defaults():
+    c = container(objects("trait-securitycontext.yaml")["web-frontend-deployment"])
+    assert c["securityContext"] == {"capabilities": {"drop": ["ALL"]}, "runAsUser": 10001, "runAsGroup": 10001,
+                                    "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
+                                    "privileged": False, "runAsNonRoot": True}
+
+
+def test_startup_probe_is_added_next_to_the_liveness_probe():
+    c = container(objects("trait-startup-probe.yaml")["web-frontend-deployment"])
+    assert c["startupProbe"] == {"httpGet": {"path": "/healthz", "port": 8080, "scheme": "HTTP"},
+                                 "initialDelaySeconds": 0, "periodSeconds": 10, "timeoutSeconds": 1,
+                                 "successThreshold": 1, "failureThreshold": 30}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": 8080}
+
+
+def test_lifecycle_hooks_every_container():
+    c = container(objects("trait-lifecycle.yaml")["web-frontend-deployment"])
+    assert c["lifecycle"] == {"postStart": {"httpGet": {"path": "/warm-up", "port": 8080, "scheme": "HTTP"}},
+                              "preStop": {"exec": {"command": ["/bin/sh", "-c", "sleep 10"]}}}
+
+
+def test_topologyspreadconstraints_spread_the_pods():
+    spec = pod(objects("trait-topologyspreadconstraints.yaml")["web-frontend-deployment"])
+    assert spec["topologySpreadConstraints"] == [{
+        "maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule",
+        "labelSelector": {"matchLabels": {"app.oam.dev/component": "frontend"}},
+        "matchLabelKeys": ["app.oam.dev/revision"]}]
+
+
+def test_service_binding_reads_variables_from_secret_keys():
+    env = container(objects("trait-service-binding.yaml")["web-orders-deployment"])["env"]
+    assert env == [{"name": "DB_USER", "valueFrom": {"secretKeyRef": {"name": "orders-db", "key": "username"}}},
+                   {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "orders-db", "key": "password"}}},
+                   {"name": "DB_HOST", "valueFrom": {"secretKeyRef": {"name": "orders-db", "key": "DB_HOST"}}}]
+
+
+SIDECAR = ("        - type: sidecar\n          properties:\n            name: shipper\n"
+           "            image: registry.example.com/tools/log-shipper:5\n")
+T = "spec.components[0].traits"
+
+# (example, [(old, new)], the line's marker or (marker, nth), the path, a piece of the message): one
+# mistake Kubernetes (or the kubelet) would refuse, refused with its line before anything is applied.
+REFUSALS = {
+    "command-no-such-container": ("command", [("            command:", "            containerName: proxy\n"
+                                                                          "            command:")],
+                                  "containerName: proxy", f"{T}[0].properties.containerName",
+                                  "the pods of 'frontend' have no container 'proxy' (theirs: frontend)"),
+    "command-args-and-addArgs": ("command", [("delArgs: [\"--debug\"]", "args: [\"--debug\"]")], ("properties:", 2),
+                                 f"{T}[0].properties", "give args (the new arguments) or addArgs and delArgs"),
+    "container-image-sidecar-added-later": ("container-image", [(SIDECAR, ""), ("Always\n", "Always\n" + SIDECAR)],
+                                            "containerName: shipper",
+                                            f"{T}[0].properties.containers[1].containerName",
+                                            "container 'shipper' is added by a trait listed after this one"),
+    "service-account-name": ("service-account", [("name: frontend\n            create", "name: Frontend\n"
+                                                                                         "            create")],
+                             "name: Frontend", f"{T}[0].properties.name",
+                             "ServiceAccount name 'Frontend' is not valid"),
+    "service-account-rule-without-api-groups": ("service-account", [("                apiGroups: [\"\"]\n"
+                                                                     "                resources: [configmaps]\n",
+                                                                     "                resources: [configmaps]\n")],
+                                                "- verbs: [get, list, watch]", f"{T}[0].properties.privileges[0]",
+                                                "needs apiGroups and resources"),
+    "service-account-url-in-namespace": ("service-account", [("                apiGroups: [\"\"]\n"
+                                                              "                resources: [configmaps]\n",
+                                                              "                nonResourceURLs: [/healthz]\n")],
+                                         "- verbs: [get, list, watch]", f"{T}[0].properties.privileges[0]",
+                                         "give this privilege scope: cluster"),
+    "init-container-name-taken": ("init-container", [("name: fetch-assets", "name: frontend")], ("name: frontend", 2),
+                                  f"{T}[0].properties.name", "the pods of 'frontend' already have a container"),
+    "init-container-unknown-volume": ("init-container", [("              - name: settings\n",
+                                                          "              - name: config\n")],
+                                      "- name: config", f"{T}[0].properties.extraVolumeMounts[0].name",
+                                      "have no volume 'config'"),
+    "hostalias-ip": ("hostalias", [("10.20.0.15", "10.20.0.300")], "ip: 10.20.0.300",
+                     f"{T}[0].properties.hostAliases[0].ip", "'10.20.0.300' is not an IP address"),
+    "affinity-toleration-without-key": ("affinity", [("- key: pool\n                value", "- value")],
+                                        "- value: web", f"{T}[1].properties.tolerations[0]",
+                                        "a toleration without a key must have operator Exists"),
+    "affinity-namespace": ("affinity", [("                    topologyKey: kubernetes.io/hostname",
+                                         "                    namespace: shop\n"
+                                         "                    topologyKey: kubernetes.io/hostname")],
+                           "podAffinityTerm:", f"{T}[1].properties.podAntiAffinity.preferred[0].podAffinityTerm",
+                           'write namespaces: ["shop"]'),
+    "affinity-gt-not-integer": ("affinity", [("operator: In\n                        values: [linux]",
+                                              "operator: Gt\n                        values: [linux]")],
+                                "- key: kubernetes.io/os", f"{T}[1].properties.nodeAffinity.required."
+                                                          "nodeSelectorTerms[0].matchExpressions[0]",
+                                "operator Gt compares integers"),
+    "securitycontext-privileged": ("securitycontext", [("runAsUser: 10001", "privileged: true")], ("properties:", 2),
+                                   f"{T}[0].properties", "a privileged container can always escalate"),
+    "securitycontext-root": ("securitycontext", [("runAsUser: 10001", "runAsUser: 0")], ("properties:", 2),
+                             f"{T}[0].properties", "runAsUser 0 is root"),
+    "startup-probe-success-threshold": ("startup-probe", [("failureThreshold: 30", "successThreshold: 2")],
+                                        ("properties:", 2), f"{T}[0].properties", "must be 1 (got 2)"),
+    "lifecycle-tcp-socket": ("lifecycle", [("httpGet:\n                path: /warm-up\n", "tcpSocket:\n")],
+                             "postStart:", f"{T}[0].properties.postStart", "does not run a tcpSocket hook"),
+    "topologyspreadconstraints-key-twice": ("topologyspreadconstraints",
+                                            [("matchLabelKeys: [app.oam.dev/revision]",
+                                              "matchLabelKeys: [app.oam.dev/component]")],
+                                            "- maxSkew: 1", f"{T}[1].properties.constraints[0]",
+                                            "'app.oam.dev/component' is in both matchLabelKeys and labelSelector"),
+    "service-binding-name-is-no-key": ("service-binding", [("DB_HOST:", "DB:HOST:")], "DB:HOST:",
+                                       f"{T}[0].properties.envMappings.DB:HOST", "is not a Secret key"),
+}
+
+
+@pytest.mark.parametrize("mistake", REFUSALS)
+def test_new_traits_refuse_what_kubernetes_would(mistake: str, tmp_path: Path):
+    trait, pairs, marker, where, piece = REFUSALS[mistake]
+    text = example("trait", trait).read_text()
+    for old, new in pairs:
+        assert old in text, f"the example no longer contains {old!r}"
+        text = text.replace(old, new, 1)
+    path = tmp_path / "app.yaml"
+    path.write_text(text)
+    with pytest.raises(OamError) as err:
+        read_application(path, "app.yaml")
+    marker, nth = marker if isinstance(marker, tuple) else (marker, 1)
+    at = -1
+    for _ in range(nth):
+        at = text.index(marker, at + 1)
+    line = text[:at].count("\n") + 1
+    assert f"app.yaml:{line}: {where}: " in str(err.value), str(err.value)
+    assert piece in str(err.value), str(err.value)
 
 
 # --- policies and steps -------------------------------------------------------------------------
