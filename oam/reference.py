@@ -48,6 +48,8 @@ def _default(schema: dict) -> str:
     value = schema["default"]
     if value in ([], {}) or value is None:
         return ""
+    if value == "":
+        return '`""`'
     return f"`{value}`" if not isinstance(value, bool) else f"`{str(value).lower()}`"
 
 

@@ -9,7 +9,7 @@ from oam.components._pod import EnvName
 from oam.context import ComponentContext
 from oam.model import OamModel
 from oam.registry import TRAITS, TraitType
-from oam.traits._containers import component_containers, container
+from oam.traits._containers import container, missing_containers
 
 
 class ContainerEnv(OamModel):
@@ -50,15 +50,9 @@ class Env(TraitType):
 
     def check(self, trait, app, comp):
         p: EnvProperties = trait.properties
-        known = component_containers(comp)
-        problems = []
-        for i, (name, _) in enumerate(p.changes()):
-            if name is not None and name not in known:
-                path = ("containers", i, "containerName") if p.containers else ("containerName",)
-                problems.append(app.locator.problem(trait.path + ("properties", *path),
-                                                    f"the pods of '{comp.name}' have no container '{name}' "
-                                                    f"(theirs: {', '.join(known)})", "name one of them"))
-        return problems
+        named = [(("containers", i, "containerName") if p.containers else ("containerName",), name)
+                 for i, (name, _) in enumerate(p.changes()) if name is not None]
+        return missing_containers(trait, app, comp, named)
 
     def patch_pod(self, p: EnvProperties, template: dict, ctx: ComponentContext) -> None:
         for name, change in p.changes():
