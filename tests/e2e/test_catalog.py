@@ -68,6 +68,84 @@ spec:
           properties:
             min: 1
             max: 3
+    - name: agent
+      type: worker
+      properties:
+        image: registry.example.com/catalog/agent:1
+        volumes:
+          - name: settings
+            type: configMap
+            cmName: front-settings
+            mountPath: /etc/agent
+      traits:
+        - type: service-account
+          properties:
+            name: agent
+            create: true
+            privileges:
+              - verbs: [get, list]
+                apiGroups: [""]
+                resources: [configmaps]
+        - type: securitycontext
+          properties:
+            runAsUser: 10001
+            dropCapabilities: [ALL]
+        - type: init-container
+          properties:
+            name: prepare
+            image: registry.example.com/catalog/prepare:1
+            initMountPath: /work
+            appMountPath: /var/lib/agent
+        - type: affinity
+          properties:
+            podAntiAffinity:
+              preferred:
+                - weight: 50
+                  podAffinityTerm:
+                    labelSelector:
+                      matchLabels:
+                        app.oam.dev/component: agent
+                    topologyKey: kubernetes.io/hostname
+            tolerations:
+              - key: pool
+                operator: Exists
+                effect: NoSchedule
+        - type: topologyspreadconstraints
+          properties:
+            constraints:
+              - maxSkew: 1
+                topologyKey: kubernetes.io/hostname
+                whenUnsatisfiable: ScheduleAnyway
+                labelSelector:
+                  matchLabels:
+                    app.oam.dev/component: agent
+        - type: lifecycle
+          properties:
+            preStop:
+              exec:
+                command: ["/bin/sh", "-c", "sleep 5"]
+        - type: command
+          properties:
+            command: ["/agent"]
+            args: ["--watch"]
+        - type: container-image
+          properties:
+            image: registry.example.com/catalog/agent:2
+        - type: hostalias
+          properties:
+            hostAliases:
+              - ip: 10.0.0.7
+                hostnames: [db.internal]
+        - type: startup-probe
+          properties:
+            exec:
+              command: ["/agent", "--check"]
+        - type: service-binding
+          properties:
+            envMappings:
+              TOKEN:
+                secret: agent-token
+                key: token
     - name: settings
       type: k8s-objects
       properties:
@@ -159,6 +237,22 @@ def test_1_first_deploy_goes_to_the_test_namespace(project: Project, kube: Kube)
     assert test.get("horizontalpodautoscaler", "front")["spec"]["minReplicas"] == 1
     assert test.get("role", "settings-reader")["rules"][0]["verbs"] == ["get"]
     assert test.get("cronjob", "nightly")["spec"]["schedule"] == "0 3 * * *"
+    # The pod traits, as the API server took them.
+    agent = test.get("deployment", "agent")
+    pod = agent["spec"]["template"]["spec"]
+    assert agent["status"].get("readyReplicas") == 1
+    assert pod["serviceAccountName"] == "agent" and test.get("serviceaccount", "agent") is not None
+    assert test.get("role", "agent")["rules"][0]["resources"] == ["configmaps"]
+    main = pod["containers"][0]
+    assert (main["image"], main["command"], main["args"]) == ("registry.example.com/catalog/agent:2", ["/agent"],
+                                                               ["--watch"])
+    assert main["securityContext"]["runAsUser"] == 10001
+    assert main["lifecycle"]["preStop"]["exec"]["command"][-1] == "sleep 5"
+    assert main["startupProbe"]["exec"]["command"] == ["/agent", "--check"]
+    assert {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "agent-token", "key": "token"}}} in main["env"]
+    assert [c["name"] for c in pod["initContainers"]] == ["prepare"]
+    assert pod["hostAliases"] == [{"ip": "10.0.0.7", "hostnames": ["db.internal"]}]
+    assert pod["tolerations"][0]["key"] == "pool" and pod["topologySpreadConstraints"][0]["maxSkew"] == 1
     assert kube_in(kube, "catalog-live").get("deployment", "front") is None
     assert project.status() == {} or "front" not in project.status()
 
