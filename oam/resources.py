@@ -136,6 +136,12 @@ TYPED = {
     ("v1", "ConfigMap"): ("core.v1", "ConfigMap", ("data", "binary_data")),
     ("v1", "Secret"): ("core.v1", "Secret", ("data", "string_data", "type")),
     ("v1", "PersistentVolumeClaim"): ("core.v1", "PersistentVolumeClaim", ("spec",)),
+    ("v1", "ServiceAccount"): ("core.v1", "ServiceAccount", ("automount_service_account_token", "image_pull_secrets",
+                                                            "secrets")),
+    ("rbac.authorization.k8s.io/v1", "Role"): ("rbac.v1", "Role", ("rules",)),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"): ("rbac.v1", "RoleBinding", ("role_ref", "subjects")),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"): ("rbac.v1", "ClusterRole", ("rules", "aggregation_rule")),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ("rbac.v1", "ClusterRoleBinding", ("role_ref", "subjects")),
     ("networking.k8s.io/v1", "Ingress"): ("networking.v1", "Ingress", ("spec",)),
     ("autoscaling/v1", "HorizontalPodAutoscaler"): ("autoscaling.v1", "HorizontalPodAutoscaler", ("spec",)),
     ("autoscaling/v2", "HorizontalPodAutoscaler"): ("autoscaling.v2", "HorizontalPodAutoscaler", ("spec",)),
@@ -154,7 +160,7 @@ def _resource(d: Desired, opts: pulumi.ResourceOptions) -> pulumi.CustomResource
     metadata = engine_metadata(m)
     typed = TYPED.get((m["apiVersion"], m["kind"]))
     rest = {k: v for k, v in m.items() if k not in ("apiVersion", "kind", "metadata")}
-    if typed is None and set(rest) <= {"spec"}:
+    if typed is None and "/" in m["apiVersion"] and set(rest) <= {"spec"}:
         return k8s.apiextensions.CustomResource(d.key, api_version=m["apiVersion"], kind=m["kind"],
                                                 metadata=metadata, spec=m.get("spec"), opts=opts)
     if typed is None:

@@ -49,6 +49,8 @@ def test_every_definition_has_an_example_that_deploys(kind: str, name: str, tmp_
     run = run_stage({"app": str(path.relative_to(ROOT))}, before)
     assert run.error is None, run.error
     assert run.resources, "nothing registered"
+    # The provider's type of a core kind is kubernetes:core/v1:<Kind>; kubernetes:v1:<Kind> would be refused.
+    assert not [r.type for r in run.resources.values() if r.type.startswith("kubernetes:v1:")]
 
 
 def test_no_example_without_a_definition():
