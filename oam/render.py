@@ -167,12 +167,12 @@ def render(app: AppSpec, res: Resolution, applied: Optional[Applied] = None,
                                   (d.role == "deployment" and d.manifest["spec"].get("replicas", 1) > 0)]
             tokens[f"{prefix}-{comp.name}"] = COMPONENTS.get(comp.type).token
             mine_all += mine
-        for comp in target.components:
+        waits = {comp.name: [key for dep in comp.depends_on for key in serving.get(dep, ())]
+                 for comp in target.components if comp.depends_on}
+        for d in mine_all:
             # dependsOn: a component's pods are created or changed once its dependencies' pods are Ready.
-            needed = [key for dep in comp.depends_on for key in serving.get(dep, ())]
-            for d in mine_all:
-                if d.component == comp.name and d.role in ("deployment", "job", "cronjob"):
-                    d.depends_on += [k for k in needed if k not in d.depends_on]
+            if d.component in waits and d.role in ("deployment", "job", "cronjob"):
+                d.depends_on += [k for k in waits[d.component] if k not in d.depends_on]
         for policy in app.policies:
             for d in mine_all:
                 POLICIES.get(policy.type).keep(policy.properties, d, target.component(d.component))
