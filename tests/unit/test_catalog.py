@@ -472,3 +472,10 @@ def test_refused_definitions_say_why(kind, name, tmp_path):
         read_application(path, "app.yaml")
     text = str(err.value)
     assert f"type '{name}' is not supported: " in text and len(text) > 120, text
+
+
+def test_raw_applies_its_one_object():
+    run = stage("component-raw.yaml")
+    cm = run.manifest("base-limits-object-0")
+    assert run.resources["base-limits-object-0"].type == "kubernetes:core/v1:ConfigMap"
+    assert (cm["metadata"]["name"], cm["data"]) == ("shop-limits", {"maxOrders": "100"})
