@@ -110,9 +110,16 @@ class TraitType(Definition):
         """Volumes this trait adds to the pods."""
         return []
 
+    def patch_workload(self, p: Any, manifest: dict, ctx: "ComponentContext") -> None:
+        """Change the object that runs the pods (a Deployment's strategy, say), once it is built.
+
+        Like ``patch_pod``, a trait that does is part of the revision.
+        """
+
     @property
     def shapes_pod(self) -> bool:
-        return type(self).patch_pod is not TraitType.patch_pod
+        return (type(self).patch_pod is not TraitType.patch_pod or
+                type(self).patch_workload is not TraitType.patch_workload)
 
     # For a trait that rolls out (rolls_out = True):
     def target_size(self, p: Any) -> int:

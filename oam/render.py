@@ -114,12 +114,14 @@ def _deployment(ctx: ComponentContext, built: tuple[Workload, list], name: str, 
     for trait, trait_props in shaping:
         trait.patch_pod(trait_props, template, ctx)
     wrapped = definition.wrap(props, meta, template, replicas) if definition is not None else None
-    if wrapped is not None:
-        return wrapped
-    spec: dict[str, Any] = {"replicas": replicas, "selector": {"matchLabels": selector}, "template": template}
-    if replicas is None:
-        del spec["replicas"]  # an autoscaler sets them
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": spec}
+    if wrapped is None:
+        spec: dict[str, Any] = {"replicas": replicas, "selector": {"matchLabels": selector}, "template": template}
+        if replicas is None:
+            del spec["replicas"]  # an autoscaler sets them
+        wrapped = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": meta, "spec": spec}
+    for trait, trait_props in shaping:
+        trait.patch_workload(trait_props, wrapped, ctx)
+    return wrapped
 
 
 def namespace_key(app: AppSpec, namespace: Optional[str] = None) -> str:

@@ -479,3 +479,20 @@ def test_raw_applies_its_one_object():
     cm = run.manifest("base-limits-object-0")
     assert run.resources["base-limits-object-0"].type == "kubernetes:core/v1:ConfigMap"
     assert (cm["metadata"]["name"], cm["data"]) == ("shop-limits", {"maxOrders": "100"})
+
+
+def test_update_strategy_sets_the_deployments_strategy():
+    d = objects("trait-k8s-update-strategy.yaml")["web-frontend-deployment"]
+    assert d["spec"]["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+
+
+def test_json_merge_patch_changes_the_deployment_but_not_what_the_application_owns(tmp_path):
+    d = objects("trait-json-merge-patch.yaml")["web-frontend-deployment"]
+    assert d["spec"]["progressDeadlineSeconds"] == 300
+    assert d["spec"]["template"]["spec"]["nodeSelector"] == {"pool": "web"}
+    assert d["spec"]["template"]["spec"]["containers"][0]["name"] == "frontend", "merged, not replaced"
+    bad = tmp_path / "app.yaml"
+    bad.write_text((EXAMPLES / "trait-json-merge-patch.yaml").read_text().replace(
+        "progressDeadlineSeconds: 300", "replicas: 9"))
+    with pytest.raises(OamError, match=r"spec\.replicas is the application's to set"):
+        read_application(bad, "app.yaml")
