@@ -54,7 +54,9 @@ class JsonMergePatch(TraitType):
         problems = []
         for path in _touched(trait.properties.root):
             labels = path[-2:-1] == ("labels",) and str(path[-1]).startswith(OWN_LABELS)
-            if any(path[:len(p)] == p for p in PROTECTED) or labels:
+            # The keys that tell Pulumi how to await the object: the safe order relies on them.
+            engine = path[-2:-1] == ("annotations",) and str(path[-1]).split("/")[0].endswith("pulumi.com")
+            if any(path[:len(p)] == p for p in PROTECTED) or labels or engine:
                 problems.append(app.locator.problem(
                     trait.path + ("properties", *path), f"{'.'.join(map(str, path))} is the application's to set",
                     "patch other fields; replicas come from scaler or rollout, names and selectors from the component"))
