@@ -68,6 +68,16 @@ spec:
           properties:
             min: 1
             max: 3
+        - type: k8s-update-strategy
+          properties:
+            strategy:
+              rollingStrategy:
+                maxSurge: 1
+                maxUnavailable: 0
+        - type: json-merge-patch
+          properties:
+            spec:
+              progressDeadlineSeconds: 300
     - name: agent
       type: worker
       properties:
@@ -229,6 +239,8 @@ def test_1_first_deploy_goes_to_the_test_namespace(project: Project, kube: Kube)
     assert pod["containers"][0]["resources"]["limits"] == {"cpu": "100m", "memory": "64Mi"}
     assert {"name": "emptydir-scratch", "mountPath": "/scratch"} in pod["containers"][1]["volumeMounts"]
     assert front["status"].get("readyReplicas", 0) >= 1
+    assert front["spec"]["strategy"]["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
+    assert front["spec"]["progressDeadlineSeconds"] == 300
     svc = test.get("service", "front")
     assert [(p["port"], p["targetPort"]) for p in svc["spec"]["ports"]] == [(80, 8080)]
     assert test.get("configmap", "front-settings")["data"] == {"theme": "dark"}
