@@ -18,7 +18,9 @@ may check what needs the whole file (``check``).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
+import re
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Iterable, Optional, TypeVar
 
 from pydantic import BaseModel
@@ -189,6 +191,7 @@ class StepType(Definition):
 
 
 D = TypeVar("D", bound=Definition)
+_MODULE_NAME = re.compile(r"[a-z][a-z0-9-]*")
 
 
 class Registry(Generic[D]):
@@ -208,11 +211,17 @@ class Registry(Generic[D]):
         return cls
 
     def get(self, name: str) -> Optional[D]:
-        load_definitions()
-        return self._defs.get(name)
+        """The definition called ``name``, importing only its module (oam/<kind>/<name with _ for ->.py)."""
+        found = self._defs.get(name)
+        if found is None and not _loaded and isinstance(name, str) and _MODULE_NAME.fullmatch(name):
+            module = f"{self.package}.{name.replace('-', '_')}"
+            if importlib.util.find_spec(module) is not None:
+                importlib.import_module(module)
+            found = self._defs.get(name)
+        return found
 
     def names(self) -> list[str]:
-        load_definitions()
+        load_definitions()  # every one: names are listed for hints, the schema and the reference
         return sorted(self._defs)
 
 

@@ -650,3 +650,11 @@ def test_webservice_limit_and_host_aliases():
     assert w.container["resources"] == {"requests": {"cpu": "250m", "memory": "128Mi"},
                                         "limits": {"cpu": "1", "memory": "128Mi"}}
     assert w.host_aliases == [{"ip": "10.0.0.5", "hostnames": ["db.internal"]}]
+
+
+def test_each_definition_lives_in_the_module_its_name_gives():
+    """A definition is imported only when a file uses it: by its name, from oam/<kind>/<name with _ for ->.py."""
+    for registry in REGISTRIES:
+        for name in registry.names():
+            module = type(registry.get(name)).__module__
+            assert module == f"{registry.package}.{name.replace('-', '_')}", (registry.kind, name, module)
