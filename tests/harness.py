@@ -201,5 +201,9 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
     if result.failed:
         result.outputs = {**previous_outputs, **(result.registered[0] if result.registered else {})}
     elif result.registered:
-        result.outputs = result.registered[-1]
+        # The program registers the stack's outputs twice: a failed status before it touches
+        # anything, then the record once everything is applied. In a real update the first is
+        # sent seconds before the second; under mocks both can be sent within a millisecond from
+        # the SDK's thread pool and arrive in either order, so the record is the one with oamState.
+        result.outputs = next((o for o in reversed(result.registered) if "oamState" in o), result.registered[-1])
     return result
