@@ -62,6 +62,17 @@ def check_keys(items: dict[str, str], path: tuple, locator, values: bool) -> lis
     return problems
 
 
+def patch_into(values: dict[str, str], removed: set[str], patch: dict[str, Optional[str]]) -> None:
+    """Apply ``patch`` as a JSON merge patch: a key given null is deleted, from what others set too (``removed``)."""
+    for key, value in patch.items():
+        if value is None:
+            values.pop(key, None)
+            removed.add(key)
+        else:
+            values[key] = value
+            removed.discard(key)
+
+
 def check_map(trait, app, values: bool) -> list:
     """A labels or annotations trait: its whole properties are the map."""
     return check_keys(trait.properties.root, trait.path + ("properties",), app.locator, values)

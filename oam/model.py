@@ -210,25 +210,17 @@ def validate_application(data: Any, locator: Locator) -> AppSpec:
     problems += check_dns_label(envelope.metadata.namespace, 63, locator, ("metadata", "namespace"), "namespace")
 
     components = []
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple] = {}
     for i, comp in enumerate(envelope.spec.components):
         path = ("spec", "components", i)
-        problems += check_dns_label(comp.name, 63, locator, path + ("name",), "component name")
-        if comp.name in seen:
-            problems.append(locator.problem(path + ("name",), f"duplicate component name '{comp.name}'",
-                                            f"spec.components[{seen[comp.name]}] has it already"))
-        seen.setdefault(comp.name, i)
+        problems += _named(comp.name, "component", path, seen, locator)
         components.append(_component(comp, path, locator, problems))
 
     policies = []
-    policy_seen: dict[str, int] = {}
+    policy_seen: dict[str, tuple] = {}
     for i, policy in enumerate(envelope.spec.policies):
         path = ("spec", "policies", i)
-        problems += check_dns_label(policy.name, 63, locator, path + ("name",), "policy name")
-        if policy.name in policy_seen:
-            problems.append(locator.problem(path + ("name",), f"duplicate policy name '{policy.name}'",
-                                            f"spec.policies[{policy_seen[policy.name]}] has it already"))
-        policy_seen.setdefault(policy.name, i)
+        problems += _named(policy.name, "policy", path, policy_seen, locator)
         _, pprops = _typed(POLICIES, policy, path, locator, problems)
         policies.append(PolicySpec(policy.name, policy.type, pprops, path, dict(policy.properties)))
 
@@ -303,14 +295,19 @@ def _check_depends_on(app: AppSpec) -> list[Problem]:
     return problems
 
 
+def _named(name: str, what: str, path: tuple, seen: dict[str, tuple], locator: Locator) -> list[Problem]:
+    """A valid name, not taken by an earlier one of ``seen`` (name -> path of its owner)."""
+    problems = check_dns_label(name, 63, locator, path + ("name",), f"{what} name")
+    if name in seen:
+        where = ".".join(str(x) if not isinstance(x, int) else f"[{x}]" for x in seen[name]).replace(".[", "[")
+        problems.append(locator.problem(path + ("name",), f"duplicate {what} name '{name}'", f"{where} has it already"))
+    seen.setdefault(name, path)
+    return problems
+
+
 def _step(step: StepEnvelope, path: tuple, locator: Locator, problems: list[Problem],
           seen: dict[str, tuple]) -> StepSpec:
-    problems += check_dns_label(step.name, 63, locator, path + ("name",), "step name")
-    if step.name in seen:
-        where = ".".join(str(x) if not isinstance(x, int) else f"[{x}]" for x in seen[step.name]).replace(".[", "[")
-        problems.append(locator.problem(path + ("name",), f"duplicate step name '{step.name}'",
-                                        f"{where} has it already"))
-    seen.setdefault(step.name, path)
+    problems += _named(step.name, "step", path, seen, locator)
     _, sprops = _typed(STEPS, step, path, locator, problems)
     timeout = parse_duration(step.timeout) if step.timeout is not None else None
     if step.timeout is not None and not timeout:

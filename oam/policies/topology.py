@@ -8,8 +8,7 @@ from pydantic import AfterValidator, Field
 from oam import k8s_values as kv
 from oam.model import OamModel
 from oam.registry import POLICIES, PolicyType
-
-LOCAL = "local"
+from oam.workflow.placements import LOCAL, other_cluster
 
 
 class TopologyProperties(OamModel):
@@ -34,19 +33,13 @@ class Topology(PolicyType):
 
     def check(self, policy, app, _):
         p: TopologyProperties = policy.properties
-        problems = []
-        why = ("this program deploys to the cluster of its stack's Kubernetes provider (KubeVela's 'local'); "
-               "another cluster is another stack, with its own kubernetes provider config")
-        for i, name in enumerate(p.clusters):
-            if name != LOCAL:
-                problems.append(app.locator.problem(policy.path + ("properties", "clusters", i),
-                                                    f"cluster '{name}' is not supported: {why}",
-                                                    "use clusters: [local], and a stack per other cluster"))
-        for field in ("clusterLabelSelector", "clusterSelector"):
-            if getattr(p, "cluster_label_selector" if field == "clusterLabelSelector" else "cluster_selector"):
-                problems.append(app.locator.problem(policy.path + ("properties", field),
-                                                    f"clusters chosen by label are not supported: {why}",
-                                                    "use clusters: [local], and a stack per other cluster"))
+        hint = "use clusters: [local], and a stack per other cluster"
+        problems = [other_cluster(app, policy.path + ("properties", "clusters", i), f"cluster '{name}'", hint)
+                    for i, name in enumerate(p.clusters) if name != LOCAL]
+        for field, given in (("clusterLabelSelector", p.cluster_label_selector), ("clusterSelector", p.cluster_selector)):
+            if given:
+                problems.append(other_cluster(app, policy.path + ("properties", field), "choosing clusters by label",
+                                              hint))
         return problems
 
     def namespace(self, p: TopologyProperties, app) -> str:

@@ -9,9 +9,7 @@ from oam import k8s_values as kv
 from oam.loader import closest
 from oam.model import OamModel
 from oam.registry import STEPS, StepType
-from oam.workflow.placements import Placement
-
-LOCAL = ("", "local")
+from oam.workflow.placements import LOCAL, Placement, other_cluster
 
 
 class ApplyComponentProperties(OamModel):
@@ -37,11 +35,9 @@ class ApplyComponent(StepType):
             problems.append(app.locator.problem(step.path + ("properties", "component"),
                                                 f"'{p.component}' is not a component of {app.locator.file}",
                                                 closest(p.component, names)))
-        if p.cluster not in LOCAL:
-            problems.append(app.locator.problem(step.path + ("properties", "cluster"),
-                                                f"cluster '{p.cluster}' is not supported: this program deploys to the "
-                                                "cluster of its stack's Kubernetes provider",
-                                                "leave cluster out; another cluster is another stack"))
+        if p.cluster not in ("", LOCAL):
+            problems.append(other_cluster(app, step.path + ("properties", "cluster"), f"cluster '{p.cluster}'",
+                                          "leave cluster out, and use a stack per other cluster"))
         return problems
 
     def run(self, p: ApplyComponentProperties, run, step) -> bool:

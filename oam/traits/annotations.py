@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from oam.context import ComponentContext
 from oam.registry import TRAITS, TraitType
-from oam.keys import PatchMap, check_map
+from oam.keys import PatchMap, check_map, patch_into
 
 
 class AnnotationsProperties(PatchMap):
@@ -21,10 +21,4 @@ class Annotations(TraitType):
         return check_map(trait, app, values=False)
 
     def apply(self, p: AnnotationsProperties, ctx: ComponentContext) -> None:
-        for key, value in p.root.items():
-            if value is None:  # a JSON merge patch: null deletes the key, from the component's own annotations too
-                ctx.annotations.pop(key, None)
-                ctx.removed_annotations.add(key)
-            else:
-                ctx.annotations[key] = value
-                ctx.removed_annotations.discard(key)
+        patch_into(ctx.annotations, ctx.removed_annotations, p.root)

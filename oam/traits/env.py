@@ -1,15 +1,13 @@
 """env: set, replace or remove environment variables of a container of the component."""
 from __future__ import annotations
 
-from typing import Optional
-
 from pydantic import Field, model_validator
 
 from oam.components._pod import EnvName
 from oam.context import ComponentContext
 from oam.model import OamModel
 from oam.registry import TRAITS, TraitType
-from oam.traits._containers import container, missing_containers
+from oam.traits._containers import changed_containers, container, missing_containers, one_form
 
 
 class ContainerEnv(OamModel):
@@ -29,16 +27,8 @@ class EnvProperties(OamModel):
 
     @model_validator(mode="after")
     def _one_form(self):
-        if self.containers and (self.env or self.container_name or self.replace or self.unset):
-            raise ValueError("give containers, or env (with containerName, replace, unset), not both")
+        one_form(self, "containers")
         return self
-
-    def changes(self) -> list[tuple[Optional[str], ContainerEnv]]:
-        """(container name, or None for the component's own; the change)."""
-        if self.containers:
-            return [(c.container_name, c) for c in self.containers]
-        return [(self.container_name or None, ContainerEnv(container_name=self.container_name or "-", env=self.env,
-                                                           replace=self.replace, unset=self.unset))]
 
 
 @TRAITS.register
@@ -49,13 +39,11 @@ class Env(TraitType):
     Properties = EnvProperties
 
     def check(self, trait, app, comp):
-        p: EnvProperties = trait.properties
-        named = [(("containers", i, "containerName") if p.containers else ("containerName",), name)
-                 for i, (name, _) in enumerate(p.changes()) if name is not None]
+        named = [(path, name) for path, name, _ in changed_containers(trait.properties, "containers") if name]
         return missing_containers(trait, app, comp, named)
 
     def patch_pod(self, p: EnvProperties, template: dict, ctx: ComponentContext) -> None:
-        for name, change in p.changes():
+        for _, name, change in changed_containers(p, "containers"):
             c = container(template, name)
             if c is None:
                 continue  # refused by check

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from oam.context import ComponentContext
 from oam.registry import TRAITS, TraitType
-from oam.keys import PatchMap, check_map
+from oam.keys import PatchMap, check_map, patch_into
 
 
 class LabelsProperties(PatchMap):
@@ -21,10 +21,4 @@ class Labels(TraitType):
         return check_map(trait, app, values=True)
 
     def apply(self, p: LabelsProperties, ctx: ComponentContext) -> None:
-        for key, value in p.root.items():
-            if value is None:  # a JSON merge patch: null deletes the key, from the component's own labels too
-                ctx.labels.pop(key, None)
-                ctx.removed_labels.add(key)
-            else:
-                ctx.labels[key] = value
-                ctx.removed_labels.discard(key)
+        patch_into(ctx.labels, ctx.removed_labels, p.root)

@@ -8,6 +8,16 @@ from oam.model import AppSpec, PolicySpec
 from oam.registry import POLICIES
 
 
+LOCAL = "local"  # KubeVela's name for the cluster it runs in: here, the stack's
+
+
+def other_cluster(app: AppSpec, path: tuple, what: str, hint: str):
+    """The problem of a target outside the stack's cluster: another cluster is another stack."""
+    return app.locator.problem(path, f"{what} is not supported: this program deploys to the cluster of its stack's "
+                                     f"Kubernetes provider (KubeVela's '{LOCAL}'); another cluster is another "
+                                     "stack, with its own kubernetes provider config", hint)
+
+
 @dataclass(frozen=True)
 class Placement:
     namespace: str
