@@ -1,4 +1,5 @@
-"""The stack config keys (app, stage, approve, rollback, readyTimeout, sidecarInjection), checked once at the entry point."""
+"""The stack config keys (app, stage, approve, rollback, readyTimeout, sidecarInjection, prometheusUrl, retry),
+checked once at the entry point."""
 from __future__ import annotations
 
 import json
@@ -12,7 +13,7 @@ from oam.errors import ConfigError, Problem
 from oam.loader import closest
 
 DEFAULT_READY_TIMEOUT = 300
-KEYS = ("app", "stage", "approve", "rollback", "readyTimeout", "sidecarInjection")
+KEYS = ("app", "stage", "approve", "rollback", "readyTimeout", "sidecarInjection", "prometheusUrl", "retry")
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class StageConfig:
     rollback: bool = False
     ready_timeout: int = DEFAULT_READY_TIMEOUT  # seconds a Deployment's pods may take to be Ready
     sidecar_injection: bool = True  # a namespace this stack creates is labelled for Istio's sidecar injection
+    prometheus_url: Optional[str] = None  # where metric gates query, unless a step names its own endpoint
+    retry: Optional[int] = None  # the release a metric gate rolled back, to try again
     project: str = "oam-delivery"
     stack_file: str = "Pulumi.dev.yaml"
     lines: dict[str, int] = field(default_factory=dict)
@@ -118,8 +121,29 @@ def read_stage_config(get: Callable[[str], Optional[Any]], project: str, stack_f
         else:
             ready_timeout = seconds
 
+    prometheus_url = None
+    raw = get("prometheusUrl")
+    if raw not in (None, ""):
+        prometheus_url = str(raw).strip()
+        if not re.match(r"^https?://[^\s/]+", prometheus_url):
+            problems.append(base.problem("prometheusUrl", f"must be an http:// or https:// address (got {raw!r})",
+                                         "pulumi config set prometheusUrl http://127.0.0.1:9090"))
+
+    retry = None
+    raw = get("retry")
+    if raw not in (None, ""):
+        try:
+            retry = int(str(raw).strip())
+            if retry < 1:
+                raise ValueError
+        except ValueError:
+            problems.append(base.problem("retry", f"must be the number of a release a metric gate rolled back "
+                                                  f"(got {raw!r})", "pulumi stack output status shows it; "
+                                                                    "pulumi config rm retry"))
+
     if problems:
         raise ConfigError(problems)
     return StageConfig(app=str(app), stage=stage, approve=tuple(approve), rollback=rollback,
                        ready_timeout=ready_timeout, sidecar_injection=sidecar_injection,
+                       prometheus_url=prometheus_url, retry=retry,
                        project=project, stack_file=display, lines=lines)

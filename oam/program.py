@@ -25,6 +25,7 @@ from oam.cluster import ProbeError, namespace_labels
 from oam.config import StageConfig, read_stage_config
 from oam.durations import show_duration
 from oam.errors import OamError
+from oam.metrics import Prometheus
 from oam.model import read_application
 from oam.render import Plan, namespace_key, render
 from oam.resources import Application
@@ -163,7 +164,7 @@ def run(root: Path = Path(".")) -> dict:
         cfg = read_stage_config(config.get, project, root / stack_file, stack_file, config_keys(project))
         app = read_application(root / cfg.app, cfg.app)
         history, applied, recorded = read_recorded()
-        resolution = resolve(app, history, cfg)
+        resolution = resolve(app, history, cfg, metrics=Prometheus())
         managed = {ns: namespace_to_manage(app, ns, applied, cfg) for ns in dict.fromkeys(
             p.namespace for p in resolution.placements)}
         plan = render(app, resolution, applied, {ns: labels for ns, labels in managed.items() if labels is not None})

@@ -46,6 +46,7 @@ class Release:
     replicas: dict[str, int] = field(default_factory=dict)  # revision name -> replicas applied
     live: dict[str, list[str]] = field(default_factory=dict)  # component -> revisions with a subset
     gate: Optional[str] = None  # the suspend step it waits at
+    aborted: Optional[str] = None  # why a metric gate rolled it back (written only when set)
 
 
 @dataclass
@@ -54,13 +55,16 @@ class History:
     release: Optional[Release] = None
     approvals: dict[str, int] = field(default_factory=dict)  # suspend step -> release it was given for
     gates: dict[str, str] = field(default_factory=dict)  # timed suspend step -> when it started waiting
+    passed: dict[str, str] = field(default_factory=dict)  # metric gate -> when its analysis passed (kept if any)
 
     def to_json(self) -> str:
         data = {"version": STATE_VERSION,
                 "revisions": {c: [_revision(r) for r in revs] for c, revs in sorted(self.revisions.items())},
-                "release": asdict(self.release) if self.release else None,
+                "release": _release(self.release) if self.release else None,
                 "approvals": dict(sorted(self.approvals.items())),
                 "gates": dict(sorted(self.gates.items()))}
+        if self.passed:
+            data["passed"] = dict(sorted(self.passed.items()))  # absent from a record without metric gates
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -76,6 +80,7 @@ class History:
             release=Release(**release) if release else None,
             approvals={k: int(v) for k, v in data.get("approvals", {}).items()},
             gates=dict(data.get("gates", {})),
+            passed=dict(data.get("passed", {})),
         )
 
     def revision(self, component: str, n: int) -> Optional[Revision]:
@@ -87,6 +92,13 @@ def _revision(r: Revision) -> dict:
     for key in ("traits", "external"):
         if out[key] is None:
             del out[key]  # the record of a revision without them is as it always was
+    return out
+
+
+def _release(r: Release) -> dict:
+    out = asdict(r)
+    if out["aborted"] is None:
+        del out["aborted"]  # the record of a release no metric gate ended is as it always was
     return out
 
 

@@ -6,16 +6,25 @@ from typing import Any
 from oam.config import StageConfig
 from oam.model import splits_traffic
 from oam.render import Plan
+from oam.workflow.analysis import iso_of
 from oam.workflow.engine import ROLLED_BACK, SUCCEEDED, SUSPENDED
 
 
 def next_command(plan: Plan, cfg: StageConfig) -> str:
     res = plan.resolution
     if res.phase == SUSPENDED:
+        analysis = res.analysis if res.analysis and res.analysis.step == res.gate else None
+        if analysis:
+            when = f"after {iso_of(analysis.decides_at)}" if analysis.decides_at else "again later"
+            return (f"pulumi up {when} to let the analysis decide (python -m oam advance does it for you); "
+                    f"or promote by hand: {cfg.approve_command(res.gate)} && pulumi up")
         if res.gate_opens_at:
             return f"pulumi up after {res.gate_opens_at} (or {cfg.approve_command(res.gate)} && pulumi up)"
         return f"{cfg.approve_command(res.gate)} && pulumi up"
     if res.phase == ROLLED_BACK:
+        if res.release.aborted:
+            return (f"pulumi config set retry {res.release.n} && pulumi up to try release {res.release.n} again; "
+                    "or pulumi config set app <a fixed release> && pulumi up")
         if cfg.rollback:
             return "pulumi config rm rollback, then set app to a fixed release and pulumi up"
         return "pulumi config set app <a fixed release> && pulumi up"
@@ -49,8 +58,14 @@ def status(plan: Plan, cfg: StageConfig) -> dict[str, Any]:
                 entry["weight"] = rollout.routes.get(rev.name, 0)
             revisions[rev.name] = entry
         item: dict[str, Any] = {"release": res.release.n, "step": step, "phase": res.phase, "revisions": revisions}
-        if res.gate:
+        analysis = res.analysis if res.analysis and res.analysis.step == res.gate else None
+        if analysis:
+            item["waiting"] = f"{res.gate} (metric analysis)"
+            item["analysis"] = analysis.status()
+        elif res.gate:
             item["waiting"] = res.gate + (f" (opens at {res.gate_opens_at})" if res.gate_opens_at else " (needs approval)")
+        if res.release.aborted:
+            item["rolledBackBy"] = res.release.aborted
         item["next"] = next_command(plan, cfg)
         out[name] = item
     if res.notes:

@@ -13,10 +13,12 @@ from typing import Optional
 
 from oam.config import StageConfig
 from oam.errors import ApplicationError, ConfigError, ReleaseError
+from oam.metrics import DEFAULT_ENDPOINT, FAILED, PASSED, PENDING, Condition, MetricsError, MetricSource, Verdict, judge, resolution
 from oam.model import AppSpec, StepSpec, all_steps, rollout_of
 from oam.registry import STEPS
 from oam.revisions import History, Release, Revision, assign_revisions, prune
 from oam.workflow import rollouts
+from oam.workflow.analysis import Analysis, iso_of
 from oam.workflow.clock import iso, left, parse_iso, utcnow
 from oam.workflow.placements import Placement, default_placements
 from oam.workflow.release import (ACTIVE, PROGRESSING, ROLLED_BACK, SUCCEEDED, SUSPENDED, check_approvals,
@@ -42,24 +44,32 @@ class Resolution:
     history: History = field(default_factory=History)
     ready_timeout: Optional[int] = None  # seconds, from the timeout of the step that set this stage
     placements: list[Placement] = field(default_factory=list)  # where the application is, at this stage
+    analysis: Optional[Analysis] = None  # the metric gate this stage waits at, or the one that ended the release
 
 
 class WorkflowRun:
     """What the steps act on while the workflow runs up to the stage."""
 
     def __init__(self, app: AppSpec, cfg: StageConfig, release: Release, history: History,
-                 same_release: bool, now: datetime):
+                 same_release: bool, now: datetime, current: Optional[dict[str, Revision]] = None,
+                 metrics: Optional[MetricSource] = None):
         self.app, self.cfg, self.release, self.now = app, cfg, release, now
+        self.current = current or {}
+        self.metrics = metrics
+        self.analysis: Optional[Analysis] = None
         self.partitions: dict[str, int] = {}
         self.weights: dict[str, dict[str, int]] = {}
         self.rolled_back = False
         self.gates = dict(history.gates) if same_release else {}
         self.used_gates: dict[str, str] = {}
+        self.passed = dict(history.passed) if same_release else {}
+        self.used_passed: dict[str, str] = {}
         self.waiting: Optional[str] = None
         self.opens_at: Optional[str] = None
         self.notes: list[str] = []
         self.messages: list[str] = []  # for the log only: they change from run to run
         self.placed: dict[str, Placement] = {}  # namespace -> placement, from the deploy steps run so far
+        self.aborted: Optional[str] = None  # why a metric gate rolled the release back
 
     def deploy(self, placements: list[Placement]) -> None:
         """The application goes (also) to these placements; one to a namespace it is in already joins that one."""
@@ -86,6 +96,58 @@ class WorkflowRun:
     def roll_back(self) -> None:
         self.rolled_back = True
 
+    def target(self, component: str) -> str:
+        """The name of the revision this release rolls ``component`` out to."""
+        return self.current[component].name
+
+    def namespaces(self) -> list[str]:
+        """Where the application is at this point of the workflow."""
+        return list(self.placed) or list(dict.fromkeys(p.namespace for p in default_placements(self.app)))
+
+    def analyse(self, step: StepSpec, what: str, query: str, endpoint: Optional[str], condition: Condition,
+                duration: int, fail_duration: int) -> bool:
+        """A metric gate: open once Prometheus shows ``condition`` held for ``duration`` since the analysis started.
+
+        The first run that reaches it starts the analysis (the stage before it is applied by
+        that run). One broken for ``fail_duration`` rolls the release back in this run.
+        Prometheus not answering is no verdict: the gate stays as it is.
+        """
+        if step.name in self.cfg.approve:
+            return True
+        endpoint = endpoint or self.cfg.prometheus_url or DEFAULT_ENDPOINT
+        started = parse_iso(self.gates[step.name]) if step.name in self.gates else self.now
+        self.used_gates[step.name] = iso(started)
+        if step.name in self.passed:  # decided once: never asked again in this release
+            self.used_passed[step.name] = self.passed[step.name]
+            return True
+        analysis = Analysis(step.name, what, query, endpoint, str(condition), duration, fail_duration,
+                            started.timestamp(), self.now.timestamp())
+        self.analysis = analysis
+        if started == self.now:
+            analysis.verdict = Verdict(PENDING)
+        elif self.metrics is None:
+            analysis.error = "not queried without a stack"
+        else:
+            try:
+                window = self.now.timestamp() - started.timestamp()
+                points = self.metrics.series(endpoint, query, started.timestamp(), self.now.timestamp(),
+                                             resolution(duration, fail_duration, window))
+                analysis.verdict = judge(points, condition, duration, fail_duration)
+            except MetricsError as err:
+                analysis.error = str(err)
+        if analysis.verdict.state == PASSED:
+            self.used_passed[step.name] = iso_of(analysis.verdict.at)
+            self.messages.append(analysis.summary())
+            return True
+        if analysis.verdict.state == FAILED:
+            self.roll_back()
+            self.aborted = analysis.summary()
+            self.messages.append(self.aborted)
+            return False
+        self.waiting = step.name
+        self.messages.append(analysis.summary())
+        return False
+
     def gate(self, step: StepSpec, duration: Optional[int]) -> bool:
         """Whether a gate is open: approved, or ``duration`` seconds after it started waiting."""
         if step.name in self.cfg.approve:
@@ -106,11 +168,12 @@ class WorkflowRun:
 
 
 def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[datetime] = None,
-            stack_known: bool = True) -> Resolution:
+            stack_known: bool = True, metrics: Optional[MetricSource] = None) -> Resolution:
     """Work out the desired state of this stage; raise an OamError for a move that is not allowed.
 
     Without ``stack_known`` (a check without a stack) the steps are not held against a
-    history: whether a revision a step weighs exists is the stack's to say.
+    history: whether a revision a step weighs exists is the stack's to say. ``metrics``
+    answers the metric gates' queries (none: they wait, unqueried).
     """
     now = now or utcnow()
     history = copy.deepcopy(history)
@@ -121,17 +184,22 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
     ends_release = any(STEPS.get(s.type).ends_release for s in all_steps(steps))
 
     release, same = current_release(app, cfg, previous, targets, current, ends_release)
+    # A release a metric gate rolled back stays rolled back until it is retried or another starts.
+    aborted = release.aborted if same and release.phase == ROLLED_BACK else None
     _check_stage(app, cfg)
-    if not cfg.rollback and stack_known:
+    if not cfg.rollback and not aborted and stack_known:
         problems = [p for s in all_steps(steps) for p in STEPS.get(s.type).check_release(s, app, release, history)]
         if problems:
             raise ApplicationError(problems)
-    check_approvals(app, cfg, history, release, cfg.rollback or ends_release)
+    check_approvals(app, cfg, history, release, bool(cfg.rollback or ends_release or aborted))
 
-    run = WorkflowRun(app, cfg, release, history, same, now)
+    run = WorkflowRun(app, cfg, release, history, same, now, current, metrics)
     executed, total = 0, len(steps) if steps else 0
     limit = cfg.stage if cfg.stage is not None else total
     ready_timeout = None
+    if aborted:
+        run.aborted, run.rolled_back, executed, limit = aborted, True, release.step, 0
+        run.used_gates, run.used_passed = dict(run.gates), dict(run.passed)  # the record stays as it is
     for i, step in enumerate((steps or ())[:limit], 1):
         definition = STEPS.get(step.type)
         go_on = definition.run(step.properties, run, step)
@@ -140,8 +208,10 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
         if not go_on and run.waiting:
             if cfg.stage is not None and cfg.stage > i:
                 hint = f"{cfg.approve_command(step.name)}, or pulumi config set stage {i}"
-                raise ReleaseError([cfg.problem("stage", f"stage {cfg.stage} skips the suspend step '{step.name}' "
-                                                         f"(step {i}) that is not approved yet", hint)])
+                what = ("metric gate", "has not passed") if run.analysis and run.analysis.step == step.name else (
+                    "suspend step", "is not approved")
+                raise ReleaseError([cfg.problem("stage", f"stage {cfg.stage} skips the {what[0]} '{step.name}' "
+                                                         f"(step {i}) that {what[1]} yet", hint)])
             break
         executed = i
         if not go_on:
@@ -159,13 +229,14 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
     else:
         phase = PROGRESSING
 
-    release.phase, release.step, release.gate = phase, executed, run.waiting
+    release.phase, release.step, release.gate, release.aborted = phase, executed, run.waiting, run.aborted
     release.replicas = {name: n for r in sized.values() for name, n in r.replicas.items()}
     release.live = {c: [rev.name for rev in r.live] for c, r in sized.items()}
     history.release = release
     history.approvals = {a: release.n if history.approvals.get(a) is None else history.approvals[a]
                          for a in cfg.approve}
     history.gates = run.used_gates
+    history.passed = run.used_passed
     # Only a rolled-out component ever renders an older revision, from its stored properties.
     keep: dict[str, set[int]] = {}
     for c, r in sized.items():
@@ -178,12 +249,18 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
     gates = app.gates()
     notes = run.notes + [f"approve '{a}' is left from release {history.approvals[a]} and does nothing here"
                          for a in cfg.approve if a not in gates]
-    if cfg.rollback:
+    if cfg.rollback or run.aborted:
         ready_timeout = None
+    if cfg.retry is not None and not (not same and previous is not None and previous.aborted
+                                      and cfg.retry == previous.n):
+        notes.append(f"retry {cfg.retry} does nothing here: release {release.n} ({describe(release.targets)}) "
+                     f"is {release.phase}" + (", and only a release a metric gate rolled back is retried"
+                                              if release.n == cfg.retry else "")
+                     + "; pulumi config rm retry")
     placed = (list(run.placed.values()) if any(STEPS.get(s.type).places for s in all_steps(steps))
               else default_placements(app))
     return Resolution(release, current, sized, phase, executed, total, run.waiting, run.opens_at,
-                      notes, run.messages, history, ready_timeout, placed)
+                      notes, run.messages, history, ready_timeout, placed, run.analysis)
 
 
 def _check_stage(app: AppSpec, cfg: StageConfig) -> None:

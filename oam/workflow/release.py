@@ -46,7 +46,10 @@ def current_release(app: AppSpec, cfg: StageConfig, prev: Optional[Release], tar
         stable = _stable(prev)
         baselines = {c: stable[c] for c in targets if c in stable and stable[c] != targets[c]}
         return Release(n=prev.n + 1, targets=dict(targets), baselines=baselines), False
-    if prev.phase == ROLLED_BACK and not cfg.rollback and not ends_release:
+    if prev.phase == ROLLED_BACK and not cfg.rollback and not ends_release and (not prev.aborted or
+                                                                             cfg.retry == prev.n):
+        # A release rolled back by hand starts again once rollback is unset; one a metric gate
+        # rolled back, only when the user asks for it (retry: its number), never by itself.
         return Release(n=prev.n + 1, targets=dict(targets), baselines=dict(prev.baselines)), False
     return copy.deepcopy(prev), True
 
