@@ -1,4 +1,5 @@
-"""Checks without a cluster: `python -m oam validate FILE...`, `render FILE`, `schema`, `reference`.
+"""Checks without a cluster: `python -m oam validate FILE...`, `render FILE`, `schema`, `reference`; and
+`advance`, which drives a stack's stages with pulumi up while its gates open by themselves.
 
 validate and render use the same code as `pulumi preview` (reading, the definitions'
 checks, the stage and its objects), so their messages are the same; what only a stack can
@@ -65,6 +66,13 @@ def main(argv: Optional[list[str]] = None) -> int:
                    help="an Application file the stack applied before (in full); repeat in order")
     r.add_argument("--stage", type=int, help="run at most this many workflow steps")
     r.add_argument("--approve", action="append", default=[], metavar="STEP", help="a suspend step approved")
+    a = sub.add_parser("advance", help="run pulumi up stage after stage while the gates open by themselves "
+                                       "(timed suspends, metric gates); stop at an approval, the end or a rollback")
+    a.add_argument("--stack", help="the stack to drive (default: the selected one)")
+    a.add_argument("--until", metavar="STEP", help="stop once this workflow step has run (pins the stage there)")
+    a.add_argument("--interval", default="10s", help="how often to ask again while a metric gate waits (default 10s)")
+    a.add_argument("--cwd", default=".", help="the project directory (default: the current one)")
+    a.add_argument("--verbose", action="store_true", help="show the output of every pulumi up")
     sub.add_parser("schema", help="print the JSON Schema of the Application format (for editors and CI)")
     sub.add_parser("reference", help="print the reference page of every definition (Markdown)")
     args = parser.parse_args(argv)
@@ -72,6 +80,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         return validate(args.files)
     if args.command == "render":
         return render(args.file, args.after, args.stage, args.approve)
+    if args.command == "advance":
+        from oam.advance import main as advance
+
+        return advance(Path(args.cwd).resolve(), args.stack, args.until, args.interval, args.verbose)
     if args.command == "reference":
         from oam.reference import reference
 
