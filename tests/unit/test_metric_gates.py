@@ -414,3 +414,19 @@ spec:
 def test_bad_metric_config_is_refused(key, value, message):
     run = run_stage({"app": EXAMPLE, key: value})
     assert f"oam-delivery:{key}: {message}" in run.error
+
+
+def test_the_bookinfo_release_with_a_metric_gate_in_place_of_the_approval(clock, metrics):
+    first = run_stage({"app": "examples/bookinfo/first-deploy.yaml"})
+    assert first.error is None, first.error
+    clock["t"] = T0
+    canary_stage = run_stage({"app": "examples/bookinfo/rollout-v2-analysed.yaml"}, first)
+    assert canary_stage.error is None, canary_stage.error
+    status = canary_stage.outputs["status"]["reviews"]
+    assert status["step"] == "2/3 success-rate" and status["revisions"]["reviews-v2"]["weight"] == 10
+    clock["t"] = at(301)
+    done = run_stage({"app": "examples/bookinfo/rollout-v2-analysed.yaml"}, canary_stage)
+    status = done.outputs["status"]["reviews"]
+    assert status["phase"] == "succeeded" and status["revisions"]["reviews-v2"] == {
+        "image": "docker.io/istio/examples-bookinfo-reviews-v3:1.16.2", "replicas": 2, "weight": 100}
+    assert 'destination_workload="reviews-v2"' in metrics.queries[-1][1]
