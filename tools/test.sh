@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test: the fast suite and the end-to-end suite (real pulumi CLI, real Kubernetes
-# provider, real kube-apiserver with Istio's CRDs; tests/e2e builds and starts them).
+# provider, real kube-apiserver with Istio's CRDs, real Prometheus; tests/e2e builds,
+# installs and starts them).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 tools/setup-python.sh

@@ -2,7 +2,9 @@
 
 Nothing here is mocked. Missing tools are built (tools/build-pulumi.sh, tools/build-kube.sh)
 and a dedicated local cluster is started (tools/cluster.sh) for the session; when either
-cannot be had the tests fail, they are never skipped.
+cannot be had the tests fail, they are never skipped. Likewise a real Prometheus
+(tools/prometheus.sh installs it from Debian's package) scrapes an exporter of Istio's
+standard metrics whose traffic the test sets (`metrics`).
 """
 from __future__ import annotations
 
@@ -16,6 +18,9 @@ from pathlib import Path
 from typing import Any, Optional
 
 import pytest
+
+from tests.metrics_exporter import MetricsExporter
+from tests.prometheus_server import PrometheusServer
 
 ROOT = Path(__file__).resolve().parents[2]
 TOOLS = ROOT / "tools"
@@ -296,3 +301,38 @@ ACCEPTED_WARNINGS: dict[str, str] = {
     "IST0103": "pod missing the Istio proxy: the local cluster runs no sidecar injector (istiod); in a real "
                "installation the namespace's istio-injection label makes it add the proxy to every new pod",
 }
+
+
+@pytest.fixture(scope="session")
+def prometheus_binary() -> str:
+    """The prometheus binary, unpacked from Debian's package into the tools cache (tools/prometheus.sh)."""
+    return _sh(["bash", str(TOOLS / "prometheus.sh")], timeout=600).strip().splitlines()[-1]
+
+
+@dataclass
+class Metrics:
+    exporter: MetricsExporter
+    prometheus: PrometheusServer
+
+
+@pytest.fixture
+def metrics(prometheus_binary, tmp_path) -> Metrics:
+    """A fresh exporter (no traffic yet) and a Prometheus on loopback scraping it every second.
+
+    Yielded once Prometheus has scraped the exporter (about 6 s after its start: it applies
+    its targets on a 5 s ticker), so from then on a set_traffic() shows within a scrape
+    interval. Prometheus keeps its config, data and log under tmp_path/prometheus.
+    """
+    exporter = MetricsExporter().start()
+    prometheus = PrometheusServer(prometheus_binary, [exporter.address], scrape_interval="1s",
+                                  directory=tmp_path / "prometheus")
+    try:
+        prometheus.start()
+        try:
+            exporter.wait_scrapes(1, timeout=20)
+        except TimeoutError as e:
+            pytest.fail(f"prometheus does not scrape {exporter.url}: {e}\n{prometheus.log_tail()}")
+        yield Metrics(exporter, prometheus)
+    finally:
+        prometheus.close()
+        exporter.stop()
