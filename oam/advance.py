@@ -31,8 +31,13 @@ SLACK = 2.0  # seconds after a metric window ends before asking: the last scrape
 
 @dataclass
 class Timings:
+    started: float = field(default_factory=time.monotonic)  # when the driver began (before the Automation API)
     ups: list[float] = field(default_factory=list)  # wall seconds of each pulumi up
-    overhead: list[float] = field(default_factory=list)  # the driver's own seconds per stage (start, reads)
+    waited: float = 0.0  # seconds spent waiting for gates
+
+    def own(self) -> float:
+        """The driver's own seconds: everything but pulumi up and the waits (the Automation API, pins, reads)."""
+        return time.monotonic() - self.started - sum(self.ups) - self.waited
 
 
 @dataclass
@@ -78,12 +83,13 @@ class Where:
 
 class Driver:
     def __init__(self, stack: Any, steps: list[tuple[str, bool]], until: Optional[int], interval: float,
-                 out: TextIO = sys.stdout, now: Callable[[], float] = time.time, verbose: bool = False):
+                 out: TextIO = sys.stdout, now: Callable[[], float] = time.time, verbose: bool = False,
+                 timings: Optional[Timings] = None):
         self.stack, self.steps, self.until, self.interval = stack, steps, until, interval
         self.out, self.now, self.verbose = out, now, verbose
         self.stop_requested = False
         self.in_up = False
-        self.timings = Timings()
+        self.timings = timings or Timings()
         self.tty = hasattr(out, "isatty") and out.isatty()
 
     # --- signals -------------------------------------------------------------------------------
@@ -158,11 +164,9 @@ class Driver:
             self.in_up = False
         took = self.now() - began
         self.timings.ups.append(took)
-        start_read = self.now()
         where = Where.read({k: v.value for k, v in result.outputs.items()})
         changes = {k: v for k, v in (result.summary.resource_changes or {}).items() if k != "same"}
         changed = ", ".join(f"{n} {k}" for k, n in sorted(changes.items())) or "no change"
-        self.timings.overhead.append(self.now() - start_read)
         self.say(f"pulumi up ({took:.1f} s, {changed}): step {where.step}, {where.phase}; {where.weights()}")
         for message in _messages(result.stdout):
             self.say(f"  {message}")
@@ -199,6 +203,13 @@ class Driver:
         """Sleep until the next pulumi up may move on; False when asked to stop."""
         until = self._next_check(where)
         last_line = 0.0
+        began = time.monotonic()
+        try:
+            return self._sleep_until(where, until, last_line)
+        finally:
+            self.timings.waited += time.monotonic() - began
+
+    def _sleep_until(self, where: Where, until: float, last_line: float) -> bool:
         while True:
             now = self.now()
             if self.stop_requested:
@@ -243,8 +254,8 @@ class Driver:
             return
         ups = self.timings.ups
         self.say(f"{len(ups)} pulumi up{'s' if len(ups) != 1 else ''}: {sum(ups):.1f} s in pulumi up "
-                 f"(median {sorted(ups)[len(ups) // 2]:.1f} s); the driver's own reads "
-                 f"{sum(self.timings.overhead) * 1000:.0f} ms")
+                 f"(median {sorted(ups)[len(ups) // 2]:.1f} s), {self.timings.waited:.1f} s waiting for gates, "
+                 f"{self.timings.own():.2f} s in the driver itself (Automation API start, pins, reads)")
 
 
 def _config_value(value: str):
@@ -287,6 +298,7 @@ def main(root: Path, stack_name: Optional[str], until: Optional[str], interval: 
     from oam.loader import closest
     from oam.model import read_application
 
+    timings = Timings()
     seconds = parse_duration(interval)
     if not seconds:
         print(f"--interval: '{interval}' is not a duration above 0; write it like 10s or 1m", file=sys.stderr)
@@ -318,7 +330,7 @@ def main(root: Path, stack_name: Optional[str], until: Optional[str], interval: 
             print(f"--until: '{until}' is not a step of {app_file}; {closest(until, names)}", file=sys.stderr)
             return FAILED
         until_index = names.index(until) + 1
-    driver = Driver(stack, steps, until_index, float(seconds), out, verbose=verbose)
+    driver = Driver(stack, steps, until_index, float(seconds), out, verbose=verbose, timings=timings)
     driver.say(f"advancing stack {name} ({app_file}); Ctrl-C stops it safely")
     previous = signal.signal(signal.SIGINT, driver.on_interrupt)
     try:
