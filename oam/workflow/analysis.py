@@ -52,11 +52,12 @@ class Analysis:
             seen = "no data yet" if v.value is None and v.since is None else "no data at the last point"
             return (f"{name}: {seen} for {what} since the analysis started at {clock(self.started)} "
                     f"(no traffic?); no decision without data")
+        wait = f"in {show_duration(max(0, v.at - self.now))}"
         if v.holds:
             return (f"{name}: {what} is {show_value(v.value)} ({cond}) since {clock(v.since)}; it passes at "
-                    f"{clock(v.at)} if it holds until then")
+                    f"{clock(v.at)} ({wait}) if it holds until then")
         return (f"{name}: {what} is {show_value(v.value)}, not {cond}, since {clock(v.since)}; the release "
-                f"rolls back at {clock(v.at)} unless it recovers before")
+                f"rolls back at {clock(v.at)} ({wait}) unless it recovers before")
 
     def status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"step": self.step, "measures": self.what, "condition": self.condition,

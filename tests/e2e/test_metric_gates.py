@@ -254,3 +254,29 @@ def test_5_ctrl_c_while_the_driver_waits_stops_it_and_leaves_the_stack_as_it_was
         assert shop.preview_no_changes().returncode == 0
     finally:
         shop.pulumi("destroy", "--yes", check=False)
+
+
+def test_6_ctrl_c_during_a_pulumi_up_lets_it_finish_then_stops(pulumi_env, tmp_path, kube: Kube):
+    shop = make_project(tmp_path / "project", pulumi_env, "interrupt-up")
+    try:
+        shop.config(app="examples/shop/v1.yaml")
+        log = tmp_path / "advance.log"
+        with open(log, "w") as out:
+            driver = subprocess.Popen([str(ROOT / "venv" / "bin" / "python"), "-m", "oam", "advance", "--stack",
+                                       shop.stack], cwd=shop.dir, env=shop.env, stdout=out, stderr=subprocess.STDOUT)
+            deadline = time.time() + 120
+            while "advancing stack" not in log.read_text():
+                assert driver.poll() is None and time.time() < deadline, log.read_text()
+                time.sleep(0.1)
+            time.sleep(1.0)  # the first deploy's pulumi up is running now (it takes seconds)
+            driver.send_signal(signal.SIGINT)
+            code = driver.wait(timeout=300)
+        text = log.read_text()
+        assert code == 130, text
+        assert "the pulumi up in progress finishes first" in text and "] pulumi up (" in text, text
+        assert "stopped after this pulumi up" in text
+        assert shop.status()["cart"]["phase"] == "succeeded"
+        assert kube.ready("cart-v1") == (3, 3)
+        assert shop.preview_no_changes().returncode == 0
+    finally:
+        shop.pulumi("destroy", "--yes", check=False)

@@ -236,7 +236,7 @@ def test_a_healthy_canary_waits_its_duration_then_goes_on_in_that_same_up(tmp_pa
     analysis = waiting.outputs["status"]["frontend"]["analysis"]
     assert analysis["state"] == "pending" and analysis["value"] == "100"
     assert analysis["decidesAt"] == "2026-11-29T12:02:00Z"
-    assert "passes at 12:02:00 if it holds" in analysis["summary"]
+    assert "passes at 12:02:00 (in 1m) if it holds" in analysis["summary"]
     endpoint, query, start, end, step = metrics.queries[-1]
     assert (start, end) == (ts(0), ts(60)) and step == 3.0
     assert endpoint == "http://prometheus-server.o11y-system.svc:9090", "KubeVela's default without prometheusUrl"
@@ -269,7 +269,7 @@ def test_an_unhealthy_canary_rolls_back_by_itself_and_stays_rolled_back(tmp_path
     clock["t"] = at(60)
     failing = run_stage({"app": EXAMPLE}, gate)
     assert inputs(failing) == inputs(gate)
-    assert "not >=99, since 12:00:30; the release rolls back at 12:01:30" in \
+    assert "not >=99, since 12:00:30; the release rolls back at 12:01:30 (in 30s)" in \
         failing.outputs["status"]["frontend"]["analysis"]["summary"]
 
     clock["t"] = at(95)
@@ -430,3 +430,13 @@ def test_the_bookinfo_release_with_a_metric_gate_in_place_of_the_approval(clock,
     assert status["phase"] == "succeeded" and status["revisions"]["reviews-v2"] == {
         "image": "docker.io/istio/examples-bookinfo-reviews-v3:1.16.2", "replicas": 2, "weight": 100}
     assert 'destination_workload="reviews-v2"' in metrics.queries[-1][1]
+
+
+def test_the_decision_is_previewable_before_it_is_taken(tmp_path, clock, metrics):
+    gate = canary(tmp_path, clock)
+    metrics.values = lambda t: 10.0
+    clock["t"] = at(61)
+    preview = run_stage({"app": EXAMPLE}, gate, preview=True)
+    assert preview.error is None, preview.error
+    assert numbers(preview) == ({"frontend-v1": 4}, {"frontend-v1": 100}), "the preview shows the rollback"
+    assert preview.outputs["status"]["frontend"]["phase"] == "rolled back"
