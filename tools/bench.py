@@ -5,7 +5,8 @@
 * Stages of the bookinfo tutorial: `pulumi up` against `kubectl apply --server-side` of the
   same manifests (`python -m oam render`) plus `kubectl rollout status` of their Deployments
   (the same readiness wait), in a namespace of its own; the ratio. Then a no-change
-  `pulumi up` and `pulumi preview`.
+  `pulumi up` and `pulumi preview`, and the driver (`python -m oam advance`) on the same
+  no-change stage against a plain `pulumi up`: its overhead per stage.
 * Program evaluation under Pulumi's mocks against the bare import floor (importing pulumi
   and the pulumi_kubernetes modules the program uses), each in a fresh interpreter.
 * Scale: applications of N components (webservice + expose), evaluated under mocks, then
@@ -98,7 +99,7 @@ def median(values: list[float]) -> float:
 def stages(penv: dict, base: Path, walks: int) -> list[str]:
     pulumi_t: dict[str, list[float]] = {name: [] for name, _, _ in STAGES}
     kubectl_t: dict[str, list[float]] = {name: [] for name, _, _ in STAGES}
-    nochange, preview = [], []
+    nochange, preview, driver = [], [], []
     kube = Kube(penv)
     for walk in range(walks):
         kube.kubectl("create", "namespace", KUBECTL_NS, check=False)
@@ -118,6 +119,13 @@ def stages(penv: dict, base: Path, walks: int) -> list[str]:
         start = time.monotonic()
         project.pulumi("preview")
         preview.append(time.monotonic() - start)
+        # The driver on the same no-change stage: one pulumi up through the Automation API, and the status read.
+        start = time.monotonic()
+        run = subprocess.run([PY, "-m", "oam", "advance", "--stack", project.stack], cwd=project.dir, env=penv,
+                             capture_output=True, text=True, timeout=900)
+        if run.returncode != 3:  # the walk ends rolled back: the driver stops there
+            raise SystemExit(f"python -m oam advance: exit {run.returncode}\n{run.stdout}\n{run.stderr}")
+        driver.append(time.monotonic() - start)
         project.pulumi("destroy", "--yes")
         kube.kubectl("delete", "namespace", KUBECTL_NS, "--wait=true", "--timeout=120s", check=False)
     rows = ["| stage | pulumi up | kubectl apply + rollout status | ratio |", "| --- | --- | --- | --- |"]
@@ -128,6 +136,8 @@ def stages(penv: dict, base: Path, walks: int) -> list[str]:
     rows.append(f"| no change: pulumi up | {median(nochange):.1f} s | {k_nochange:.2f} s (the last stage again) | "
                 f"{median(nochange) / k_nochange:.1f}x |")
     rows.append(f"| no change: pulumi preview | {median(preview):.1f} s | | |")
+    rows.append(f"| no change: python -m oam advance (one pulumi up) | {median(driver):.1f} s | "
+                f"{median(nochange):.1f} s (pulumi up) | {median(driver) / median(nochange):.2f}x |")
     return rows
 
 
