@@ -235,6 +235,8 @@ class Driver:
         if where.analysis is not None:
             decides = where.analysis.get("decidesAt")
             at = parse_iso(decides).timestamp() + SLACK if decides else now + self.interval
+            if at <= now:  # the point it needs has not been scraped yet: ask again soon, not at once
+                at = now + min(self.interval, SLACK)
             return min(at, now + self.interval)
         return (where.opens_at or now) + 1.0
 

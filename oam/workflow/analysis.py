@@ -1,6 +1,7 @@
 """Where a metric gate stands, in words for the log and the status."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Optional
@@ -21,15 +22,18 @@ class Analysis:
     fail_duration: int
     started: float  # unix time the analysis started
     now: float
+    resolution: float = 1.0  # seconds between the points of the range query (from ``started``)
     verdict: Verdict = field(default_factory=lambda: Verdict(PENDING))
     error: str = ""  # Prometheus did not answer: no verdict
 
     @property
     def decides_at(self) -> Optional[float]:
         """When a pulumi up may decide, if the current run goes on (None: no run yet)."""
-        if self.error or self.verdict.state != PENDING:
+        if self.error or self.verdict.state != PENDING or self.verdict.at is None:
             return None
-        return self.verdict.at
+        # the first point of the query's grid at or after the moment the run is long enough
+        steps = math.ceil((self.verdict.at - self.started) / self.resolution - 1e-9)
+        return self.started + steps * self.resolution
 
     def summary(self) -> str:
         v, what, cond = self.verdict, self.what, self.condition

@@ -120,8 +120,9 @@ class WorkflowRun:
         if step.name in self.passed:  # decided once: never asked again in this release
             self.used_passed[step.name] = self.passed[step.name]
             return True
+        window = self.now.timestamp() - started.timestamp()
         analysis = Analysis(step.name, what, query, endpoint, str(condition), duration, fail_duration,
-                            started.timestamp(), self.now.timestamp())
+                            started.timestamp(), self.now.timestamp(), resolution(duration, fail_duration, window))
         self.analysis = analysis
         if started == self.now:
             analysis.verdict = Verdict(PENDING)
@@ -129,9 +130,8 @@ class WorkflowRun:
             analysis.error = "not queried without a stack"
         else:
             try:
-                window = self.now.timestamp() - started.timestamp()
                 points = self.metrics.series(endpoint, query, started.timestamp(), self.now.timestamp(),
-                                             resolution(duration, fail_duration, window))
+                                             analysis.resolution)
                 analysis.verdict = judge(points, condition, duration, fail_duration)
             except MetricsError as err:
                 analysis.error = str(err)

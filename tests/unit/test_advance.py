@@ -86,6 +86,10 @@ def test_a_metric_gate_is_asked_again_at_its_decision_or_every_interval_whicheve
     unknown = Where.read(outputs("suspended", "2/3 gate", 1, gate="gate", waiting="gate (metric analysis)",
                                  analysis={"measures": "m", "condition": ">=1", "state": "error"}))
     assert d._next_check(unknown) == clock.t + 10.0
+    late = Where.read(outputs("suspended", "2/3 gate", 1, gate="gate", waiting="gate (metric analysis)",
+                              analysis={"decidesAt": "2027-01-15T07:59:00Z", "measures": "m", "condition": ">=1",
+                                        "state": "pending"}))
+    assert d._next_check(late) == clock.t + 2.0, "its point is not scraped yet: soon, but not in a tight loop"
     timed = Where.read(outputs("suspended", "2/3 gate", 1, gate="gate", waiting="gate (opens at 2027-01-15T08:05:00Z)"))
     assert d._next_check(timed) == 1_800_000_300 + 1.0
 
