@@ -213,8 +213,14 @@ def main() -> None:
     if args.write:
         path = ROOT / args.write
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text("# Performance\n\nThe latest table of `tools/bench.py`; earlier ones are in git history.\n\n"
-                        + table)
+        start, end = "<!-- bench table -->\n", "<!-- end of bench table -->\n"
+        text = path.read_text() if path.exists() else ""
+        if start in text and end in text:  # the table is replaced; what the page says around it stays
+            head, rest = text.split(start, 1)
+            path.write_text(head + start + table + end + rest.split(end, 1)[1])
+        else:
+            path.write_text("# Performance\n\nThe latest table of `tools/bench.py`; earlier ones are in git "
+                            "history.\n\n" + start + table + end)
 
 
 if __name__ == "__main__":
