@@ -9,7 +9,6 @@ import json
 from typing import Callable, Optional
 
 import pulumi
-import pulumi_kubernetes as k8s
 from pulumi_kubernetes._utilities import get_version as k8s_version
 
 from oam.durations import show_duration
@@ -127,55 +126,26 @@ def engine_metadata(m: dict) -> dict:
     return {**m["metadata"], "annotations": {**m["metadata"].get("annotations", {}), **extra}}
 
 
-# The provider's typed resource for each built-in kind we make: (module path, class, fields besides metadata).
-# Anything else (Istio's kinds) is a CustomResource. Modules are imported on first use.
-TYPED = {
-    ("apps/v1", "Deployment"): ("apps.v1", "Deployment", ("spec",)),
-    ("v1", "Service"): ("core.v1", "Service", ("spec",)),
-    ("v1", "Namespace"): ("core.v1", "Namespace", ()),
-    ("v1", "ConfigMap"): ("core.v1", "ConfigMap", ("data", "binary_data")),
-    ("v1", "Secret"): ("core.v1", "Secret", ("data", "string_data", "type")),
-    ("v1", "PersistentVolumeClaim"): ("core.v1", "PersistentVolumeClaim", ("spec",)),
-    ("v1", "ServiceAccount"): ("core.v1", "ServiceAccount", ("automount_service_account_token", "image_pull_secrets",
-                                                            "secrets")),
-    ("rbac.authorization.k8s.io/v1", "Role"): ("rbac.v1", "Role", ("rules",)),
-    ("rbac.authorization.k8s.io/v1", "RoleBinding"): ("rbac.v1", "RoleBinding", ("role_ref", "subjects")),
-    ("rbac.authorization.k8s.io/v1", "ClusterRole"): ("rbac.v1", "ClusterRole", ("rules", "aggregation_rule")),
-    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): ("rbac.v1", "ClusterRoleBinding", ("role_ref", "subjects")),
-    ("networking.k8s.io/v1", "Ingress"): ("networking.v1", "Ingress", ("spec",)),
-    ("autoscaling/v1", "HorizontalPodAutoscaler"): ("autoscaling.v1", "HorizontalPodAutoscaler", ("spec",)),
-    ("autoscaling/v2", "HorizontalPodAutoscaler"): ("autoscaling.v2", "HorizontalPodAutoscaler", ("spec",)),
-    ("batch/v1", "Job"): ("batch.v1", "Job", ("spec",)),
-    ("batch/v1", "CronJob"): ("batch.v1", "CronJob", ("spec",)),
-}
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(w.title() for w in rest)
-
-
 def _resource(d: Desired, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+    """The object as the provider's resource of its kind: type ``kubernetes:<group/version>:<Kind>``.
+
+    Registered as a plain CustomResource with the provider's type and version, exactly the
+    properties the provider's typed class for the kind would send (a Secret's data as a
+    secret). The typed classes are not used: importing their modules took about 0.7 s of
+    every pulumi up, for types the manifests do not need.
+    """
     m = d.manifest
-    metadata = engine_metadata(m)
-    typed = TYPED.get((m["apiVersion"], m["kind"]))
-    rest = {k: v for k, v in m.items() if k not in ("apiVersion", "kind", "metadata")}
-    if typed is None and "/" in m["apiVersion"] and set(rest) <= {"spec"}:
-        return k8s.apiextensions.CustomResource(d.key, api_version=m["apiVersion"], kind=m["kind"],
-                                                metadata=metadata, spec=m.get("spec"), opts=opts)
-    if typed is None:
-        # Any other kind (a k8s-objects component's Role, say), under the provider's own type for it.
-        group_version = "core/v1" if m["apiVersion"] == "v1" else m["apiVersion"]
-        opts = pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(version=k8s_version()))
-        return pulumi.CustomResource(f"kubernetes:{group_version}:{m['kind']}", d.key,
-                                     {"apiVersion": m["apiVersion"], "kind": m["kind"], "metadata": metadata, **rest},
-                                     opts)
-    module, cls, fields = typed
-    target = k8s
-    for part in module.split("."):
-        target = getattr(target, part)
-    args = {f: m[_camel(f)] for f in fields if _camel(f) in m}
-    return getattr(target, cls)(d.key, metadata=metadata, opts=opts, **args)
+    group_version = "core/v1" if m["apiVersion"] == "v1" else m["apiVersion"]
+    props = {"apiVersion": m["apiVersion"], "kind": m["kind"], "metadata": engine_metadata(m),
+             **{k: v for k, v in m.items() if k not in ("apiVersion", "kind", "metadata")}}
+    extra = pulumi.ResourceOptions(version=k8s_version())
+    if (m["apiVersion"], m["kind"]) == ("v1", "Secret"):
+        for key in ("data", "stringData"):
+            if props.get(key) is not None:
+                props[key] = pulumi.Output.secret(props[key])
+        extra.additional_secret_outputs = ["data", "stringData"]
+    return pulumi.CustomResource(f"kubernetes:{group_version}:{m['kind']}", d.key, props,
+                                 pulumi.ResourceOptions.merge(opts, extra))
 
 
 def ordered(objects: list[Desired]) -> list[Desired]:

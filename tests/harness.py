@@ -42,7 +42,8 @@ class Registered:
     inputs: dict
     dependencies: list[str]
     timeouts: dict = field(default_factory=dict)  # customTimeouts: create/update/delete
-    options: dict = field(default_factory=dict)  # retainOnDelete, ignoreChanges, deleteBeforeReplace when set
+    # retainOnDelete, ignoreChanges, deleteBeforeReplace, additionalSecretOutputs and the provider version, when set
+    options: dict = field(default_factory=dict)
 
 
 def _unwrap(value: Any) -> Any:
@@ -121,7 +122,9 @@ class _Monitor(pmocks.MockMonitor):
             urn = self.make_urn(request.parent, request.type, request.name)
             options = {k: v for k, v in (("retainOnDelete", request.retainOnDelete),
                                          ("ignoreChanges", list(request.ignoreChanges)),
-                                         ("deleteBeforeReplace", request.deleteBeforeReplace)) if v}
+                                         ("deleteBeforeReplace", request.deleteBeforeReplace),
+                                         ("additionalSecretOutputs", list(request.additionalSecretOutputs)),
+                                         ("version", request.version)) if v}
             self.run.resources[request.name] = Registered(urn, request.type, request.name, request.parent, inputs,
                                                           list(request.dependencies), timeouts, options)
         return super().RegisterResource(request)

@@ -124,6 +124,25 @@ def test_k8s_objects_are_applied_as_written_in_the_namespace():
     assert not run.of_kind("Deployment")
 
 
+def test_every_object_is_registered_with_the_pinned_provider_and_a_secret_stays_secret(tmp_path):
+    import yaml
+    from pulumi.runtime import rpc
+
+    app = yaml.safe_load((EXAMPLES / "component-k8s-objects.yaml").read_text())
+    app["spec"]["components"][0]["properties"]["objects"].append(
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "api-token"}, "stringData": {"token": "s3cret"}})
+    (tmp_path / "app.yaml").write_text(yaml.safe_dump(app))
+    run = run_stage({"app": str(tmp_path / "app.yaml")})
+    assert run.error is None, run.error
+    secret = next(r for r in run.resources.values() if r.inputs.get("kind") == "Secret")
+    assert secret.type == "kubernetes:core/v1:Secret"
+    assert rpc.is_rpc_secret(secret.inputs["stringData"]), "the data goes to the engine as a secret"
+    assert secret.options["additionalSecretOutputs"] == ["data", "stringData"]
+    version = (ROOT / "requirements.txt").read_text().split("pulumi-kubernetes==")[1].split()[0]
+    kinds = [r for r in run.resources.values() if r.type.startswith("kubernetes:")]
+    assert kinds and all(r.options.get("version") == version for r in kinds)
+
+
 # --- traits -----------------------------------------------------------------------------------
 
 
