@@ -296,10 +296,6 @@ def main(root: Path, stack_name: Optional[str], until: Optional[str], interval: 
          out: TextIO = sys.stdout) -> int:
     from pulumi import automation as auto
 
-    from oam.errors import OamError
-    from oam.loader import closest
-    from oam.model import read_application
-
     timings = Timings()
     seconds = parse_duration(interval)
     if not seconds:
@@ -307,33 +303,41 @@ def main(root: Path, stack_name: Optional[str], until: Optional[str], interval: 
         return FAILED
     try:
         workspace = auto.LocalWorkspace(work_dir=str(root))
-        name = stack_name or (workspace.stack() and workspace.stack().name)
+        name = stack_name
+        if not name:
+            selected = workspace.stack()
+            name = selected.name if selected else None
         if not name:
             print("no stack is selected: pulumi stack select NAME, or --stack NAME", file=sys.stderr)
             return FAILED
-        stack = auto.select_stack(name, work_dir=str(root))
-        app_file = stack.get_config(f"{PROJECT}:app").value
+        stack = auto.Stack.select(name, workspace)
+        # Only --until needs the workflow's steps (and so the file): reading it costs a CLI call and the models.
+        app_file = stack.get_config(f"{PROJECT}:app").value if until is not None else None
     except auto.StackNotFoundError:
         print(f"stack '{stack_name}' does not exist here: pulumi stack ls", file=sys.stderr)
         return FAILED
     except auto.CommandError as err:
         print(_tail(str(err)), file=sys.stderr)
         return FAILED
-    try:
-        app = read_application(root / app_file, app_file)
-    except OamError as err:
-        print(err, file=sys.stderr)
-        return FAILED
-    steps = gate_steps(app)
+    steps: list[tuple[str, bool]] = []
     until_index = None
     if until is not None:
+        from oam.errors import OamError
+        from oam.loader import closest
+        from oam.model import read_application
+
+        try:
+            steps = gate_steps(read_application(root / app_file, app_file))
+        except OamError as err:
+            print(err, file=sys.stderr)
+            return FAILED
         names = [n for n, _ in steps]
         if until not in names:
             print(f"--until: '{until}' is not a step of {app_file}; {closest(until, names)}", file=sys.stderr)
             return FAILED
         until_index = names.index(until) + 1
     driver = Driver(stack, steps, until_index, float(seconds), out, verbose=verbose, timings=timings)
-    driver.say(f"advancing stack {name} ({app_file}); Ctrl-C stops it safely")
+    driver.say(f"advancing stack {name}; Ctrl-C stops it safely")
     previous = signal.signal(signal.SIGINT, driver.on_interrupt)
     try:
         return driver.run()

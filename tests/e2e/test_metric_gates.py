@@ -204,6 +204,11 @@ def test_4_the_driver_walks_the_shop_example_to_the_end(pulumi_env, tmp_path, ku
         first = advance(shop)
         assert first.returncode == 0 and "release complete" in first.stdout, first.stdout + first.stderr
         shop.config(app="examples/shop/v2.yaml")
+        first_batch = advance(shop, "--until", "first-batch")
+        assert first_batch.returncode == 0, first_batch.stdout + first_batch.stderr
+        assert "reached step 1/6 first-batch; the stage stays pinned at 1" in first_batch.stdout
+        assert shop.pulumi("config", "get", "stage").stdout.strip() == "1"
+        shop.config(stage=None)
         at_gate = advance(shop)
         assert at_gate.returncode == 2, at_gate.stdout + at_gate.stderr
         assert "waiting for an approval at 'check-first-batch'" in at_gate.stdout
