@@ -12,6 +12,7 @@ import signal
 import subprocess
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -105,6 +106,20 @@ def web(pulumi_env, tmp_path_factory, kube: Kube) -> Project:
 def advance(project: Project, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     return subprocess.run([str(ROOT / "venv" / "bin" / "python"), "-m", "oam", "advance", "--stack", project.stack,
                            *args], cwd=project.dir, env=project.env, capture_output=True, text=True, timeout=timeout)
+
+
+def start_driver(project: Project, log: Path) -> subprocess.Popen:
+    """`python -m oam advance` in the background, its output (not a terminal) going to ``log``."""
+    with open(log, "w") as out:
+        return subprocess.Popen([str(ROOT / "venv" / "bin" / "python"), "-m", "oam", "advance", "--stack",
+                                 project.stack], cwd=project.dir, env=project.env, stdout=out, stderr=subprocess.STDOUT)
+
+
+def wait_for_line(driver: subprocess.Popen, log: Path, text: str, timeout: float = 300) -> None:
+    deadline = time.time() + timeout
+    while text not in log.read_text():
+        assert driver.poll() is None and time.time() < deadline, log.read_text()
+        time.sleep(0.1)
 
 
 def gate_started(project: Project) -> float:
@@ -236,19 +251,11 @@ def test_5_ctrl_c_while_the_driver_waits_stops_it_and_leaves_the_stack_as_it_was
         assert shop.up("v1").ok
         shop.config(app="examples/shop/v2.yaml", approve="check-first-batch")
         log = tmp_path / "advance.log"
-        with open(log, "w") as out:
-            driver = subprocess.Popen([str(ROOT / "venv" / "bin" / "python"), "-m", "oam", "advance", "--stack",
-                                       shop.stack], cwd=shop.dir, env=shop.env, stdout=out, stderr=subprocess.STDOUT)
-            deadline = time.time() + 300
-            while "opens in" not in log.read_text() and "pulumi up (" not in log.read_text():
-                assert driver.poll() is None and time.time() < deadline, log.read_text()
-                time.sleep(0.5)
-            while "pulumi up (" not in log.read_text():
-                time.sleep(0.2)
-            time.sleep(1)
-            sent = time.time()
-            driver.send_signal(signal.SIGINT)
-            code = driver.wait(timeout=60)
+        driver = start_driver(shop, log)
+        wait_for_line(driver, log, "opens in")  # it has applied the stage and waits for the timed gate
+        sent = time.time()
+        driver.send_signal(signal.SIGINT)
+        code = driver.wait(timeout=60)
         took = time.time() - sent
         text = log.read_text()
         assert code == 130, text
@@ -266,16 +273,11 @@ def test_6_ctrl_c_during_a_pulumi_up_lets_it_finish_then_stops(pulumi_env, tmp_p
     try:
         shop.config(app="examples/shop/v1.yaml")
         log = tmp_path / "advance.log"
-        with open(log, "w") as out:
-            driver = subprocess.Popen([str(ROOT / "venv" / "bin" / "python"), "-m", "oam", "advance", "--stack",
-                                       shop.stack], cwd=shop.dir, env=shop.env, stdout=out, stderr=subprocess.STDOUT)
-            deadline = time.time() + 120
-            while "advancing stack" not in log.read_text():
-                assert driver.poll() is None and time.time() < deadline, log.read_text()
-                time.sleep(0.1)
-            time.sleep(1.0)  # the first deploy's pulumi up is running now (it takes seconds)
-            driver.send_signal(signal.SIGINT)
-            code = driver.wait(timeout=300)
+        driver = start_driver(shop, log)
+        wait_for_line(driver, log, "advancing stack")
+        time.sleep(1.0)  # the first deploy's pulumi up is running now (it takes seconds)
+        driver.send_signal(signal.SIGINT)
+        code = driver.wait(timeout=300)
         text = log.read_text()
         assert code == 130, text
         assert "the pulumi up in progress finishes first" in text and "] pulumi up (" in text, text
