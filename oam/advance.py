@@ -64,10 +64,7 @@ class Where:
         for item in items:
             revisions.update(item.get("revisions") or item.get("wanted") or {})
         first = items[0] if items else {}
-        waiting = first.get("waiting") or ""
-        opens = None
-        if "(opens at " in waiting:
-            opens = parse_iso(waiting.split("(opens at ", 1)[1].rstrip(")")).timestamp()
+        opens = parse_iso(first["opensAt"]).timestamp() if first.get("opensAt") else None
         return cls(phase=first.get("phase") or release.get("phase") or "succeeded", step=first.get("step", ""),
                    executed=int(release.get("step") or 0), gate=release.get("gate"), opens_at=opens,
                    analysis=first.get("analysis"), rolled_back_by=first.get("rolledBackBy"), revisions=revisions,

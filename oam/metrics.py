@@ -15,7 +15,6 @@ import operator
 import re
 import socket
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Callable, Optional, Protocol
 
 PASSED, FAILED, PENDING = "passed", "failed", "pending"
@@ -168,7 +167,3 @@ def judge(points: list[tuple[float, Optional[float]]], condition: Condition, dur
 def resolution(duration: float, fail_duration: float, window: float) -> float:
     """The step of the range query: fine enough to time a run, and at most 10000 points."""
     return max(1.0, min(duration, fail_duration) / 20, window / 10000)
-
-
-def clock(t: float) -> str:
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%H:%M:%S")

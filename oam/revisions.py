@@ -87,19 +87,21 @@ class History:
         return next((r for r in self.revisions.get(component, []) if r.n == n), None)
 
 
-def _revision(r: Revision) -> dict:
-    out = asdict(r)
-    for key in ("traits", "external"):
+def _without_unset(record, optional: tuple[str, ...]) -> dict:
+    """The record as a dict, without the fields added later that are unset: older records read as they were."""
+    out = asdict(record)
+    for key in optional:
         if out[key] is None:
-            del out[key]  # the record of a revision without them is as it always was
+            del out[key]
     return out
+
+
+def _revision(r: Revision) -> dict:
+    return _without_unset(r, ("traits", "external"))
 
 
 def _release(r: Release) -> dict:
-    out = asdict(r)
-    if out["aborted"] is None:
-        del out["aborted"]  # the record of a release no metric gate ended is as it always was
-    return out
+    return _without_unset(r, ("aborted",))
 
 
 def workload_hash(type_: str, properties: dict[str, Any], traits: Optional[list[dict]] = None,

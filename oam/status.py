@@ -6,7 +6,7 @@ from typing import Any
 from oam.config import StageConfig
 from oam.model import splits_traffic
 from oam.render import Plan
-from oam.workflow.analysis import iso_of
+from oam.workflow.clock import iso_of
 from oam.workflow.engine import ROLLED_BACK, SUCCEEDED, SUSPENDED
 
 
@@ -64,6 +64,8 @@ def status(plan: Plan, cfg: StageConfig) -> dict[str, Any]:
             item["analysis"] = analysis.status()
         elif res.gate:
             item["waiting"] = res.gate + (f" (opens at {res.gate_opens_at})" if res.gate_opens_at else " (needs approval)")
+            if res.gate_opens_at:
+                item["opensAt"] = res.gate_opens_at
         if res.release.aborted:
             item["rolledBackBy"] = res.release.aborted
         item["next"] = next_command(plan, cfg)

@@ -1,14 +1,13 @@
 """topology: where the application is deployed: the stack's cluster, in a namespace."""
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Optional
 
-from pydantic import AfterValidator, Field
+from pydantic import Field
 
-from oam import k8s_values as kv
 from oam.model import OamModel
 from oam.registry import POLICIES, PolicyType
-from oam.workflow.placements import LOCAL, other_cluster
+from oam.workflow.placements import LOCAL, TargetNamespace, other_cluster
 
 
 class TopologyProperties(OamModel):
@@ -18,7 +17,7 @@ class TopologyProperties(OamModel):
                                                                                      "chosen by label")
     cluster_selector: dict[str, str] = Field(default_factory=dict, description="Not supported (older name of "
                                                                                "clusterLabelSelector)")
-    namespace: Optional[Annotated[str, AfterValidator(kv.checked(kv.dns_label, "namespace"))]] = Field(
+    namespace: Optional[TargetNamespace] = Field(
         None, description="Target namespace; the application's when absent")
     allow_empty: bool = Field(False, description="Accepted; with the local cluster there is always a target")
 

@@ -1,21 +1,20 @@
 """apply-component: deploy one component (to the application's namespace, or another)."""
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Optional
 
-from pydantic import AfterValidator, Field
+from pydantic import Field
 
-from oam import k8s_values as kv
 from oam.loader import closest
 from oam.model import OamModel
 from oam.registry import STEPS, StepType
-from oam.workflow.placements import LOCAL, Placement, other_cluster
+from oam.workflow.placements import LOCAL, TargetNamespace, Placement, other_cluster
 
 
 class ApplyComponentProperties(OamModel):
     component: str = Field(description="The component to deploy")
     cluster: str = Field("", description="Only the stack's cluster ('' or 'local')")
-    namespace: Optional[Annotated[str, AfterValidator(kv.checked(kv.dns_label, "namespace"))]] = Field(
+    namespace: Optional[TargetNamespace] = Field(
         None, description="Target namespace; the application's when absent")
 
 

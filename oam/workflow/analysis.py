@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Optional
 
 from oam.durations import show_duration
-from oam.metrics import FAILED, PASSED, PENDING, Verdict, clock, show_value
-from oam.workflow.clock import iso
+from oam.metrics import FAILED, PASSED, PENDING, Verdict, show_value
+from oam.workflow.clock import hms, iso_of
 
 
 @dataclass
@@ -40,13 +39,13 @@ class Analysis:
         name = f"check-metrics '{self.step}'"
         if self.error:
             return (f"{name}: {self.error}; that is neither a pass nor a failure, so nothing changes "
-                    f"until Prometheus answers (the analysis started at {clock(self.started)})")
+                    f"until Prometheus answers (the analysis started at {hms(self.started)})")
         if v.state == PASSED:
-            return (f"{name} passed: {what} met {cond} from {clock(v.since)} to {clock(v.at)} "
+            return (f"{name} passed: {what} met {cond} from {hms(v.since)} to {hms(v.at)} "
                     f"({show_duration(self.duration)}; values {show_value(v.low)} to {show_value(v.high)})")
         if v.state == FAILED:
-            return (f"{name} failed: {what} was {show_value(v.value)}, not {cond}, from {clock(v.since)} to "
-                    f"{clock(v.at)} ({show_duration(self.fail_duration)}; values {show_value(v.low)} to "
+            return (f"{name} failed: {what} was {show_value(v.value)}, not {cond}, from {hms(v.since)} to "
+                    f"{hms(v.at)} ({show_duration(self.fail_duration)}; values {show_value(v.low)} to "
                     f"{show_value(v.high)}): the release is rolled back to its stable revision")
         if self.started == self.now:
             return (f"{name}: the analysis of {what} ({cond}) starts with this stage; it passes once the "
@@ -54,14 +53,14 @@ class Analysis:
                     f"broken for {show_duration(self.fail_duration)}")
         if v.holds is None:
             seen = "no data yet" if v.value is None and v.since is None else "no data at the last point"
-            return (f"{name}: {seen} for {what} since the analysis started at {clock(self.started)} "
+            return (f"{name}: {seen} for {what} since the analysis started at {hms(self.started)} "
                     f"(no traffic?); no decision without data")
         wait = f"in {show_duration(max(0, v.at - self.now))}"
         if v.holds:
-            return (f"{name}: {what} is {show_value(v.value)} ({cond}) since {clock(v.since)}; it passes at "
-                    f"{clock(v.at)} ({wait}) if it holds until then")
-        return (f"{name}: {what} is {show_value(v.value)}, not {cond}, since {clock(v.since)}; the release "
-                f"rolls back at {clock(v.at)} ({wait}) unless it recovers before")
+            return (f"{name}: {what} is {show_value(v.value)} ({cond}) since {hms(v.since)}; it passes at "
+                    f"{hms(v.at)} ({wait}) if it holds until then")
+        return (f"{name}: {what} is {show_value(v.value)}, not {cond}, since {hms(v.since)}; the release "
+                f"rolls back at {hms(v.at)} ({wait}) unless it recovers before")
 
     def status(self) -> dict[str, Any]:
         out: dict[str, Any] = {"step": self.step, "measures": self.what, "condition": self.condition,
@@ -73,7 +72,3 @@ class Analysis:
             out["decidesAt"] = iso_of(self.decides_at)
         out["summary"] = self.summary()
         return out
-
-
-def iso_of(t: float) -> str:
-    return iso(datetime.fromtimestamp(t, timezone.utc))

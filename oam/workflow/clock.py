@@ -12,6 +12,16 @@ def iso(t: datetime) -> str:
     return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def iso_of(t: float) -> str:
+    """A unix time as the record writes times."""
+    return iso(datetime.fromtimestamp(t, timezone.utc))
+
+
+def hms(t: float) -> str:
+    """A unix time as the time of day (UTC), for messages."""
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%H:%M:%S")
+
+
 def parse_iso(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
 

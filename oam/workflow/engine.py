@@ -13,13 +13,14 @@ from typing import Optional
 
 from oam.config import StageConfig
 from oam.errors import ApplicationError, ConfigError, ReleaseError
-from oam.metrics import DEFAULT_ENDPOINT, FAILED, PASSED, PENDING, Condition, MetricsError, MetricSource, Verdict, judge, resolution
+from oam.metrics import (DEFAULT_ENDPOINT, FAILED, PASSED, PENDING, Condition, MetricsError, MetricSource, Verdict,
+                         judge, resolution)
 from oam.model import AppSpec, StepSpec, all_steps, rollout_of
 from oam.registry import STEPS
 from oam.revisions import History, Release, Revision, assign_revisions, prune
 from oam.workflow import rollouts
-from oam.workflow.analysis import Analysis, iso_of
-from oam.workflow.clock import iso, left, parse_iso, utcnow
+from oam.workflow.analysis import Analysis
+from oam.workflow.clock import iso, iso_of, left, parse_iso, utcnow
 from oam.workflow.placements import Placement, default_placements
 from oam.workflow.release import (ACTIVE, PROGRESSING, ROLLED_BACK, SUCCEEDED, SUSPENDED, check_approvals,
                                   current_release, describe)

@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Annotated, Optional
 
+from pydantic import AfterValidator
+
+from oam import k8s_values as kv
 from oam.model import AppSpec, PolicySpec
 from oam.registry import POLICIES
 
 
 LOCAL = "local"  # KubeVela's name for the cluster it runs in: here, the stack's
+TargetNamespace = Annotated[str, AfterValidator(kv.checked(kv.dns_label, "namespace"))]  # a placement's target
 
 
 def other_cluster(app: AppSpec, path: tuple, what: str, hint: str):

@@ -20,6 +20,8 @@ def outputs(phase: str, step: str, executed: int, gate=None, waiting=None, analy
                                                                                "weight": 10}}, "next": "pulumi up"}
     if waiting:
         item["waiting"] = waiting
+        if "(opens at " in waiting:  # as the status gives a timed gate: the sentence, and the time as a field
+            item["opensAt"] = waiting.split("(opens at ", 1)[1].rstrip(")")
     if analysis:
         item["analysis"] = analysis
     item.update(extra)

@@ -44,6 +44,7 @@ def test_walk_through_every_gate(clock):
     status = soak.outputs["status"]["cart"]
     assert status["phase"] == "suspended" and status["step"] == "4/6 soak"
     assert status["waiting"] == "soak (opens at 2026-11-26T12:00:30Z)"
+    assert status["opensAt"] == "2026-11-26T12:00:30Z", "the driver reads it"
 
     clock["t"] = T0 + timedelta(seconds=10)
     early = run_stage({"app": V2, "approve": "check-first-batch"}, soak)
