@@ -24,7 +24,7 @@ class OamModel(BaseModel):
     """Base of every user-facing model: camelCase keys, strict types, no unknown keys."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid",
-                              frozen=True, strict=True)
+                              frozen=True, strict=True, defer_build=True)
 
 
 class Metadata(OamModel):
