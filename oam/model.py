@@ -155,7 +155,7 @@ def rollout_of(comp: ComponentSpec) -> Optional[tuple[TraitType, Any]]:
     for t in comp.traits:
         definition = TRAITS.get(t.type)
         if definition is not None and definition.rolls_out:
-            return definition, t.properties
+            return definition, definition.plan(t.properties, comp)
     return None
 
 
@@ -237,6 +237,14 @@ def validate_application(data: Any, locator: Locator) -> AppSpec:
 
     app = AppSpec(envelope.metadata.name, envelope.metadata.namespace, dict(envelope.metadata.labels),
                   dict(envelope.metadata.annotations), tuple(components), steps, locator, tuple(policies))
+
+    # Steps that roll components out without a trait of theirs add it (canary-deploy).
+    by_type: dict[str, list[StepSpec]] = {}
+    for step in all_steps(app.steps):
+        if step.properties is not None and STEPS.get(step.type) is not None:
+            by_type.setdefault(step.type, []).append(step)
+    for type_, typed_steps in by_type.items():
+        app = STEPS.get(type_).shape(app, typed_steps)
 
     # Step three: checks that need the whole file, delegated to each definition; they run
     # on whatever validated so that one file's problems are all reported together.

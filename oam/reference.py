@@ -6,6 +6,7 @@ by hand). The examples are the files in examples/definitions.
 """
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +108,7 @@ def _creates(path: Path, definition: Definition) -> list[str]:
 
 
 def section(definition: Definition) -> list[str]:
-    doc = (type(definition).__doc__ or "").strip()
+    doc = " ".join(inspect.cleandoc(type(definition).__doc__ or "").split())  # one paragraph
     out = [f"### {definition.name}", "", doc, ""]
     if definition.refused:
         return out + [f"**Refused.** {definition.refused[0].upper()}{definition.refused[1:]}.", "",

@@ -124,6 +124,18 @@ class TraitType(Definition):
                 type(self).patch_workload is not TraitType.patch_workload)
 
     # For a trait that rolls out (rolls_out = True):
+    # Its stable revision runs in the component's own Deployment (named after the component), and
+    # a release's new revision in a Deployment of its own until it has every pod; then the
+    # component's Deployment takes the new revision and the other goes. Otherwise each revision
+    # has a Deployment named after it.
+    in_place: ClassVar[bool] = False
+    # The replica count is the component's own (scaler's), shared between its revisions.
+    takes_replicas: ClassVar[bool] = False
+
+    def plan(self, p: Any, component: Any) -> Any:
+        """What the rollout methods below are given: the properties, or what they mean for ``component``."""
+        return p
+
     def target_size(self, p: Any) -> int:
         raise NotImplementedError
 
@@ -184,6 +196,14 @@ class StepType(Definition):
     def waits(self, step: Any) -> bool:
         """Whether this step (with its properties) can wait for an approval."""
         return self.gate
+
+    def shape(self, app: Any, steps: list[Any]) -> Any:
+        """The application as these steps (all of this type) deploy it: an AppSpec in, an AppSpec out.
+
+        A step that rolls components out without a trait of theirs adds one here, as KubeVela's
+        step adds it by an inline override.
+        """
+        return app
 
     def check_release(self, step: Any, app: Any, release: Any, history: Any) -> Iterable["Problem"]:
         """Problems of this step against the release the stack is in (checked before anything is applied)."""

@@ -18,7 +18,7 @@ from typing import Any, Optional
 from oam.applied import Applied
 from oam.context import REVISION_LABEL, ComponentContext, Workload
 from oam.errors import ApplicationError
-from oam.model import AppSpec, ComponentSpec, splits_traffic
+from oam.model import AppSpec, ComponentSpec, rollout_of, splits_traffic
 from oam.registry import COMPONENTS, POLICIES, TRAITS
 from oam.revisions import Revision
 from oam.stage import ComponentStage, Desired
@@ -213,10 +213,16 @@ def _component(app: AppSpec, comp: ComponentSpec, res: Resolution, applied: Appl
         role = "deployment" if manifest["kind"] == "Deployment" else manifest["kind"].lower()
         deployments = [Desired(f"{prefix}-{comp.name}-{role}", comp.name, role, manifest)]
     else:
-        deployments = [Desired(f"{prefix}-{rev.name}", comp.name, "deployment",
-                               _deployment(ctx, _workload(comp, rev, current), rev.name, rev.name,
-                                           rollout.replicas[rev.name], per_revision=True))
-                       for rev in rollout.live]
+        deployments = []
+        in_place = rollout_of(comp)[0].in_place
+        for i, rev in enumerate(rollout.live):
+            if in_place and i == 0:  # the stable revision, in the component's own Deployment
+                key, name, own = f"{prefix}-{comp.name}-deployment", comp.name, False
+            else:
+                key, name, own = f"{prefix}-{rev.name}", rev.name, True
+            manifest = _deployment(ctx, _workload(comp, rev, current), name, rev.name, rollout.replicas[rev.name],
+                                   per_revision=own)
+            deployments.append(Desired(key, comp.name, "deployment", manifest, revision=rev.name))
     needed = [f"{prefix}-{comp.name}-{role}" for role in ctx.objects if role in ctx.before_pods]
     for d in deployments:
         d.depends_on += needed  # what the pods mount exists before them
@@ -301,7 +307,7 @@ def _moves(deployments: list[Desired], rollout, applied: Applied) -> tuple[list[
     """(keys of Deployments that keep or gain pods and serve, Deployments that lose pods), against what is applied."""
     gaining, losing = [], []
     for d in deployments:
-        want, now = rollout.replicas[d.manifest["metadata"]["name"]], applied.replicas.get(d.key, 0)
+        want, now = rollout.replicas[d.revision], applied.replicas.get(d.key, 0)
         if want > 0 and want >= now:
             gaining.append(d.key)
         elif want < now:

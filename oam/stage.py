@@ -23,6 +23,7 @@ class Desired:
     owner: str = ""  # the Pulumi component resource it belongs to
     retain: bool = False  # left in the cluster when the application stops making it (garbage-collect)
     ignore_changes: tuple[str, ...] = ()  # fields the cluster keeps once applied (apply-once)
+    revision: str = ""  # the revision a rolled-out component's Deployment runs
 
     @property
     def kind(self) -> str:

@@ -76,9 +76,8 @@ def status(plan: Plan, cfg: StageConfig) -> dict[str, Any]:
 
 
 def _image(plan: Plan, component: str, revision: str) -> str:
-    key = f"{plan.app.name}-{revision}"
     for d in plan.objects:
-        if d.key == key:
+        if d.component == component and d.role == "deployment" and d.revision == revision:
             return d.manifest["spec"]["template"]["spec"]["containers"][0]["image"]
     return ""
 

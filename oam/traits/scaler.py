@@ -22,7 +22,7 @@ class Scaler(TraitType):
 
     def check(self, trait, app, comp):
         rolling = rollout_of(comp)
-        if rolling:
+        if rolling and not rolling[0].takes_replicas:
             other = rolling[0].name
             return [app.locator.problem(trait.path + ("type",), f"scaler and {other} both set the replica count",
                                         f"remove scaler: {other}'s targetSize is the replica count")]

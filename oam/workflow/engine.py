@@ -55,6 +55,7 @@ class WorkflowRun:
                  same_release: bool, now: datetime, current: Optional[dict[str, Revision]] = None,
                  metrics: Optional[MetricSource] = None):
         self.app, self.cfg, self.release, self.now = app, cfg, release, now
+        self.history = history
         self.current = current or {}
         self.metrics = metrics
         self.analysis: Optional[Analysis] = None
@@ -96,6 +97,12 @@ class WorkflowRun:
 
     def roll_back(self) -> None:
         self.rolled_back = True
+
+    def baseline(self, component: str) -> Optional[str]:
+        """The name of the revision this release moves ``component`` away from; None on its first release."""
+        n = self.release.baselines.get(component)
+        rev = self.history.revision(component, n) if n else None
+        return rev.name if rev is not None else None
 
     def target(self, component: str) -> str:
         """The name of the revision this release rolls ``component`` out to."""
@@ -301,4 +308,7 @@ def _size(app: AppSpec, comp, run: WorkflowRun, release: Release, history: Histo
     partition = trait.direct_partition(spec) if direct else run.partitions.get(comp.name)
     if partition is None:
         return rollouts.only(comp.name, base, size)
-    return rollouts.split(comp.name, base, target, size, trait.new_replicas(spec, partition), run.weights.get(comp.name))
+    new = trait.new_replicas(spec, partition)
+    if trait.in_place and new >= size:  # the component's own Deployment takes the new revision
+        return rollouts.only(comp.name, target, size)
+    return rollouts.split(comp.name, base, target, size, new, run.weights.get(comp.name))
