@@ -72,7 +72,7 @@ class RollingRelease(TraitType):
         others = [t for t in comp.traits if t is not trait and TRAITS.get(t.type) is not None
                   and TRAITS.get(t.type).rolls_out]
         return [app.locator.problem(t.path + ("type",), f"{t.type} and {self.name} both roll '{comp.name}' out",
-                                    f"keep one of them") for t in others]
+                                    "keep one of them") for t in others]
 
     def plan(self, p: RollingReleaseProperties, comp) -> InPlacePlan:
         scaler = comp.trait("scaler")
