@@ -474,6 +474,12 @@ def test_refused_definitions_say_why(kind, name, tmp_path):
     body = {"component": f"""    - name: x
       type: {name}
       properties: {{}}
+""", "trait": f"""    - name: x
+      type: webservice
+      properties:
+        image: nginx
+      traits:
+        - type: {name}
 """, "workflow step": """    - name: x
       type: webservice
       properties:
