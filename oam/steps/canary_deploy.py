@@ -31,12 +31,15 @@ class CanaryDeployProperties(OamModel):
                           "pods' share (with canary-traffic, Istio weighs it exactly)")
 
 
+def _rolls_out(comp) -> bool:
+    return COMPONENTS.get(comp.type) is not None and COMPONENTS.get(comp.type).rolls_out
+
+
 def rolled(app, p: CanaryDeployProperties) -> list[str]:
     """The components this step rolls out: those it names, or every one whose pods run in a Deployment."""
     if p.components:
         return list(p.components)
-    return [c.name for c in app.components
-            if COMPONENTS.get(c.type) is not None and COMPONENTS.get(c.type).rolls_out]
+    return [c.name for c in app.components if _rolls_out(c)]
 
 
 @STEPS.register
@@ -49,7 +52,8 @@ class CanaryDeploy(Deploy):
 
     def shape(self, app, steps):
         names = {name: step.path for step in steps for name in rolled(app, step.properties)}
-        comps = tuple(with_rolling_release(c, names[c.name]) if c.name in names else c for c in app.components)
+        comps = tuple(with_rolling_release(c, names[c.name]) if c.name in names and _rolls_out(c) else c
+                      for c in app.components)
         return dataclasses.replace(app, components=comps)
 
     def check(self, step, app, _):
