@@ -159,6 +159,13 @@ def rollout_of(comp: ComponentSpec) -> Optional[tuple[TraitType, Any]]:
     return None
 
 
+def rolls_out(comp: ComponentSpec) -> bool:
+    """Whether ``comp``'s type runs its pods in a Deployment that a rollout may split by revision (an unknown
+    type counts as one: it is reported once, as unknown)."""
+    definition = COMPONENTS.get(comp.type)
+    return definition is None or definition.rolls_out
+
+
 def splits_traffic(comp: ComponentSpec) -> bool:
     """Whether a trait of ``comp`` weighs its routes between revisions."""
     return any(TRAITS.get(t.type) is not None and TRAITS.get(t.type).splits_traffic for t in comp.traits)

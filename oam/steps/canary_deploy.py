@@ -12,8 +12,8 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from oam.model import OamModel, all_steps, rollout_of, splits_traffic
-from oam.registry import COMPONENTS, STEPS, TRAITS
+from oam.model import OamModel, all_steps, rollout_of, rolls_out, splits_traffic
+from oam.registry import STEPS, TRAITS
 from oam.steps.deploy import Deploy
 from oam.traits.rolling_release import with_rolling_release
 from oam.workflow.placements import placements
@@ -31,15 +31,21 @@ class CanaryDeployProperties(OamModel):
                           "pods' share (with canary-traffic, Istio weighs it exactly)")
 
 
-def _rolls_out(comp) -> bool:
-    return COMPONENTS.get(comp.type) is not None and COMPONENTS.get(comp.type).rolls_out
-
-
 def rolled(app, p: CanaryDeployProperties) -> list[str]:
     """The components this step rolls out: those it names, or every one whose pods run in a Deployment."""
     if p.components:
         return list(p.components)
-    return [c.name for c in app.components if _rolls_out(c)]
+    return [c.name for c in app.components if rolls_out(c)]
+
+
+def _by_component(app) -> dict[str, list]:
+    """component -> the canary-deploy steps that roll it out, in workflow order."""
+    out: dict[str, list] = {}
+    for step in all_steps(app.steps):
+        if step.type == CanaryDeploy.name and step.properties is not None:
+            for name in rolled(app, step.properties):
+                out.setdefault(name, []).append(step)
+    return out
 
 
 @STEPS.register
@@ -52,7 +58,7 @@ class CanaryDeploy(Deploy):
 
     def shape(self, app, steps):
         names = {name: step.path for step in steps for name in rolled(app, step.properties)}
-        comps = tuple(with_rolling_release(c, names[c.name]) if c.name in names and _rolls_out(c) else c
+        comps = tuple(with_rolling_release(c, names[c.name]) if c.name in names and rolls_out(c) else c
                       for c in app.components)
         return dataclasses.replace(app, components=comps)
 
@@ -66,19 +72,15 @@ class CanaryDeploy(Deploy):
             if comp is None:
                 problems.append(app.locator.problem(path, f"'{name}' is not a component of {app.locator.file}",
                                                     "name one of: " + ", ".join(known)))
-            elif COMPONENTS.get(comp.type) is not None and not COMPONENTS.get(comp.type).rolls_out:
+            elif not rolls_out(comp):
                 problems.append(app.locator.problem(path, f"'{name}' is a {comp.type} component, which is not rolled "
                                                           "out revision by revision", "name webservice or worker "
                                                                                       "components"))
-        first = {}  # component -> the first canary-deploy step that rolls it out: the one to report a conflict
-        for s in all_steps(app.steps):
-            if s.type == self.name and s.properties is not None:
-                for name in rolled(app, s.properties):
-                    first.setdefault(name, s)
+        steps = _by_component(app)  # a conflict is reported by the first step, the end of the release by the last
         for name in rolled(app, p):
             comp = app.component(name)
             rolling = rollout_of(comp) if comp is not None else None
-            if rolling is not None and not rolling[0].in_place and first.get(name) is step:
+            if rolling is not None and not rolling[0].in_place and steps[name][0] is step:
                 trait = next(t for t in comp.traits if TRAITS.get(t.type) is rolling[0])
                 problems.append(app.locator.problem(
                     trait.path + ("type",), f"'{name}' has a {trait.type} trait, which rolls it out revision by "
@@ -89,13 +91,11 @@ class CanaryDeploy(Deploy):
                                                 "add a webservice or worker component"))
         # The release must end with every pod on the new revision: a workflow that stops at a
         # share leaves two revisions running with nothing to finish the release.
-        last = _last_weights(app)
         for name in rolled(app, p):
-            final_step, weight = last.get(name, (None, 100))
-            if final_step is step and weight < 100:
+            if steps[name][-1] is step and p.weight < 100:
                 problems.append(app.locator.problem(
                     step.path + ("properties", "weight"),
-                    f"the workflow ends its release of '{name}' at {weight}%, with two revisions running",
+                    f"the workflow ends its release of '{name}' at {p.weight}%, with two revisions running",
                     "add a canary-deploy step with weight 100 after it"))
         return problems
 
@@ -105,20 +105,9 @@ class CanaryDeploy(Deploy):
     def run(self, p: CanaryDeployProperties, run, step) -> bool:
         run.deploy(placements(run.app, tuple(p.policies)))
         for name in rolled(run.app, p):
-            comp = run.app.component(name)
-            run.partitions[name] = p.weight
-            run.weights.pop(name, None)
+            run.move(name, p.weight)  # a rolling-release partition is a percentage
             base = run.baseline(name)
-            if base is not None and splits_traffic(comp) and p.weight < 100:
+            if base is not None and splits_traffic(run.app.component(name)) and p.weight < 100:
                 run.weigh(name, {base: 100 - p.weight, run.target(name): p.weight})
         return True
 
-
-def _last_weights(app) -> dict[str, tuple]:
-    """component -> (the last canary-deploy step that rolls it out, its weight)."""
-    out: dict[str, tuple] = {}
-    for step in all_steps(app.steps):
-        if step.type == CanaryDeploy.name and step.properties is not None:
-            for name in rolled(app, step.properties):
-                out[name] = (step, step.properties.weight)
-    return out

@@ -10,8 +10,9 @@ from typing import Annotated, Optional, Union
 from pydantic import AfterValidator, Field
 
 from oam.k8s_values import MAX_INT32
-from oam.model import OamModel, TraitSpec, rollout_of
-from oam.registry import COMPONENTS, TRAITS, TraitType
+from oam.model import OamModel, TraitSpec, rollout_of, rolls_out
+from oam.registry import TRAITS, TraitType
+from oam.traits.rollout import fixed_workload
 
 PERCENT = re.compile(r"^(100|[1-9]?[0-9])%$")
 
@@ -65,10 +66,8 @@ class RollingRelease(TraitType):
     takes_replicas = True
 
     def check(self, trait, app, comp):
-        definition = COMPONENTS.get(comp.type)
-        if definition is not None and not definition.rolls_out:
-            return [app.locator.problem(trait.path + ("type",), f"a {comp.type} component is not rolled out revision "
-                                                                "by revision", "use it with webservice or worker")]
+        if not rolls_out(comp):
+            return [fixed_workload(trait, app, comp)]
         others = [t for t in comp.traits if t is not trait and TRAITS.get(t.type) is not None
                   and TRAITS.get(t.type).rolls_out]
         return [app.locator.problem(t.path + ("type",), f"{t.type} and {self.name} both roll '{comp.name}' out",

@@ -7,8 +7,8 @@ from typing import Optional
 from pydantic import Field
 
 from oam.k8s_values import MAX_INT32
-from oam.model import OamModel
-from oam.registry import COMPONENTS, TRAITS, TraitType
+from oam.model import OamModel, rolls_out
+from oam.registry import TRAITS, TraitType
 
 
 class Batch(OamModel):
@@ -34,9 +34,8 @@ class Rollout(TraitType):
 
     def check(self, trait, app, comp):
         p: RolloutProperties = trait.properties
-        if COMPONENTS.get(comp.type) is not None and not COMPONENTS.get(comp.type).rolls_out:
-            return [app.locator.problem(trait.path + ("type",), f"a {comp.type} component is not rolled out revision "
-                                                                "by revision", "use rollout with webservice or worker")]
+        if not rolls_out(comp):
+            return [fixed_workload(trait, app, comp)]
         total = sum(b.replicas for b in p.rollout_batches)
         if total != p.target_size:
             return [app.locator.problem(trait.path + ("properties", "rolloutBatches"),
@@ -76,3 +75,9 @@ def new_replicas(p: RolloutProperties, partition: int) -> int:
     if partition >= len(p.rollout_batches) - 1:
         return p.target_size
     return sum(b.replicas for b in p.rollout_batches[: partition + 1])
+
+
+def fixed_workload(trait, app, comp):
+    """The problem of a rollout trait on a component whose type does not run its pods in a Deployment."""
+    return app.locator.problem(trait.path + ("type",), f"a {comp.type} component is not rolled out revision by "
+                                                       "revision", f"use {trait.type} with webservice or worker")

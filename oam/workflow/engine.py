@@ -85,12 +85,15 @@ class WorkflowRun:
             self.partitions[comp.name] = p
             self.weights.pop(comp.name, None)
 
+    def move(self, component: str, partition: int) -> None:
+        """One component's release goes to ``partition``, its traffic following its pods."""
+        self.partitions[component] = partition
+        self.weights.pop(component, None)
+
     def complete(self, component: str) -> None:
         """One component's release goes to its last batch, its traffic following its pods."""
-        comp = self.app.component(component)
-        trait, spec = rollout_of(comp)
-        self.partitions[component] = trait.batches(spec) - 1
-        self.weights.pop(component, None)
+        trait, spec = rollout_of(self.app.component(component))
+        self.move(component, trait.batches(spec) - 1)
 
     def weigh(self, component: str, weights: dict[str, int]) -> None:
         self.weights[component] = dict(weights)
