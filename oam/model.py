@@ -171,14 +171,17 @@ def splits_traffic(comp: ComponentSpec) -> bool:
     return any(TRAITS.get(t.type) is not None and TRAITS.get(t.type).splits_traffic for t in comp.traits)
 
 
-DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")  # RFC 1035: what names a Service must start with a letter
+STEP_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")  # a step names no object: it may start with a digit
 
 
-def check_dns_label(value: str, max_len: int, locator: Locator, path: tuple, what: str) -> list[Problem]:
-    if DNS_LABEL.match(value) and len(value) <= max_len:
+def check_dns_label(value: str, max_len: int, locator: Locator, path: tuple, what: str,
+                    rule: re.Pattern = DNS_LABEL) -> list[Problem]:
+    if rule.match(value) and len(value) <= max_len:
         return []
+    start = "a letter" if rule is DNS_LABEL else "a letter or digit"
     return [locator.problem(path, f"{what} '{value}' is not a valid name",
-                            f"use lower-case letters, digits and '-', start with a letter, at most {max_len} characters")]
+                            f"use lower-case letters, digits and '-', start with {start}, at most {max_len} characters")]
 
 
 def _typed(registry: Registry, envelope: Any, path: tuple, locator: Locator,
@@ -312,7 +315,8 @@ def _check_depends_on(app: AppSpec) -> list[Problem]:
 
 def _named(name: str, what: str, path: tuple, seen: dict[str, tuple], locator: Locator) -> list[Problem]:
     """A valid name, not taken by an earlier one of ``seen`` (name -> path of its owner)."""
-    problems = check_dns_label(name, 63, locator, path + ("name",), f"{what} name")
+    problems = check_dns_label(name, 63, locator, path + ("name",), f"{what} name",
+                               STEP_NAME if what == "step" else DNS_LABEL)
     if name in seen:
         where = ".".join(str(x) if not isinstance(x, int) else f"[{x}]" for x in seen[name]).replace(".[", "[")
         problems.append(locator.problem(path + ("name",), f"duplicate {what} name '{name}'", f"{where} has it already"))
@@ -374,14 +378,23 @@ def raw_component(comp: ComponentSpec) -> dict:
 def _component(comp: ComponentEnvelope, path: tuple, locator: Locator, problems: list[Problem]) -> ComponentSpec:
     _, props = _typed(COMPONENTS, comp, path, locator, problems)
     traits = []
-    trait_seen: set[str] = set()
+    once: set[str] = set()
+    changed: dict[str, set[str]] = {}  # a trait type given once per container -> the containers changed so far
     for j, trait in enumerate(comp.traits):
         tpath = path + ("traits", j)
-        if trait.type in trait_seen:
+        definition, tprops = _typed(TRAITS, trait, tpath, locator, problems)
+        targets = definition.targets(tprops) if definition is not None and tprops is not None else None
+        if definition is not None and type(definition).targets is not TraitType.targets:
+            mine = {t or comp.name for t in targets or ()}
+            again = changed.setdefault(trait.type, set()) & mine
+            if again:
+                problems.append(locator.problem(tpath + ("type",), f"a second '{trait.type}' trait changes "
+                                                f"container {', '.join(sorted(again))} again", "merge the two into one"))
+            changed[trait.type] |= mine
+        elif trait.type in once:
             problems.append(locator.problem(tpath + ("type",), f"trait '{trait.type}' is given twice",
                                             "merge the two into one"))
-        trait_seen.add(trait.type)
-        _, tprops = _typed(TRAITS, trait, tpath, locator, problems)
+        once.add(trait.type)
         traits.append(TraitSpec(trait.type, tprops, tpath, dict(trait.properties)))
     if comp.external_revision is not None:
         problems += check_dns_label(comp.external_revision, 63, locator, path + ("externalRevision",), "revision name")

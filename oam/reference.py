@@ -12,7 +12,7 @@ from typing import Any
 
 from oam.config import StageConfig
 from oam.model import read_application
-from oam.registry import REGISTRIES, Definition
+from oam.registry import REGISTRIES, Definition, TraitType
 from oam.render import plan
 from oam.revisions import History
 
@@ -110,6 +110,8 @@ def _creates(path: Path, definition: Definition) -> list[str]:
 def section(definition: Definition) -> list[str]:
     doc = " ".join(inspect.cleandoc(type(definition).__doc__ or "").split())  # one paragraph
     out = [f"### {definition.name}", "", doc, ""]
+    if definition.kind == "trait" and type(definition).targets is not TraitType.targets:
+        out += ["A component may have it more than once, each for other containers.", ""]
     if definition.refused:
         return out + [f"**Refused.** {definition.refused[0].upper()}{definition.refused[1:]}.", "",
                       f"Instead: {definition.alternative}.", ""]

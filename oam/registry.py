@@ -112,6 +112,11 @@ class TraitType(Definition):
         """Volumes this trait adds to the pods."""
         return []
 
+    def targets(self, p: Any) -> Optional[list[Optional[str]]]:
+        """The containers this trait adds or changes (None: the component's own), when a component may
+        have it more than once, each for other containers (as KubeVela allows); None: once only."""
+        return None
+
     def patch_workload(self, p: Any, manifest: dict, ctx: "ComponentContext") -> None:
         """Change the object that runs the pods (a Deployment's strategy, say), once it is built.
 

@@ -75,6 +75,9 @@ class Command(TraitType):
                                                     "give command, args, addArgs or delArgs"))
         return problems
 
+    def targets(self, p: CommandProperties) -> list[Optional[str]]:
+        return [name for _, name, _ in changed_containers(p, "containers")]
+
     def patch_pod(self, p: CommandProperties, template: dict, ctx: ComponentContext) -> None:
         for _, name, change in changed_containers(p, "containers"):
             c = container(template, name)

@@ -16,7 +16,8 @@ class CpuScalerProperties(OamModel):
     min: int = Field(1, ge=1, le=MAX_INT32, description="Fewest pods")
     max: int = Field(10, ge=1, le=MAX_INT32, description="Most pods")
     cpu_util: int = Field(50, ge=1, description="Target average CPU utilization, percent of the request")
-    target_api_version: Literal["apps/v1"] = Field("apps/v1", description="API version of what is scaled")
+    target_api_version: Literal["apps/v1"] = Field("apps/v1", alias="targetAPIVersion",
+                                                    description="API version of what is scaled")
     target_kind: Literal["Deployment"] = Field("Deployment", description="Kind of what is scaled")
 
     @model_validator(mode="after")

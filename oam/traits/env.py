@@ -1,6 +1,8 @@
 """env: set, replace or remove environment variables of a container of the component."""
 from __future__ import annotations
 
+from typing import Optional
+
 from pydantic import Field, model_validator
 
 from oam.components._pod import EnvName
@@ -41,6 +43,9 @@ class Env(TraitType):
     def check(self, trait, app, comp):
         named = [(path, name) for path, name, _ in changed_containers(trait.properties, "containers") if name]
         return missing_containers(trait, app, comp, named)
+
+    def targets(self, p: EnvProperties) -> list[Optional[str]]:
+        return [name for _, name, _ in changed_containers(p, "containers")]
 
     def patch_pod(self, p: EnvProperties, template: dict, ctx: ComponentContext) -> None:
         for _, name, change in changed_containers(p, "containers"):

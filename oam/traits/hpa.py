@@ -26,7 +26,8 @@ class PodMetric(OamModel):
 class HpaProperties(OamModel):
     min: int = Field(1, ge=1, le=MAX_INT32, description="Fewest pods")
     max: int = Field(10, ge=1, le=MAX_INT32, description="Most pods")
-    target_api_version: Literal["apps/v1"] = Field("apps/v1", description="API version of what is scaled")
+    target_api_version: Literal["apps/v1"] = Field("apps/v1", alias="targetAPIVersion",
+                                                    description="API version of what is scaled")
     target_kind: Literal["Deployment"] = Field("Deployment", description="Kind of what is scaled")
     cpu: Optional[ResourceTarget] = Field(default_factory=ResourceTarget, description="CPU target (50% when absent)")
     mem: Optional[ResourceTarget] = Field(None, description="Memory target")

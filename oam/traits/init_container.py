@@ -70,6 +70,9 @@ class InitContainer(TraitType):
     def volume_names(self, p: InitContainerProperties) -> list[str]:
         return [p.mount_name]
 
+    def targets(self, p: InitContainerProperties) -> list[Optional[str]]:
+        return [p.name]
+
     def patch_pod(self, p: InitContainerProperties, template: dict, ctx: ComponentContext) -> None:
         spec = template["spec"]
         init: dict = {"name": p.name, "image": p.image, "imagePullPolicy": p.image_pull_policy}

@@ -23,7 +23,8 @@ class Strategy(OamModel):
 
 
 class UpdateStrategyProperties(OamModel):
-    target_api_version: Literal["apps/v1"] = Field("apps/v1", description="API version of what is changed")
+    target_api_version: Literal["apps/v1"] = Field("apps/v1", alias="targetAPIVersion",
+                                                    description="API version of what is changed")
     target_kind: Literal["Deployment"] = Field("Deployment", description="Kind of what is changed")
     strategy: Strategy = Field(default_factory=Strategy, description="The strategy")
 

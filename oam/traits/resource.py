@@ -1,9 +1,9 @@
 """resource: CPU and memory requests and limits of the component's container."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Annotated, Optional
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field, WithJsonSchema
 
 from oam.components._pod import Quantity
 from oam.context import ComponentContext
@@ -12,8 +12,18 @@ from oam.registry import TRAITS, TraitType
 from oam.traits._containers import container
 
 
+def _number_as_text(value):
+    """KubeVela's resource trait takes a CPU amount as a number too (cpu: 2); it is the same quantity."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return format(value, "g") if isinstance(value, float) else str(value)
+    return value
+
+
+Cpu = Annotated[Quantity, BeforeValidator(_number_as_text),
+                WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "number"}]})]
+
 class Amounts(OamModel):
-    cpu: Optional[Quantity] = Field(None, description="CPU, like 500m or 0.5")
+    cpu: Optional[Cpu] = Field(None, description="CPU, like 500m, 0.5 or 2")
     memory: Optional[Quantity] = Field(None, description="Memory, like 256Mi")
 
     def given(self) -> dict[str, str]:
@@ -21,7 +31,7 @@ class Amounts(OamModel):
 
 
 class ResourceProperties(OamModel):
-    cpu: Optional[Quantity] = Field(None, description="CPU request and limit, like 500m or 0.5")
+    cpu: Optional[Cpu] = Field(None, description="CPU request and limit, like 500m, 0.5 or 2")
     memory: Optional[Quantity] = Field(None, description="Memory request and limit, like 256Mi")
     requests: Optional[Amounts] = Field(None, description="Requests, when they differ from the limits")
     limits: Optional[Amounts] = Field(None, description="Limits, when they differ from the requests")

@@ -77,6 +77,9 @@ class Securitycontext(TraitType):
         named = [(path, name) for path, name, _ in changed_containers(trait.properties, "containers") if name]
         return missing_containers(trait, app, comp, named)
 
+    def targets(self, p: SecuritycontextProperties) -> list[Optional[str]]:
+        return [name for _, name, _ in changed_containers(p, "containers")]
+
     def patch_pod(self, p: SecuritycontextProperties, template: dict, ctx: ComponentContext) -> None:
         for _, name, change in changed_containers(p, "containers"):
             c = container(template, name)

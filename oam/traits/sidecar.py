@@ -56,6 +56,9 @@ class Sidecar(TraitType):
     def container_names(self, p: SidecarProperties) -> list[str]:
         return [p.name]
 
+    def targets(self, p: SidecarProperties) -> list[Optional[str]]:
+        return [p.name]
+
     def patch_pod(self, p: SidecarProperties, template: dict, ctx: ComponentContext) -> None:
         c: dict = {"name": p.name, "image": p.image}
         if p.image_pull_policy:

@@ -72,6 +72,9 @@ class StartupProbe(TraitType):
         named = [(path, name) for path, name, _ in changed_containers(trait.properties, "probes") if name]
         return missing_containers(trait, app, comp, named)
 
+    def targets(self, p: StartupProbeProperties) -> list[Optional[str]]:
+        return [name for _, name, _ in changed_containers(p, "probes")]
+
     def patch_pod(self, p: StartupProbeProperties, template: dict, ctx: ComponentContext) -> None:
         for _, name, probe in changed_containers(p, "probes"):
             c = container(template, name)

@@ -7,6 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from oam.applied import Applied
+from oam.errors import OamError
 from oam.context import COMPONENT_LABEL, NAME_LABEL, REVISION_LABEL, ComponentContext
 from oam.model import StepSpec
 from oam.revisions import Revision
@@ -658,3 +659,86 @@ def test_each_definition_lives_in_the_module_its_name_gives():
         for name in registry.names():
             module = type(registry.get(name)).__module__
             assert module == f"{registry.package}.{name.replace('-', '_')}", (registry.kind, name, module)
+
+
+def _read(tmp_path, text: str):
+    from oam.model import read_application
+    path = tmp_path / "app.yaml"
+    path.write_text(text)
+    return read_application(path, "app.yaml")
+
+
+WORKER = """apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: shop
+spec:
+  components:
+    - name: worker
+      type: worker
+      properties:
+        image: busybox:1.36
+      traits:
+        - type: sidecar
+          properties:
+            name: proxy
+            image: nginx:1.25
+"""
+
+
+def test_a_per_container_trait_may_be_given_once_for_each_container(tmp_path):
+    probe = """        - type: startup-probe
+          properties:
+            containerName: {}
+            exec:
+              command: [cat, /ready]
+"""
+    app = _read(tmp_path, WORKER + probe.format("worker") + probe.format("proxy"))
+    template = {"metadata": {}, "spec": {"containers": [{"name": "worker"}, {"name": "proxy"}]}}
+    for t in app.components[0].traits[1:]:
+        TRAITS.get(t.type).patch_pod(t.properties, template, context())
+    assert [("startupProbe" in c) for c in template["spec"]["containers"]] == [True, True]
+    # Twice for one container (the component's own, named or not) is one too many.
+    with pytest.raises(OamError) as err:
+        _read(tmp_path, WORKER + probe.format("worker") + probe.format("''"))
+    assert [(p.path, p.message) for p in err.value.problems] == [
+        ("spec.components[0].traits[2].type", "a second 'startup-probe' trait changes container worker again")]
+    # Two sidecars of their own names are two containers; one name twice is refused.
+    sidecar = "        - type: sidecar\n          properties:\n            name: {}\n            image: nginx:1.25\n"
+    assert len(_read(tmp_path, WORKER + sidecar.format("logs")).components[0].traits) == 2
+    with pytest.raises(OamError, match="a second 'sidecar' trait changes container proxy again"):
+        _read(tmp_path, WORKER + sidecar.format("proxy"))
+    # A trait of the whole component stays once only.
+    scaler = "        - type: scaler\n          properties:\n            replicas: 2\n"
+    with pytest.raises(OamError, match="trait 'scaler' is given twice"):
+        _read(tmp_path, WORKER + scaler + scaler)
+
+
+def test_a_step_name_may_start_with_a_digit_a_component_name_may_not(tmp_path):
+    steps = "  workflow:\n    steps:\n      - name: {}\n        type: deploy\n"
+    app = _read(tmp_path, WORKER + steps.format("200-status-check"))
+    assert [s.name for s in app.steps] == ["200-status-check"]
+    for bad in ("-first", "Upper", "a_b"):
+        with pytest.raises(OamError, match="start with a letter or digit"):
+            _read(tmp_path, WORKER + steps.format(f"'{bad}'"))
+    with pytest.raises(OamError, match=r"component name '1worker' is not a valid name.*start with a letter,"):
+        _read(tmp_path, WORKER.replace("- name: worker", "- name: 1worker"))
+
+
+@pytest.mark.parametrize("trait", ["cpuscaler", "hpa", "k8s-update-strategy"])
+def test_the_target_api_version_has_kubevelas_name(trait):
+    extra = {"strategy": {"type": "RollingUpdate"}} if trait == "k8s-update-strategy" else {}
+    assert trait_props(trait, {"targetAPIVersion": "apps/v1", **extra}).target_api_version == "apps/v1"
+    with pytest.raises(ValidationError, match="targetApiVersion"):
+        trait_props(trait, {"targetApiVersion": "apps/v1", **extra})
+
+
+def test_resource_takes_a_cpu_amount_as_a_number_as_kubevela_does():
+    template = {"metadata": {}, "spec": {"containers": [{"name": COMP}]}}
+    p = trait_props("resource", {"cpu": 2, "memory": "1Gi", "limits": {"cpu": 0.5}, "requests": {"cpu": "250m"}})
+    TRAITS.get("resource").patch_pod(p, template, context())
+    assert template["spec"]["containers"][0]["resources"] == {
+        "requests": {"cpu": "250m", "memory": "1Gi"}, "limits": {"cpu": "0.5", "memory": "1Gi"}}
+    for bad in (True, "two", -1):
+        with pytest.raises(ValidationError):
+            trait_props("resource", {"cpu": bad})
