@@ -21,6 +21,7 @@ class Applied:
     namespaces: set[str] = field(default_factory=set)
     subsets: dict[str, list[str]] = field(default_factory=dict)
     routed: dict[str, set[str]] = field(default_factory=dict)  # host -> subsets a VirtualService sends traffic to
+    selectors: dict[str, Any] = field(default_factory=dict)  # the selector of each object that runs pods
 
     def add(self, key: str, manifest: dict[str, Any]) -> None:
         if manifest.get("kind") == "Namespace":
@@ -34,9 +35,12 @@ class Applied:
                     dest = (route or {}).get("destination") or {}
                     if dest.get("subset") and (route.get("weight") is None or route.get("weight", 0) > 0):
                         self.routed.setdefault(str(dest.get("host")), set()).add(str(dest["subset"]))
-        elif manifest.get("kind") == "Deployment":
+        if manifest.get("kind") == "Deployment":
             replicas = (manifest.get("spec") or {}).get("replicas")
             self.replicas[key] = 1 if replicas is None else int(replicas)
+        selector = (manifest.get("spec") or {}).get("selector")
+        if manifest.get("kind") in ("Deployment", "StatefulSet", "DaemonSet") and selector:
+            self.selectors[key] = selector
 
     @classmethod
     def from_plan(cls, plan) -> "Applied":

@@ -22,6 +22,8 @@ class Workload:
     # The component's own Service, when its properties expose ports: {"type": ..., "ports": [...]}.
     service: Optional[dict[str, Any]] = None
     objects: list[dict[str, Any]] = field(default_factory=list)  # objects of its own (a component with no pods)
+    object_after: dict[int, list[int]] = field(default_factory=dict)  # object -> objects it is applied after
+    object_paths: list[tuple] = field(default_factory=list)  # where each object is written, under the properties
     host_aliases: list[dict[str, Any]] = field(default_factory=list)  # extra /etc/hosts entries of the pod
 
     @property
@@ -54,6 +56,7 @@ class ComponentContext:
     before_pods: set[str] = field(default_factory=set)  # roles of objects the pods need (a claim they mount)
     http_ports: set[int] = field(default_factory=set)  # Service ports that carry HTTP routes: declared as HTTP
     source: dict[str, str] = field(default_factory=dict)  # role -> the trait that made the object ("service" too)
+    paths: dict[str, tuple] = field(default_factory=dict)  # role -> where an object written in full is in the file
     key_prefix: str = ""  # what the Pulumi names of the component's objects start with
     current: str = ""  # the trait being applied
 

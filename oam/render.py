@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -47,7 +48,9 @@ def _context(app: AppSpec, comp: ComponentSpec) -> ComponentContext:
         meta["labels"] = {**meta.get("labels", {}), **ctx.selector()}
         if obj["kind"] not in CLUSTER_SCOPED:
             meta.setdefault("namespace", app.namespace)
-        ctx.add(f"object-{i}", obj)
+        ctx.add(f"object-{i}", obj, after=tuple(f"object-{j}" for j in workload.object_after.get(i, ())))
+        if i < len(workload.object_paths):
+            ctx.paths[f"object-{i}"] = comp.path + ("properties", *workload.object_paths[i])
     for trait in comp.traits:
         ctx.current, before = trait.type, ctx.service
         TRAITS.get(trait.type).apply(trait.properties, ctx)
@@ -83,6 +86,8 @@ def _workload(comp: ComponentSpec, rev: Revision, current: Revision) -> tuple[Wo
     return definition.workload(comp.name, props), shaping
 
 
+# Kinds that run pods, which routes and dependent components wait for.
+RUNS_PODS = ("Deployment", "StatefulSet", "DaemonSet")
 # Kinds without a namespace that a component may make itself (k8s-objects).
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition", "StorageClass",
                   "PersistentVolume", "PriorityClass", "IngressClass"}
@@ -164,22 +169,23 @@ def render(app: AppSpec, res: Resolution, applied: Optional[Applied] = None,
                 d.owner = f"{prefix}-{comp.name}"
                 if placement.namespace in namespaces:
                     d.depends_on.insert(0, namespace_key(app, placement.namespace))
-            # What a dependent component waits for: Deployments with pods, and Jobs (until they are complete).
+            # What a dependent component waits for: what runs its pods, with pods, and Jobs (until complete).
             serving[comp.name] = [d.key for d in mine if d.kind == "Job" or
-                                  (d.role == "deployment" and d.manifest["spec"].get("replicas", 1) > 0)]
+                                  (d.kind in RUNS_PODS and (d.manifest.get("spec") or {}).get("replicas", 1) != 0)]
             tokens[f"{prefix}-{comp.name}"] = COMPONENTS.get(comp.type).token
             mine_all += mine
         waits = {comp.name: [key for dep in comp.depends_on for key in serving.get(dep, ())]
                  for comp in target.components if comp.depends_on}
         for d in mine_all:
             # dependsOn: a component's pods are created or changed once its dependencies' pods are Ready.
-            if d.component in waits and d.role in ("deployment", "job", "cronjob"):
+            if d.component in waits and d.kind in (*RUNS_PODS, "Job", "CronJob"):
                 d.depends_on += [k for k in waits[d.component] if k not in d.depends_on]
         for policy in app.policies:
             for d in mine_all:
                 POLICIES.get(policy.type).keep(policy.properties, d, target.component(d.component))
         objects += mine_all
     _check_names(app, res, objects)
+    _check_selectors(app, objects, applied)
     return Plan(app, res, objects, tokens)
 
 
@@ -244,7 +250,8 @@ def _component(app: AppSpec, comp: ComponentSpec, res: Resolution, applied: Appl
         after = [f"{stage.prefix}-{r}" for r in ctx.after.get(role, ()) if r in ctx.objects]
         if role in ctx.routes and ctx.service is not None:
             after.insert(0, stage.service_key)  # a route names the Service's host
-        d = Desired(f"{stage.prefix}-{role}", comp.name, role, manifest, after, ctx.source.get(role, ""))
+        d = Desired(f"{stage.prefix}-{role}", comp.name, role, manifest, after, ctx.source.get(role, ""),
+                    path=ctx.paths.get(role, ()))
         mine.append(d)
         if role in ctx.routes:
             routes.append(d)
@@ -293,6 +300,23 @@ def _check_names(app: AppSpec, res: Resolution, objects: list[Desired]) -> None:
                                            f"Deployment '{other.name}' (revision {rest[2:]} of '{comp.name}')"))
     if problems:
         raise ApplicationError(list(dict.fromkeys(problems)))
+
+
+def _check_selectors(app: AppSpec, objects: list[Desired], applied: Applied) -> None:
+    """An object written in full that runs pods keeps its selector: Kubernetes cannot change it, and
+    Pulumi would replace the object (every pod deleted before new ones exist)."""
+    problems = []
+    for d in objects:
+        before = applied.selectors.get(d.key)
+        now = (d.manifest.get("spec") or {}).get("selector")
+        if d.path and before is not None and now != before:
+            problems.append(app.locator.problem(
+                d.path + ("spec", "selector"), f"the selector of {d.kind} '{d.manifest['metadata']['name']}' "
+                f"differs from the one applied ({json.dumps(before, sort_keys=True)}); Kubernetes cannot change "
+                "it, and the object would be replaced, every pod deleted before new ones exist",
+                "keep the selector, or give the object a new name to run the new one beside it"))
+    if problems:
+        raise ApplicationError(problems)
 
 
 def _collision(app: AppSpec, comp: str, other: str, what: str):

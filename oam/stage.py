@@ -24,6 +24,7 @@ class Desired:
     retain: bool = False  # left in the cluster when the application stops making it (garbage-collect)
     ignore_changes: tuple[str, ...] = ()  # fields the cluster keeps once applied (apply-once)
     revision: str = ""  # the revision a rolled-out component's Deployment runs
+    path: tuple = ()  # where an object written out in full (k8s-objects, raw) is in the file
 
     @property
     def kind(self) -> str:

@@ -10,7 +10,35 @@ from oam.model import OamModel
 from oam.registry import COMPONENTS, ComponentType, TRAITS
 
 # Core (apiVersion v1) kinds this program can apply; other groups' kinds are applied as they are.
-CORE_KINDS = ("ConfigMap", "Secret", "Service", "Namespace", "PersistentVolumeClaim")
+CORE_KINDS = ("ConfigMap", "Secret", "Service", "Namespace", "PersistentVolumeClaim", "ServiceAccount")
+
+# Objects written out in full are applied in the order the safety rules need, within their component:
+# what pods need to start (their configuration, claims, account) before the objects that run pods;
+# what sends traffic to pods after them, so a route reaches pods that are Ready (the provider waits
+# for a Deployment's, StatefulSet's and DaemonSet's pods; a Service is not awaited).
+RUNS_PODS = {("apps/v1", "Deployment"), ("apps/v1", "StatefulSet"), ("apps/v1", "DaemonSet")}
+PODS_NEED = {("v1", "ConfigMap"), ("v1", "Secret"), ("v1", "PersistentVolumeClaim"), ("v1", "ServiceAccount")}
+ROUTE_GROUPS = ("networking.k8s.io/", "networking.istio.io/", "gateway.networking.k8s.io/")
+ROUTE_KINDS = ("Ingress", "VirtualService", "HTTPRoute", "GRPCRoute", "TCPRoute", "TLSRoute")
+
+
+def _sends_traffic(obj: dict) -> bool:
+    if (obj.get("apiVersion"), obj.get("kind")) == ("v1", "Service"):
+        return True
+    return obj.get("kind") in ROUTE_KINDS and str(obj.get("apiVersion")).startswith(ROUTE_GROUPS)
+
+
+def object_order(objects: list[dict]) -> dict[int, list[int]]:
+    """For each object (by index), the objects of the same list it is applied after."""
+    pods = [i for i, o in enumerate(objects) if (o.get("apiVersion"), o.get("kind")) in RUNS_PODS]
+    needed = [i for i, o in enumerate(objects) if (o.get("apiVersion"), o.get("kind")) in PODS_NEED]
+    order: dict[int, list[int]] = {}
+    for i, obj in enumerate(objects):
+        if i in pods and needed:
+            order[i] = needed
+        elif pods and _sends_traffic(obj):
+            order[i] = pods
+    return order
 
 
 class K8sObjectsProperties(OamModel):
@@ -31,10 +59,6 @@ def check_objects(objects: list[tuple[dict, tuple]], comp, app) -> list:
             problems.append(app.locator.problem(where + ("kind",), f"kind {obj['kind']} of apiVersion v1 is not "
                                                                    "supported here",
                                                 "supported core kinds: " + ", ".join(CORE_KINDS)))
-        elif obj["apiVersion"] == "apps/v1" and obj["kind"] == "Deployment":
-            problems.append(app.locator.problem(where + ("kind",), "a Deployment here would be applied without "
-                                                                   "the readiness waits every route relies on",
-                                                "use a webservice or worker component"))
     allowed = {"labels", "annotations"}
     problems += [app.locator.problem(t.path + ("type",), f"trait '{t.type}' needs pods, and {comp.type} has none",
                                      f"only labels and annotations apply to {comp.type}")
@@ -56,4 +80,6 @@ class K8sObjects(ComponentType):
                               for i, obj in enumerate(comp.properties.objects)], comp, app)
 
     def workload(self, name: str, p: K8sObjectsProperties) -> Workload:
-        return Workload(container={}, objects=[dict(o) for o in p.objects])
+        objects = [dict(o) for o in p.objects]
+        return Workload(container={}, objects=objects, object_after=object_order(objects),
+                        object_paths=[("objects", i) for i in range(len(objects))])

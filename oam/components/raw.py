@@ -27,4 +27,4 @@ class Raw(ComponentType):
         return check_objects([(comp.properties.root, comp.path + ("properties",))], comp, app)
 
     def workload(self, name: str, p: RawProperties) -> Workload:
-        return Workload(container={}, objects=[dict(p.root)])
+        return Workload(container={}, objects=[dict(p.root)], object_paths=[()])

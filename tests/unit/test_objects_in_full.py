@@ -1,0 +1,136 @@
+"""Objects written out in full (k8s-objects, raw) that run pods: applied in the order of the safety rules.
+
+What the pods need comes before them, what routes to them after them (once Ready), a component
+that depends on them waits for them, and their selector, which Kubernetes cannot change, is kept.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from oam.applied import Applied
+from oam.config import StageConfig
+from oam.errors import OamError
+from oam.model import read_application
+from oam.render import plan
+from oam.revisions import History
+
+APP = """apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: legacy
+spec:
+  components:
+    - name: api
+      type: k8s-objects
+      properties:
+        objects:
+          - apiVersion: v1
+            kind: Service
+            metadata:
+              name: api
+            spec:
+              selector:
+                app: api
+              ports:
+                - port: 80
+                  targetPort: 8080
+          - apiVersion: apps/v1
+            kind: Deployment
+            metadata:
+              name: api
+            spec:
+              replicas: 2
+              selector:
+                matchLabels:
+                  app: api
+              template:
+                metadata:
+                  labels:
+                    app: api
+                spec:
+                  containers:
+                    - name: api
+                      image: registry.example.com/api:1
+                      envFrom:
+                        - configMapRef:
+                            name: api-config
+          - apiVersion: v1
+            kind: ConfigMap
+            metadata:
+              name: api-config
+            data:
+              MODE: prod
+          - apiVersion: networking.k8s.io/v1
+            kind: Ingress
+            metadata:
+              name: api
+            spec:
+              rules:
+                - host: api.example.com
+                  http:
+                    paths:
+                      - path: /
+                        pathType: Prefix
+                        backend:
+                          service:
+                            name: api
+                            port:
+                              number: 80
+          - apiVersion: rbac.authorization.k8s.io/v1
+            kind: Role
+            metadata:
+              name: api-reader
+            rules:
+              - apiGroups: [""]
+                resources: [configmaps]
+                verbs: [get]
+    - name: web
+      type: webservice
+      dependsOn: [api]
+      properties:
+        image: registry.example.com/web:1
+"""
+
+
+def _plan(tmp_path: Path, text: str, applied: Applied = None):
+    path = tmp_path / "legacy.yaml"
+    path.write_text(text)
+    return plan(read_application(path, "legacy.yaml"), History(), StageConfig(app="legacy.yaml"), applied=applied)
+
+
+def test_what_pods_need_comes_first_what_routes_to_them_after_they_are_ready(tmp_path):
+    edges = {d.key: d.depends_on for d in _plan(tmp_path, APP).objects}
+    service, deployment, config, ingress, role = (f"legacy-api-object-{i}" for i in range(5))
+    assert edges[deployment] == [config]
+    assert edges[service] == [deployment] and edges[ingress] == [deployment]
+    assert edges[config] == [] and edges[role] == []
+    # A component that depends on the objects' component waits for the pods they run.
+    assert edges["legacy-web-deployment"] == [deployment]
+
+
+def test_without_objects_that_run_pods_nothing_is_ordered(tmp_path):
+    start = APP.index("          - apiVersion: apps/v1")
+    text = APP[:start] + APP[APP.index("          - apiVersion: v1\n            kind: ConfigMap"):]
+    objects = [d for d in _plan(tmp_path, text).objects if d.component == "api"]
+    assert [d.kind for d in objects] == ["Service", "ConfigMap", "Ingress", "Role"]
+    assert all(d.depends_on == [] for d in objects)
+
+
+def test_a_selector_once_applied_is_kept(tmp_path):
+    first = _plan(tmp_path, APP)
+    applied = Applied.from_plan(first)
+    assert applied.selectors["legacy-api-object-1"] == {"matchLabels": {"app": "api"}}
+    # The same selector, with a new image: applied as an update.
+    _plan(tmp_path, APP.replace("registry.example.com/api:1", "registry.example.com/api:2"), applied)
+    changed = APP.replace("                matchLabels:\n                  app: api\n",
+                          "                matchLabels:\n                  app: api-v2\n")
+    with pytest.raises(OamError) as err:
+        _plan(tmp_path, changed, applied)
+    [problem] = err.value.problems
+    assert problem.path == "spec.components[0].properties.objects[1].spec.selector"
+    assert problem.line == changed.splitlines().index("              selector:", 20) + 1
+    assert "Kubernetes cannot change it" in problem.message and "new name" in problem.hint
+    # A new stack (nothing applied) takes any selector.
+    assert _plan(tmp_path, changed).objects
