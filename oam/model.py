@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
 from oam.durations import parse_duration
@@ -34,9 +34,18 @@ class Metadata(OamModel):
     annotations: dict[str, str] = Field(default_factory=dict, description="Annotations of the Application")
 
 
+def _null_is_none_given(value: Any, info: ValidationInfo) -> Any:
+    """KubeVela reads a list or mapping written as null as none given (Go decodes it as empty)."""
+    if value is None:
+        return {} if info.field_name == "properties" else []
+    return value
+
+
 class TraitEnvelope(OamModel):
     type: str = Field(description="Trait type, e.g. expose")
     properties: dict[str, Any] = Field(default_factory=dict, description="The trait's parameters")
+
+    _null = field_validator("properties", mode="before")(_null_is_none_given)
 
 
 class ComponentEnvelope(OamModel):
@@ -49,6 +58,8 @@ class ComponentEnvelope(OamModel):
     properties: dict[str, Any] = Field(default_factory=dict, description="The component's parameters")
     traits: list[TraitEnvelope] = Field(default_factory=list, description="Traits attached to the component")
 
+    _null = field_validator("properties", "traits", "depends_on", mode="before")(_null_is_none_given)
+
 
 class StepEnvelope(OamModel):
     name: str = Field(description="Step name, a DNS label")
@@ -58,21 +69,32 @@ class StepEnvelope(OamModel):
                                                      "e.g. 90s or 10m (default: the readyTimeout config key)")
     sub_steps: list["StepEnvelope"] = Field(default_factory=list, description="The steps of a step-group")
 
+    _null = field_validator("properties", "sub_steps", mode="before")(_null_is_none_given)
+
 
 class PolicyEnvelope(OamModel):
     name: str = Field(description="Policy name, a DNS label")
     type: str = Field(description="Policy type")
     properties: dict[str, Any] = Field(default_factory=dict, description="The policy's parameters")
 
+    _null = field_validator("properties", mode="before")(_null_is_none_given)
+
 
 class WorkflowEnvelope(OamModel):
-    steps: list[StepEnvelope] = Field(description="Steps run in order")
+    steps: list[StepEnvelope] = Field(default_factory=list, description="Steps run in order")
+    ref: Optional[str] = Field(None, description="KubeVela's Workflow object kept in the cluster: refused "
+                                                 "(write its steps here)")
+
+    _null = field_validator("steps", mode="before")(_null_is_none_given)
 
 
 class SpecEnvelope(OamModel):
-    components: list[ComponentEnvelope] = Field(min_length=1, description="The application's components")
+    components: list[ComponentEnvelope] = Field(default_factory=list, description="The application's components "
+                                                                                  "(none: only what steps apply)")
     policies: list[PolicyEnvelope] = Field(default_factory=list, description="Rules applied to the whole application")
     workflow: Optional[WorkflowEnvelope] = Field(None, description="Delivery steps; none deploys everything")
+
+    _null = field_validator("components", "policies", mode="before")(_null_is_none_given)
 
 
 class ApplicationEnvelope(OamModel):
@@ -240,7 +262,12 @@ def validate_application(data: Any, locator: Locator) -> AppSpec:
         step_seen: dict[str, int] = {}
         for i, step in enumerate(envelope.spec.workflow.steps):
             steps.append(_step(step, ("spec", "workflow", "steps", i), locator, problems, step_seen))
-        if not steps:
+        if envelope.spec.workflow.ref is not None:
+            problems.append(locator.problem(
+                ("spec", "workflow", "ref"), f"the Workflow '{envelope.spec.workflow.ref}' is an object kept in the "
+                "cluster, which KubeVela's controller reads when it runs; this program reads the file alone",
+                "write that workflow's steps here under steps"))
+        elif not steps:
             problems.append(locator.problem(("spec", "workflow", "steps"), "a workflow needs at least one step",
                                             "remove 'workflow' to deploy everything at once"))
         steps = tuple(steps)

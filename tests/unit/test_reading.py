@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from oam.errors import ApplicationError
+from oam.model import read_application
 from oam.loader import MAX_DEPTH, parse_yaml
 from tests.harness import ROOT, run_stage
 
@@ -118,3 +119,56 @@ def test_a_record_this_version_cannot_read_fails_with_a_message_and_changes_noth
     assert run.error is not None and "cannot be read" in run.error and "Nothing was changed" in run.error
     assert "Traceback" not in run.error
     assert not run.resources
+
+
+NULLS = """apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: nulls
+spec:
+  components:
+    - name: web
+      type: webservice
+      dependsOn: null
+      properties:
+        image: registry.example.com/web:1
+      traits: null
+    - name: settings
+      type: k8s-objects
+      traits:
+        - type: labels
+          properties: null
+      properties:
+        objects:
+          - apiVersion: v1
+            kind: ConfigMap
+            metadata:
+              name: settings
+  policies: null
+"""
+
+
+def test_a_list_or_mapping_written_null_is_none_given_as_kubevela_reads_it(tmp_path):
+    (tmp_path / "nulls.yaml").write_text(NULLS)
+    app = read_application(tmp_path / "nulls.yaml", "nulls.yaml")
+    web, settings = app.components
+    assert (web.traits, web.depends_on, app.policies) == ((), (), ())
+    assert settings.traits[0].type == "labels"
+    run = run_stage({"app": str(tmp_path / "nulls.yaml")})
+    assert run.error is None, run.error
+    assert {r.name for r in run.resources.values()} >= {"nulls-web-deployment", "nulls-settings-object-0"}
+
+
+def test_an_application_without_components_deploys_nothing_and_a_workflow_ref_is_refused(tmp_path):
+    empty = "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: addon\nspec:\n  components: {}\n"
+    for components in ("null", "[]"):
+        (tmp_path / "empty.yaml").write_text(empty.format(components))
+        run = run_stage({"app": str(tmp_path / "empty.yaml")})
+        assert run.error is None, run.error
+        assert not [r for r in run.resources.values() if r.type.startswith("kubernetes:")]
+    (tmp_path / "ref.yaml").write_text(empty.format("[]") + "  workflow:\n    ref: release-in-hangzhou\n")
+    with pytest.raises(ApplicationError) as err:
+        read_application(tmp_path / "ref.yaml", "ref.yaml")
+    [problem] = err.value.problems
+    assert (problem.line, problem.path) == (8, "spec.workflow.ref")
+    assert "an object kept in the cluster" in problem.message and "write that workflow's steps" in problem.hint
