@@ -88,6 +88,18 @@ CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResou
                   "PersistentVolume", "PriorityClass", "IngressClass"}
 
 
+# The roles of the objects a component runs its pods in (a wrapped one's role is its kind, lower-cased);
+# of those, the ones whose pods serve for as long as they run, once the provider has awaited them Ready.
+WORKLOAD_ROLES = ("deployment", "daemonset", "job", "cronjob")
+SERVING_ROLES = ("deployment", "daemonset")
+
+
+def _serves(d: Desired) -> bool:
+    """Whether routes and dependents wait for ``d``: a workload whose pods serve, unless it is scaled to 0 (without
+    a replica count, an autoscaler's or a DaemonSet's one pod per node, it has pods)."""
+    return d.role in SERVING_ROLES and d.manifest["spec"].get("replicas", 1) > 0
+
+
 def _deployment(ctx: ComponentContext, built: tuple[Workload, list], name: str, revision: str, replicas: int,
                 per_revision: bool, definition=None, props=None) -> dict[str, Any]:
     """The Deployment (or the object the component type runs its pods in) of one revision."""
@@ -164,16 +176,15 @@ def render(app: AppSpec, res: Resolution, applied: Optional[Applied] = None,
                 d.owner = f"{prefix}-{comp.name}"
                 if placement.namespace in namespaces:
                     d.depends_on.insert(0, namespace_key(app, placement.namespace))
-            # What a dependent component waits for: Deployments with pods, and Jobs (until they are complete).
-            serving[comp.name] = [d.key for d in mine if d.kind == "Job" or
-                                  (d.role == "deployment" and d.manifest["spec"].get("replicas", 1) > 0)]
+            # What a dependent component waits for: workloads with pods, and Jobs (until they are complete).
+            serving[comp.name] = [d.key for d in mine if d.kind == "Job" or _serves(d)]
             tokens[f"{prefix}-{comp.name}"] = COMPONENTS.get(comp.type).token
             mine_all += mine
         waits = {comp.name: [key for dep in comp.depends_on for key in serving.get(dep, ())]
                  for comp in target.components if comp.depends_on}
         for d in mine_all:
             # dependsOn: a component's pods are created or changed once its dependencies' pods are Ready.
-            if d.component in waits and d.role in ("deployment", "job", "cronjob"):
+            if d.component in waits and d.role in WORKLOAD_ROLES:
                 d.depends_on += [k for k in waits[d.component] if k not in d.depends_on]
         for policy in app.policies:
             for d in mine_all:
@@ -254,7 +265,7 @@ def _component(app: AppSpec, comp: ComponentSpec, res: Resolution, applied: Appl
     else:
         # A route to the component's Service comes once its pods are Ready: that, not the
         # Service's own wait for endpoints, is what keeps the route from sending to nothing.
-        serving = [d.key for d in deployments if d.role == "deployment" and d.manifest["spec"].get("replicas", 1) > 0]
+        serving = [d.key for d in deployments if _serves(d)]
         for d in routes:
             d.depends_on += serving
         if rollout is not None:

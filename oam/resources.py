@@ -42,7 +42,7 @@ class Application(pulumi.ComponentResource):
                 opts.retain_on_delete = True
             if desired.ignore_changes:
                 opts.ignore_changes = list(desired.ignore_changes)
-            if desired.kind in ("Deployment", "Job"):
+            if desired.kind in ("Deployment", "DaemonSet", "Job"):
                 # How long the provider waits for the pods to be Ready (a Job: complete), on create and on update.
                 opts.custom_timeouts = pulumi.CustomTimeouts(create=wait, update=wait)
             if desired.kind == "Job":
