@@ -93,6 +93,13 @@ CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResou
                   "PersistentVolume", "PriorityClass", "IngressClass"}
 
 
+def _serves(d: Desired) -> bool:
+    """Whether routes and dependents wait for ``d``: an object that runs pods, unless it is scaled to 0 (without
+    a replica count, an autoscaler's or a DaemonSet's one pod per node, it has pods)."""
+    replicas = (d.manifest.get("spec") or {}).get("replicas")
+    return d.kind in RUNS_PODS and (not isinstance(replicas, int) or replicas > 0)
+
+
 def _deployment(ctx: ComponentContext, built: tuple[Workload, list], name: str, revision: str, replicas: int,
                 per_revision: bool, definition=None, props=None) -> dict[str, Any]:
     """The Deployment (or the object the component type runs its pods in) of one revision."""
@@ -170,8 +177,7 @@ def render(app: AppSpec, res: Resolution, applied: Optional[Applied] = None,
                 if placement.namespace in namespaces:
                     d.depends_on.insert(0, namespace_key(app, placement.namespace))
             # What a dependent component waits for: what runs its pods, with pods, and Jobs (until complete).
-            serving[comp.name] = [d.key for d in mine if d.kind == "Job" or
-                                  (d.kind in RUNS_PODS and (d.manifest.get("spec") or {}).get("replicas", 1) != 0)]
+            serving[comp.name] = [d.key for d in mine if d.kind == "Job" or _serves(d)]
             tokens[f"{prefix}-{comp.name}"] = COMPONENTS.get(comp.type).token
             mine_all += mine
         waits = {comp.name: [key for dep in comp.depends_on for key in serving.get(dep, ())]
@@ -261,7 +267,7 @@ def _component(app: AppSpec, comp: ComponentSpec, res: Resolution, applied: Appl
     else:
         # A route to the component's Service comes once its pods are Ready: that, not the
         # Service's own wait for endpoints, is what keeps the route from sending to nothing.
-        serving = [d.key for d in deployments if d.role == "deployment" and d.manifest["spec"].get("replicas", 1) > 0]
+        serving = [d.key for d in deployments if _serves(d)]
         for d in routes:
             d.depends_on += serving
         if rollout is not None:
