@@ -1,33 +1,11 @@
-"""The daemon example deployed for real: pulumi up returns once the DaemonSet's pod on the node is Ready.
-
-This module runs a cluster of its own (not the session's shared one), stopped when it ends.
-"""
+"""The daemon example deployed for real: pulumi up returns once the DaemonSet's pod on the node is Ready."""
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-from pathlib import Path
 
-import pytest
-
-from tests.e2e.conftest import Kube, make_project, start_cluster, stop_cluster, with_pulumi
+from tests.e2e.conftest import Kube, make_project
 
 EXAMPLE = "examples/definitions/component-daemon.yaml"
-
-
-@pytest.fixture(scope="module")
-def cluster_env():
-    state = Path(tempfile.mkdtemp(prefix="oam-daemon-cluster-"))
-    env = start_cluster(state)
-    yield env
-    stop_cluster(env)
-    shutil.rmtree(state, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def pulumi_env(cluster_env, tmp_path_factory):
-    return with_pulumi(cluster_env, tmp_path_factory.mktemp("pulumi-home"), tmp_path_factory.mktemp("pulumi-state"))
 
 
 def test_the_daemon_example_is_ready_when_pulumi_up_returns(pulumi_env, tmp_path):
