@@ -294,6 +294,7 @@ def validate_application(data: Any, locator: Locator) -> AppSpec:
         if comp.properties is not None:
             problems += _run_check(COMPONENTS.get(comp.type), comp, app, comp)
         for trait in comp.traits:
+            problems += _check_needs(trait, comp, app)
             if trait.properties is not None:
                 problems += _run_check(TRAITS.get(trait.type), trait, app, comp)
     for step in all_steps(app.steps):
@@ -457,6 +458,26 @@ def _salvage(data: Any, locator: Locator) -> list[Problem]:
             continue
         _typed(STEPS, step, ("spec", "workflow", "steps", i), locator, problems)
     return problems
+
+
+# What a trait needs of a component's workload, said of a component that lacks it.
+LACKING = {"pods": "changes the pods, and {type} runs none",
+           "replicas": "sets the replica count, and {type} has none: it runs {runs}",
+           "deployment": "changes a Deployment's own fields, and {type} runs {runs}"}
+
+
+def _check_needs(trait: TraitSpec, comp: ComponentSpec, app: AppSpec) -> list[Problem]:
+    definition, component = TRAITS.get(trait.type), COMPONENTS.get(comp.type)
+    if definition is None or component is None:
+        return []
+    missing = [need for need in ("pods", "replicas", "deployment") if need in definition.needs - component.offers]
+    if not missing:
+        return []
+    why = LACKING[missing[0]].format(type=comp.type, runs=component.runs)
+    usable = sorted(t for t in TRAITS.names() if TRAITS.get(t).needs <= component.offers and not TRAITS.get(t).refused)
+    hint = ("remove it, or use a webservice or worker component" if len(usable) > 8 else
+            f"only {', '.join(usable)} apply to {comp.type}")
+    return [app.locator.problem(trait.path + ("type",), f"trait '{trait.type}' {why}", hint)]
 
 
 def _run_check(definition: Optional[Definition], spec: Any, app: AppSpec, comp: Optional[ComponentSpec]) -> list[Problem]:

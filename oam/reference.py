@@ -12,7 +12,7 @@ from typing import Any
 
 from oam.config import StageConfig
 from oam.model import read_application
-from oam.registry import REGISTRIES, Definition, TraitType
+from oam.registry import COMPONENTS, REGISTRIES, Definition, TraitType
 from oam.render import plan
 from oam.revisions import History
 
@@ -112,6 +112,11 @@ def section(definition: Definition) -> list[str]:
     out = [f"### {definition.name}", "", doc, ""]
     if definition.kind == "trait" and type(definition).targets is not TraitType.targets:
         out += ["A component may have it more than once, each for other containers.", ""]
+    if definition.kind == "trait" and not definition.refused:
+        unfit = [name for name in COMPONENTS.names() if not COMPONENTS.get(name).refused and
+                 not definition.needs <= COMPONENTS.get(name).offers]
+        if unfit:
+            out += [f"Refused on {', '.join(f'`{n}`' for n in unfit)} components (they lack what it changes).", ""]
     if definition.refused:
         return out + [f"**Refused.** {definition.refused[0].upper()}{definition.refused[1:]}.", "",
                       f"Instead: {definition.alternative}.", ""]

@@ -68,6 +68,10 @@ class ComponentType(Definition):
     kind = "component"
     token: ClassVar[str] = "oam:component:Component"  # the Pulumi type of the component resource
     rolls_out: ClassVar[bool] = True  # its pods run in a Deployment, which a rollout trait may split by revision
+    # What its workload offers the traits that need it (TraitType.needs): "pods" (a pod template to change),
+    # "replicas" (a replica count to set), "deployment" (a Deployment's own fields, its update strategy).
+    offers: ClassVar[frozenset[str]] = frozenset({"pods", "replicas", "deployment"})
+    runs: ClassVar[str] = "a Deployment"  # what its pods run in, for messages
 
     def workload(self, name: str, p: Any) -> "Workload":
         """The pod it runs (and its Service, or objects of its own)."""
@@ -86,6 +90,8 @@ class TraitType(Definition):
     rolls_out: ClassVar[bool] = False
     # A trait that weighs the component's routes between its revisions.
     splits_traffic: ClassVar[bool] = False
+    # What it needs of the component's workload (ComponentType.offers); a component without it refuses the trait.
+    needs: ClassVar[frozenset[str]] = frozenset({"pods"})
 
     def apply(self, p: Any, ctx: "ComponentContext") -> None:
         """Shape the workload and add objects, before the revisions of the stage are known."""

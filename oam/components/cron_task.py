@@ -34,6 +34,8 @@ class CronTask(ComponentType):
     Properties = CronTaskProperties
     token = "oam:component:CronTask"
     rolls_out = False
+    offers = frozenset({"pods"})
+    runs = "a CronJob"
 
     def check(self, comp, app, _):
         problems = check_container(comp.properties, app.locator, comp.path + ("properties",))

@@ -13,22 +13,6 @@ from oam.model import OamModel
 from oam.registry import COMPONENTS, ComponentType
 from oam.traits._containers import changed_containers
 
-# Traits that set the replica count, roll out revision by revision or change a Deployment's own fields: a
-# DaemonSet has one pod per node and no replica count, and replaces its pods node by node. (The rollout and
-# rolling-release traits refuse a component that is not rolled out themselves.) Trait -> (why, what instead).
-OTHER_WORKLOAD = "remove it, or use a webservice or worker component"
-REFUSED_TRAITS = {
-    "scaler": ("a DaemonSet runs one pod on each node and has no replica count", OTHER_WORKLOAD),
-    "cpuscaler": ("a DaemonSet runs one pod on each node: an autoscaler has no replica count to set", OTHER_WORKLOAD),
-    "hpa": ("a DaemonSet runs one pod on each node: an autoscaler has no replica count to set", OTHER_WORKLOAD),
-    "canary-traffic": ("a daemon component is not rolled out revision by revision, so there are no revisions to "
-                       "weigh traffic between", OTHER_WORKLOAD),
-    "k8s-update-strategy": ("it sets a Deployment's strategy (RollingUpdate or Recreate), and a DaemonSet replaces "
-                            "its pods node by node", "remove it; a json-merge-patch trait may set the DaemonSet's "
-                                                     "spec.updateStrategy.rollingUpdate"),
-}
-
-
 class DaemonPort(OamModel):
     port: int = Field(ge=1, le=65535, description="Container port (and port of the Service, when exposed)")
     name: Optional[Annotated[str, AfterValidator(kv.checked(kv.port_name))]] = Field(
@@ -82,6 +66,8 @@ class Daemon(ComponentType):
     Properties = DaemonProperties
     token = "oam:component:Daemon"
     rolls_out = False
+    offers = frozenset({"pods"})
+    runs = "a DaemonSet"
 
     def check(self, comp, app, _):
         p: DaemonProperties = comp.properties
@@ -114,11 +100,7 @@ class Daemon(ComponentType):
                     "Kubernetes allows Bidirectional mount propagation only in a privileged container",
                     "use HostToContainer, or add a securitycontext trait with privileged: true"))
         for t in comp.traits:
-            if t.type in REFUSED_TRAITS:
-                why, hint = REFUSED_TRAITS[t.type]
-                problems.append(app.locator.problem(t.path + ("type",), f"trait '{t.type}' does not apply to a "
-                                                                        f"daemon component: {why}", hint))
-            elif t.type == "json-merge-patch" and t.properties is not None:
+            if t.type == "json-merge-patch" and t.properties is not None:
                 strategy = (t.properties.root.get("spec") or {}).get("updateStrategy")
                 if isinstance(strategy, dict) and strategy.get("type") == "OnDelete":
                     problems.append(app.locator.problem(

@@ -7,7 +7,7 @@ from pydantic import Field
 
 from oam.context import Workload
 from oam.model import OamModel
-from oam.registry import COMPONENTS, ComponentType, TRAITS
+from oam.registry import COMPONENTS, ComponentType
 
 # Core (apiVersion v1) kinds this program can apply; other groups' kinds are applied as they are.
 CORE_KINDS = ("ConfigMap", "Secret", "Service", "Namespace", "PersistentVolumeClaim", "ServiceAccount")
@@ -47,7 +47,7 @@ class K8sObjectsProperties(OamModel):
 
 
 def check_objects(objects: list[tuple[dict, tuple]], comp, app) -> list:
-    """Each object is whole and of a kind applied here; the component's traits need no pods."""
+    """Each object is whole and of a kind applied here."""
     problems = []
     for obj, where in objects:
         meta = obj.get("metadata")
@@ -59,10 +59,6 @@ def check_objects(objects: list[tuple[dict, tuple]], comp, app) -> list:
             problems.append(app.locator.problem(where + ("kind",), f"kind {obj['kind']} of apiVersion v1 is not "
                                                                    "supported here",
                                                 "supported core kinds: " + ", ".join(CORE_KINDS)))
-    allowed = {"labels", "annotations"}
-    problems += [app.locator.problem(t.path + ("type",), f"trait '{t.type}' needs pods, and {comp.type} has none",
-                                     f"only labels and annotations apply to {comp.type}")
-                 for t in comp.traits if t.type not in allowed and TRAITS.get(t.type) is not None]
     return problems
 
 
@@ -74,6 +70,8 @@ class K8sObjects(ComponentType):
     Properties = K8sObjectsProperties
     token = "oam:component:K8sObjects"
     rolls_out = False
+    offers = frozenset()
+    runs = "the objects written in it"
 
     def check(self, comp, app, _):
         return check_objects([(obj, comp.path + ("properties", "objects", i))

@@ -22,6 +22,8 @@ class Raw(ComponentType):
     Properties = RawProperties
     token = "oam:component:Raw"
     rolls_out = False
+    offers = frozenset()
+    runs = "the objects written in it"
 
     def check(self, comp, app, _):
         return check_objects([(comp.properties.root, comp.path + ("properties",))], comp, app)

@@ -30,6 +30,8 @@ class Task(ComponentType):
     Properties = TaskProperties
     token = "oam:component:Task"
     rolls_out = False
+    offers = frozenset({"pods"})
+    runs = "a Job"
 
     def check(self, comp, app, _):
         return check_container(comp.properties, app.locator, comp.path + ("properties",))

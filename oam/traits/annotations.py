@@ -15,6 +15,7 @@ class Annotations(TraitType):
     """Add the annotations to the workload, its pod template and the component's other objects."""
 
     name = "annotations"
+    needs = frozenset()  # any component: its objects carry them
     Properties = AnnotationsProperties
 
     def check(self, trait, app, comp):

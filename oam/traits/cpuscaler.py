@@ -32,6 +32,7 @@ class CpuScaler(TraitType):
     """A HorizontalPodAutoscaler (autoscaling/v1) on CPU; the Deployment then leaves its replicas to it."""
 
     name = "cpuscaler"
+    needs = frozenset({"pods", "replicas"})
     Properties = CpuScalerProperties
 
     def check(self, trait, app, comp):

@@ -51,6 +51,7 @@ class Hpa(TraitType):
     """A HorizontalPodAutoscaler (autoscaling/v2); the Deployment then leaves its replicas to it."""
 
     name = "hpa"
+    needs = frozenset({"pods", "replicas"})
     Properties = HpaProperties
 
     def check(self, trait, app, comp):

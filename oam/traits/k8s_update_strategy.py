@@ -40,6 +40,7 @@ class UpdateStrategy(TraitType):
     """Set the Deployment's update strategy: a rolling update with its limits, or recreate."""
 
     name = "k8s-update-strategy"
+    needs = frozenset({"pods", "deployment"})
     Properties = UpdateStrategyProperties
 
     def check(self, trait, app, comp):

@@ -15,6 +15,7 @@ class Labels(TraitType):
     """Add the labels to the workload, its pod template and the component's other objects."""
 
     name = "labels"
+    needs = frozenset()  # any component: its objects carry them
     Properties = LabelsProperties
 
     def check(self, trait, app, comp):

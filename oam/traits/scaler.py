@@ -18,6 +18,7 @@ class Scaler(TraitType):
     """Set spec.replicas of the component's Deployment."""
 
     name = "scaler"
+    needs = frozenset({"pods", "replicas"})
     Properties = ScalerProperties
 
     def check(self, trait, app, comp):

@@ -742,3 +742,27 @@ def test_resource_takes_a_cpu_amount_as_a_number_as_kubevela_does():
     for bad in (True, "two", -1):
         with pytest.raises(ValidationError):
             trait_props("resource", {"cpu": bad})
+
+
+@pytest.mark.parametrize("component, props, trait, said, hint", [
+    ("task", "image: busybox:1.36", "scaler:\n            replicas: 2",
+     "trait 'scaler' sets the replica count, and task has none: it runs a Job", "use a webservice or worker"),
+    ("cron-task", "image: busybox:1.36\n        schedule: '0 3 * * *'", "hpa:\n            max: 3",
+     "trait 'hpa' sets the replica count, and cron-task has none: it runs a CronJob", "use a webservice or worker"),
+    ("task", "image: busybox:1.36", "k8s-update-strategy:\n            strategy:\n              type: Recreate",
+     "trait 'k8s-update-strategy' changes a Deployment's own fields, and task runs a Job", "use a webservice"),
+    ("k8s-objects", "objects:\n          - {apiVersion: v1, kind: ConfigMap, metadata: {name: c}}",
+     "expose:\n            port: [80]", "trait 'expose' changes the pods, and k8s-objects runs none",
+     "only annotations, labels apply to k8s-objects"),
+])
+def test_a_trait_needs_what_the_component_runs(tmp_path, component, props, trait, said, hint):
+    kind, _, trait_props = trait.partition(":")
+    text = WORKER.split("    - name: worker")[0] + (
+        f"    - name: job\n      type: {component}\n      properties:\n        {props}\n      traits:\n"
+        f"        - type: labels\n          properties:\n            team: data\n"
+        f"        - type: {kind}\n          properties:{trait_props}\n")
+    with pytest.raises(OamError) as err:
+        _read(tmp_path, text)
+    [problem] = err.value.problems
+    assert problem.path == "spec.components[0].traits[1].type"
+    assert problem.message == said and hint in problem.hint
