@@ -408,3 +408,15 @@ def test_json_patch_that_no_longer_applies_at_render_time_names_the_component():
                                        r"/spec/template/spec/nodeSelector does not exist .* Deployment frontend-v1"):
         definition.patch_workload(p, manifest, ComponentContext("web", "default", "frontend", []))
     assert manifest["spec"] == {"template": {"spec": {}}}, "nothing applied"
+
+
+def test_container_ports_host_port_bound_by_an_earlier_trait_for_another_container(tmp_path):
+    text = edit(example("container-ports"), ("      traits:\n", "      traits:\n"
+                                             "        - type: sidecar\n"
+                                             "          properties:\n"
+                                             "            name: metrics\n"
+                                             "            image: registry.example.com/net/exporter:1\n"))
+    text += ("        - type: container-ports\n          properties:\n            containerName: metrics\n"
+             "            ports:\n              - containerPort: 9100\n                hostPort: 80\n")
+    refused(tmp_path, text, "hostPort: 80", f"{T}[2].properties.ports[0].hostPort",
+            f"host port 80/TCP is bound twice in the pod (also at line {line_of(text, '- containerPort: 8080')})", nth=2)
