@@ -136,6 +136,55 @@ def _deployment(ctx: ComponentContext, built: tuple[Workload, list], name: str, 
     return wrapped
 
 
+class _PodOnly:
+    """A trait whose pod changes are made but whose workload changes are not (yet)."""
+
+    def __init__(self, definition):
+        self.definition = definition
+
+    def patch_pod(self, p: Any, template: dict, ctx: ComponentContext) -> None:
+        self.definition.patch_pod(p, template, ctx)
+
+    def patch_workload(self, p: Any, manifest: dict, ctx: ComponentContext) -> None:
+        pass
+
+
+def trial_context(app: AppSpec, comp: ComponentSpec) -> Optional[ComponentContext]:
+    """For a definition's check: ``comp``'s context once its traits have been applied (its Service and
+    objects); None when a part of the component is not valid (that part's own problem is reported)."""
+    if comp.properties is None or any(t.properties is None for t in comp.traits):
+        return None
+    try:
+        return _context(app, comp)
+    except Exception:  # a part that failed its own check may not render; the check reports it
+        return None
+
+
+def trial_workload(app: AppSpec, comp: ComponentSpec, upto: Any) -> Optional[dict[str, Any]]:
+    """For a definition's check: the object that runs ``comp``'s pods as its file's revision renders it,
+    with every trait's pod changes and the workload changes of the traits listed before ``upto`` (a trait
+    of ``comp``), in render's order; None when the component runs no pods or a part of it is not valid."""
+    ctx = trial_context(app, comp)
+    if ctx is None:
+        return None
+    definition = COMPONENTS.get(comp.type)
+    workload = definition.workload(comp.name, comp.properties)
+    if not workload.runs_pods:
+        return None
+    shaping, reached = [], False
+    for t in comp.traits:
+        reached = reached or t is upto
+        trait = TRAITS.get(t.type)
+        if trait.shapes_pod:
+            shaping.append((_PodOnly(trait) if reached else trait, t.properties))
+    replicas = ctx.replicas if ctx.replicas is not None else (None if ctx.autoscaled else 1)
+    try:
+        return _deployment(ctx, (workload, shaping), comp.name, f"{comp.name}-v1", replicas, False, definition,
+                           comp.properties)
+    except Exception:  # as above
+        return None
+
+
 def namespace_key(app: AppSpec, namespace: Optional[str] = None) -> str:
     """The Pulumi name of a namespace the stack creates: the application's own, or another a placement uses."""
     if namespace is None or namespace == app.namespace:

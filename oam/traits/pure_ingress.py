@@ -1,0 +1,82 @@
+"""pure-ingress: an Ingress for one domain to the component's Service, which another part of the component makes."""
+from __future__ import annotations
+
+import dataclasses
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
+
+from oam import k8s_values as kv
+from oam.context import ComponentContext
+from oam.model import OamModel, splits_traffic
+from oam.registry import COMPONENTS, TRAITS, TraitType
+from oam.traits._ingress import check_paths, ingress
+
+
+def _ingress_host(value: str) -> str:
+    if value == "*":
+        return "'*' alone is not an Ingress host; write a host name like shop.example.com, or '*.example.com'"
+    return kv.istio_host(value)
+
+
+class PureIngressProperties(OamModel):
+    domain: Annotated[str, AfterValidator(kv.checked(_ingress_host))] = Field(description="Host name served")
+    http: dict[str, int] = Field(min_length=1, description="Path -> port of the component's Service, like {/: 80}")
+
+
+def service_ports(comp) -> set[int]:
+    """The ports of the component's Service: those its properties expose and those its traits list."""
+    ports: set[int] = set()
+    if comp.properties is not None:
+        service = COMPONENTS.get(comp.type).workload(comp.name, comp.properties).service
+        ports |= {e["port"] for e in (service or {}).get("ports", [])}
+    for t in comp.traits:
+        definition = TRAITS.get(t.type)
+        if definition is not None and t.properties is not None:
+            ports |= set(definition.service_ports(t.properties))
+    return ports
+
+
+@TRAITS.register
+class PureIngress(TraitType):
+    """An Ingress (networking.k8s.io/v1) for the domain to the component's Service, making no Service itself."""
+
+    name = "pure-ingress"
+    Properties = PureIngressProperties
+
+    def check(self, trait, app, comp):
+        p: PureIngressProperties = trait.properties
+        problems = check_paths(p.http, trait, app)
+        if comp.properties is None or any(t.properties is None for t in comp.traits):
+            return problems  # the Service's ports are not known; the part that is wrong is reported
+        served = service_ports(comp)
+        if not served:
+            problems.append(app.locator.problem(
+                trait.path + ("type",), f"component '{comp.name}' has no Service, and pure-ingress makes none",
+                f"add an expose trait with the ports ({', '.join(map(str, sorted(set(p.http.values()))))}), "
+                "or use gateway, which makes the Service"))
+        else:
+            problems += [app.locator.problem(trait.path + ("properties", "http", path),
+                                             f"port {port} is not a port of component '{comp.name}''s Service "
+                                             f"(its ports: {', '.join(map(str, sorted(served)))})",
+                                             "route to a port of the Service, or add this one to its expose trait")
+                         for path, port in p.http.items() if port not in served]
+        if splits_traffic(comp):
+            # The Ingress controller sends to the Service's pods of every revision, by their count.
+            problems.append(app.locator.problem(
+                trait.path + ("type",), f"an Ingress sends to the pods of every revision of '{comp.name}' by "
+                                        "their number, not by the weights of its canary traffic",
+                "use istio-gateway, whose routes are weighed like the mesh's"))
+        # Another trait that makes an Ingress named after the component would make the same object.
+        from oam.render import trial_context  # render imports the registries: import it when checking
+
+        others = trial_context(app, dataclasses.replace(comp, traits=tuple(t for t in comp.traits if t is not trait)))
+        for role, manifest in (others.objects.items() if others is not None else ()):
+            if manifest.get("kind") == "Ingress" and manifest["metadata"]["name"] == comp.name:
+                problems.append(app.locator.problem(
+                    trait.path + ("type",), f"the {others.source.get(role) or 'component'} trait makes Ingress "
+                                            f"'{comp.name}' too", "route every path from one of the two"))
+        return problems
+
+    def apply(self, p: PureIngressProperties, ctx: ComponentContext) -> None:
+        ingress(ctx, "ingress", ctx.component, ctx.component, dict(p.http), p.domain, "ImplementationSpecific", {}, {})
