@@ -47,6 +47,19 @@ def ingress(ctx: ComponentContext, role: str, name: str, service: str, http: dic
             after=after, route=True)
 
 
+def check_unweighed(trait, app, comp) -> list:
+    """An Ingress sends to the Service's pods, of every revision, by their number: not for a component whose
+    traffic canary-traffic weighs between its revisions."""
+    from oam.model import splits_traffic
+
+    if not splits_traffic(comp):
+        return []
+    return [app.locator.problem(trait.path + ("type",), f"an Ingress sends to the pods of every revision of "
+                                                        f"'{comp.name}' by their number, not by the weights of its "
+                                                        "canary traffic",
+                                "use istio-gateway, whose routes are weighed like the mesh's")]
+
+
 def check_paths(http: dict[str, int], trait, app) -> list:
     problems = []
     for path, port in http.items():

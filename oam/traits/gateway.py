@@ -10,7 +10,7 @@ from oam.context import ComponentContext
 from oam.keys import StringMap, check_keys
 from oam.model import OamModel
 from oam.registry import TRAITS, TraitType
-from oam.traits._ingress import check_paths, ensure_service, ingress
+from oam.traits._ingress import check_paths, check_unweighed, ensure_service, ingress
 
 
 class GatewayProperties(OamModel):
@@ -39,7 +39,7 @@ class Gateway(TraitType):
 
     def check(self, trait, app, comp):
         p: GatewayProperties = trait.properties
-        problems = check_paths(p.http, trait, app)
+        problems = check_paths(p.http, trait, app) + check_unweighed(trait, app, comp)
         if not p.http:
             problems.append(app.locator.problem(trait.path + ("properties", "http"), "routes no path",
                                                 "map at least one path to a port, like {/: 8080}"))

@@ -9,7 +9,7 @@ from oam import k8s_values as kv
 from oam.context import ComponentContext
 from oam.model import OamModel
 from oam.registry import TRAITS, TraitType
-from oam.traits._ingress import check_paths, ensure_service, ingress
+from oam.traits._ingress import check_paths, check_unweighed, ensure_service, ingress
 
 
 class IngressProperties(OamModel):
@@ -25,7 +25,7 @@ class Ingress(TraitType):
     Properties = IngressProperties
 
     def check(self, trait, app, comp):
-        return check_paths(trait.properties.http, trait, app)
+        return check_paths(trait.properties.http, trait, app) + check_unweighed(trait, app, comp)
 
     def service_ports(self, p: IngressProperties) -> list[int]:
         return sorted(set(p.http.values()))

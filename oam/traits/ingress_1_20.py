@@ -5,7 +5,7 @@ from pydantic import Field
 
 from oam.context import ComponentContext
 from oam.registry import TRAITS, TraitType
-from oam.traits._ingress import check_paths, ensure_service, ingress
+from oam.traits._ingress import check_paths, check_unweighed, ensure_service, ingress
 from oam.traits.ingress import IngressProperties
 
 
@@ -21,7 +21,7 @@ class Ingress120(TraitType):
     Properties = Ingress120Properties
 
     def check(self, trait, app, comp):
-        return check_paths(trait.properties.http, trait, app)
+        return check_paths(trait.properties.http, trait, app) + check_unweighed(trait, app, comp)
 
     def service_ports(self, p: Ingress120Properties) -> list[int]:
         return sorted(set(p.http.values()))

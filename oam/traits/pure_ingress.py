@@ -8,9 +8,9 @@ from pydantic import AfterValidator, Field
 
 from oam import k8s_values as kv
 from oam.context import ComponentContext
-from oam.model import OamModel, splits_traffic
+from oam.model import OamModel
 from oam.registry import COMPONENTS, TRAITS, TraitType
-from oam.traits._ingress import check_paths, ingress
+from oam.traits._ingress import check_paths, check_unweighed, ingress
 
 
 def _ingress_host(value: str) -> str:
@@ -61,12 +61,7 @@ class PureIngress(TraitType):
                                              f"(its ports: {', '.join(map(str, sorted(served)))})",
                                              "route to a port of the Service, or add this one to its expose trait")
                          for path, port in p.http.items() if port not in served]
-        if splits_traffic(comp):
-            # The Ingress controller sends to the Service's pods of every revision, by their count.
-            problems.append(app.locator.problem(
-                trait.path + ("type",), f"an Ingress sends to the pods of every revision of '{comp.name}' by "
-                                        "their number, not by the weights of its canary traffic",
-                "use istio-gateway, whose routes are weighed like the mesh's"))
+        problems += check_unweighed(trait, app, comp)
         # Another trait that makes an Ingress named after the component would make the same object.
         from oam.render import trial_context  # render imports the registries: import it when checking
 

@@ -766,3 +766,47 @@ def test_a_trait_needs_what_the_component_runs(tmp_path, component, props, trait
     [problem] = err.value.problems
     assert problem.path == "spec.components[0].traits[1].type"
     assert problem.message == said and hint in problem.hint
+
+
+CANARIED = """apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: shop
+spec:
+  components:
+    - name: web
+      type: webservice
+      properties:
+        image: registry.example.com/web:2
+        ports:
+          - port: 80
+            expose: true
+      traits:
+        - type: rollout
+          properties:
+            targetSize: 2
+            rolloutBatches:
+              - replicas: 1
+              - replicas: 1
+        - type: canary-traffic
+          properties:
+            port: [80]
+"""
+
+
+@pytest.mark.parametrize("trait, props", [
+    ("gateway", "domain: shop.example.com\n            http:\n              /: 80"),
+    ("ingress", "domain: shop.example.com\n            http:\n              /: 80"),
+    ("ingress-1-20", "domain: shop.example.com\n            http:\n              /: 80"),
+    ("pure-ingress", "domain: shop.example.com\n            http:\n              /: 80"),
+])
+def test_an_ingress_is_refused_where_canary_traffic_weighs_the_revisions(tmp_path, trait, props):
+    text = CANARIED + f"        - type: {trait}\n          properties:\n            {props}\n"
+    with pytest.raises(OamError) as err:
+        _read(tmp_path, text)
+    [problem] = err.value.problems
+    assert (problem.line, problem.path) == (text.splitlines().index(f"        - type: {trait}") + 1,
+                                            "spec.components[0].traits[2].type")
+    assert "not by the weights of its canary traffic" in problem.message and "istio-gateway" in problem.hint
+    # Without canary-traffic the rollout's batches are the split, and the Ingress is taken.
+    _read(tmp_path, text.replace("        - type: canary-traffic\n          properties:\n            port: [80]\n", ""))
