@@ -27,7 +27,7 @@ from oam.durations import show_duration
 from oam.errors import OamError
 from oam.metrics import Prometheus
 from oam.model import read_application
-from oam.render import Plan, namespace_key, render
+from oam.render import Plan, namespace_key, object_namespace, render
 from oam.resources import Application
 from oam.revisions import STATE_OUTPUT, History
 from oam.stage import Desired
@@ -96,12 +96,14 @@ def unwrap(value):
 INJECTION = "istio-injection"
 
 
-def namespace_to_manage(app, namespace: str, applied: Applied, cfg: StageConfig) -> Optional[dict[str, str]]:
+def namespace_to_manage(app, namespace: str, applied: Applied, cfg: StageConfig,
+                        pods: bool = True) -> Optional[dict[str, str]]:
     """The labels of the namespace this stack creates or keeps; None when it is someone else's.
 
     A namespace that does not exist is created (labelled for sidecar injection unless
     sidecarInjection is false); one this stack created stays managed; any other is left
-    alone, with a warning when its pods would get no sidecar (then no weight applies).
+    alone, with a warning when the application's pods there (``pods``) would get no sidecar
+    (then no weight applies).
     """
     labels = {INJECTION: "enabled"} if cfg.sidecar_injection else {}
     if namespace_key(app, namespace) in applied.namespaces:
@@ -114,7 +116,7 @@ def namespace_to_manage(app, namespace: str, applied: Applied, cfg: StageConfig)
         return None
     if found is None:
         return labels
-    if found.get(INJECTION) != "enabled" and "istio.io/rev" not in found:
+    if pods and found.get(INJECTION) != "enabled" and "istio.io/rev" not in found:
         pulumi.log.warn(f"namespace '{namespace}' is not labelled for Istio sidecar injection: its pods get no "
                         f"sidecar and the route weights do not apply to their traffic; to enable it: "
                         f"kubectl label namespace {namespace} {INJECTION}=enabled (then restart the pods)")
@@ -165,8 +167,10 @@ def run(root: Path = Path(".")) -> dict:
         app = read_application(root / cfg.app, cfg.app)
         history, applied, recorded = read_recorded()
         resolution = resolve(app, history, cfg, metrics=Prometheus())
-        managed = {ns: namespace_to_manage(app, ns, applied, cfg) for ns in dict.fromkeys(
-            p.namespace for p in resolution.placements)}
+        placed = [p.namespace for p in resolution.placements]
+        used = [object_namespace(app, o.manifest) for o in resolution.objects]  # what the steps apply themselves
+        managed = {ns: namespace_to_manage(app, ns, applied, cfg, pods=ns in placed)
+                   for ns in dict.fromkeys(placed + [ns for ns in used if ns is not None])}
         plan = render(app, resolution, applied, {ns: labels for ns, labels in managed.items() if labels is not None})
     except OamError as err:
         raise pulumi.RunError(str(err)) from None

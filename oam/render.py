@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, Optional
 
 from oam.applied import Applied
-from oam.context import REVISION_LABEL, ComponentContext, Workload
+from oam.context import NAME_LABEL, REVISION_LABEL, ComponentContext, Workload
 from oam.errors import ApplicationError
 from oam.model import AppSpec, ComponentSpec, rollout_of, splits_traffic
 from oam.registry import COMPONENTS, POLICIES, TRAITS
@@ -239,9 +239,97 @@ def render(app: AppSpec, res: Resolution, applied: Optional[Applied] = None,
             for d in mine_all:
                 POLICIES.get(policy.type).keep(policy.properties, d, target.component(d.component))
         objects += mine_all
+    applied_by_steps = _step_objects(app, res, namespaces)
+    _wait_for_step_objects(objects, applied_by_steps)
+    objects += applied_by_steps
     _check_names(app, res, objects)
     _check_selectors(app, objects, applied)
     return Plan(app, res, objects, tokens)
+
+
+def object_namespace(app: AppSpec, manifest: dict[str, Any]) -> Optional[str]:
+    """Where an object written in full goes: the namespace it names, else the application's; None for a kind
+    without a namespace."""
+    if manifest["kind"] in CLUSTER_SCOPED:
+        return None
+    return manifest["metadata"].get("namespace") or app.namespace
+
+
+def _step_objects(app: AppSpec, res: Resolution, namespaces: dict[str, dict[str, str]]) -> list[Desired]:
+    """The objects the steps run so far apply themselves.
+
+    Their Pulumi names come from what they are (kind, name and namespace), not from the step
+    or the stage, so an object keeps its resource from stage to stage. A later step's object
+    with the same identity takes the place of an earlier one's, as a second apply would.
+    """
+    out: dict[tuple, Desired] = {}
+    for obj in res.objects:
+        manifest = copy.deepcopy(obj.manifest)
+        meta = manifest["metadata"]
+        ns = object_namespace(app, manifest)
+        if ns is not None:
+            meta["namespace"] = ns
+        meta["labels"] = {**(meta.get("labels") or {}), NAME_LABEL: app.name}
+        where = "" if ns in (None, app.namespace) else f"{ns}-"
+        d = Desired(f"{app.name}-{where}{manifest['kind'].lower()}-{meta['name']}", "", "object", manifest,
+                    step=obj.step, path=obj.path)
+        if ns in namespaces:
+            d.depends_on.append(namespace_key(app, ns))
+        out[(manifest["apiVersion"], manifest["kind"], ns, meta["name"])] = d
+    return list(out.values())
+
+
+def _map(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _maps(value: Any) -> list[dict]:
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _pod_spec(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The pod spec of an object that runs pods (its CronJob's jobs' pods too); {} for one that runs none.
+
+    Objects written in full are read here too: anything not shaped like a pod spec names nothing.
+    """
+    spec = _map(manifest.get("spec"))
+    template = _map(_map(_map(spec.get("jobTemplate")).get("spec")).get("template")) or _map(spec.get("template"))
+    return _map(template.get("spec"))
+
+
+def _named_by(pod: dict[str, Any]) -> set[tuple[str, str]]:
+    """(kind, name) of what a pod mounts, reads its environment from, pulls its images with or runs as."""
+    named = {("ServiceAccount", pod.get("serviceAccountName"))}
+    named |= {("Secret", s.get("name")) for s in _maps(pod.get("imagePullSecrets"))}
+    sources = []
+    for volume in _maps(pod.get("volumes")):
+        sources += [volume] + _maps(_map(volume.get("projected")).get("sources"))
+    for source in sources:
+        secret = _map(source.get("secret"))  # a volume names it secretName, a projected source name
+        named |= {("ConfigMap", _map(source.get("configMap")).get("name")),
+                  ("Secret", secret.get("secretName") or secret.get("name")),
+                  ("PersistentVolumeClaim", _map(source.get("persistentVolumeClaim")).get("claimName"))}
+    for container in _maps(pod.get("containers")) + _maps(pod.get("initContainers")):
+        for ref in _maps(container.get("envFrom")):
+            named |= {("ConfigMap", _map(ref.get("configMapRef")).get("name")),
+                      ("Secret", _map(ref.get("secretRef")).get("name"))}
+        for env in _maps(container.get("env")):
+            source = _map(env.get("valueFrom"))
+            named |= {("ConfigMap", _map(source.get("configMapKeyRef")).get("name")),
+                      ("Secret", _map(source.get("secretKeyRef")).get("name"))}
+    return {(kind, name) for kind, name in named if isinstance(name, str) and name}
+
+
+def _wait_for_step_objects(objects: list[Desired], applied_by_steps: list[Desired]) -> None:
+    """Pods are created or changed once what they name and a step applies exists (a claim, a Secret, ...)."""
+    by_name = {(d.kind, d.manifest["metadata"].get("namespace"), d.manifest["metadata"]["name"]): d.key
+               for d in applied_by_steps}
+    for d in objects + applied_by_steps:
+        if d.kind not in (*RUNS_PODS, "Job", "CronJob"):
+            continue
+        namespace = d.manifest["metadata"].get("namespace")
+        keys = [by_name.get((kind, namespace, name)) for kind, name in sorted(_named_by(_pod_spec(d.manifest)))]
+        d.depends_on += [k for k in keys if k is not None and k not in d.depends_on]
 
 
 def placed(app: AppSpec, placement) -> AppSpec:
@@ -335,9 +423,9 @@ def _check_names(app: AppSpec, res: Resolution, objects: list[Desired]) -> None:
         meta = d.manifest["metadata"]
         for ident in (("pulumi", d.key), (d.manifest["apiVersion"], d.kind, meta.get("namespace"), meta["name"])):
             first = owners.setdefault(ident, d)
-            if first is not d and first.component != d.component:
+            if first is not d and (first.component, first.step) != (d.component, d.step):
                 what = f"Pulumi resource '{d.key}'" if ident[0] == "pulumi" else f"{d.kind} '{meta['name']}'"
-                problems.append(_collision(app, d.component, first.component, what))
+                problems.append(_made_twice(app, d, first, what))
     # A rolled-out component names its Deployments <component>-v<N>, for revisions still to come too.
     for comp in app.components:
         if comp.name not in res.rollouts:
@@ -372,6 +460,31 @@ def _check_selectors(app: AppSpec, objects: list[Desired], applied: Applied) -> 
                 "keep the selector, or give the object a new name to run the new one beside it"))
     if problems:
         raise ApplicationError(problems)
+
+
+def _maker(app: AppSpec, d: Desired) -> tuple[str, tuple]:
+    """What makes ``d`` (for a message), and where the file says so; () for what the stack makes itself."""
+    if d.step:
+        return f"step '{d.step}'", d.path
+    if d.component:
+        return f"component '{d.component}'", app.component(d.component).path + ("name",)
+    return "the stack", ()
+
+
+def _made_twice(app: AppSpec, d: Desired, first: Desired, what: str):
+    """``d`` would make what ``first`` makes already: each would own it, and one would undo the other."""
+    if d.component and first.component:
+        return _collision(app, d.component, first.component, what)
+    mine, path = _maker(app, d)
+    other, other_path = _maker(app, first)
+    if not other_path:
+        return app.locator.problem(path, f"{mine} would make {what}, which the stack makes itself (the namespace "
+                                         "of the application or a placement)",
+                                   "leave the object out: pulumi up creates the namespace when it is missing")
+    line = app.locator.line(other_path)
+    where = f"{app.locator.file}:{line}" if line else app.locator.file
+    return app.locator.problem(path, f"{mine} and {other} ({where}) would both make {what}",
+                               "rename one of them, or leave one out")
 
 
 def _collision(app: AppSpec, comp: str, other: str, what: str):

@@ -24,7 +24,8 @@ class Desired:
     retain: bool = False  # left in the cluster when the application stops making it (garbage-collect)
     ignore_changes: tuple[str, ...] = ()  # fields the cluster keeps once applied (apply-once)
     revision: str = ""  # the revision a rolled-out component's Deployment runs
-    path: tuple = ()  # where an object written out in full (k8s-objects, raw) is in the file
+    step: str = ""  # the workflow step that applies it, for an object no component owns
+    path: tuple = ()  # where an object written out in full (k8s-objects, raw, a step's) is in the file
 
     @property
     def kind(self) -> str:

@@ -5,7 +5,9 @@ from typing import Any
 
 from pydantic import Field
 
+from oam import k8s_values as kv
 from oam.context import Workload
+from oam.loader import excerpt
 from oam.model import OamModel
 from oam.registry import COMPONENTS, ComponentType
 
@@ -46,20 +48,34 @@ class K8sObjectsProperties(OamModel):
                                                                     "and metadata.name")
 
 
+def check_object(obj: dict, where: tuple, app) -> list:
+    """An object written in full (at ``where`` of the file) is whole and of a kind applied here."""
+    meta = obj.get("metadata")
+    if not isinstance(obj.get("apiVersion"), str) or not isinstance(obj.get("kind"), str):
+        return [app.locator.problem(where, "needs apiVersion and kind", "write the object in full")]
+    if not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
+        return [app.locator.problem(where, "needs metadata.name", "name the object")]
+    if obj["apiVersion"] == "v1" and obj["kind"] not in CORE_KINDS:
+        return [app.locator.problem(where + ("kind",), f"kind {obj['kind']} of apiVersion v1 is not supported here",
+                                    "supported core kinds: " + ", ".join(CORE_KINDS))]
+    problems = []
+    namespace = meta.get("namespace")
+    if namespace is not None and (not isinstance(namespace, str) or kv.dns_label(namespace, "namespace")):
+        problems.append(app.locator.problem(where + ("metadata", "namespace"),
+                                            f"namespace {excerpt(namespace)} is not a valid name",
+                                            "use lower-case letters, digits and '-', at most 63 characters; "
+                                            "leave it out for the application's namespace"))
+    for field in ("labels", "annotations"):
+        items = meta.get(field)
+        if items is not None and not (isinstance(items, dict) and all(isinstance(v, str) for v in items.values())):
+            problems.append(app.locator.problem(where + ("metadata", field), "must map keys to strings",
+                                                "quote values such as true or 3"))
+    return problems
+
+
 def check_objects(objects: list[tuple[dict, tuple]], comp, app) -> list:
     """Each object is whole and of a kind applied here."""
-    problems = []
-    for obj, where in objects:
-        meta = obj.get("metadata")
-        if not isinstance(obj.get("apiVersion"), str) or not isinstance(obj.get("kind"), str):
-            problems.append(app.locator.problem(where, "needs apiVersion and kind", "write the object in full"))
-        elif not isinstance(meta, dict) or not isinstance(meta.get("name"), str):
-            problems.append(app.locator.problem(where, "needs metadata.name", "name the object"))
-        elif obj["apiVersion"] == "v1" and obj["kind"] not in CORE_KINDS:
-            problems.append(app.locator.problem(where + ("kind",), f"kind {obj['kind']} of apiVersion v1 is not "
-                                                                   "supported here",
-                                                "supported core kinds: " + ", ".join(CORE_KINDS)))
-    return problems
+    return [p for obj, where in objects for p in check_object(obj, where, app)]
 
 
 @COMPONENTS.register

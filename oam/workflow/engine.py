@@ -26,8 +26,17 @@ from oam.workflow.release import (ACTIVE, PROGRESSING, ROLLED_BACK, SUCCEEDED, S
                                   current_release, describe)
 from oam.workflow.rollouts import Rollout
 
-__all__ = ["ACTIVE", "PROGRESSING", "ROLLED_BACK", "SUCCEEDED", "SUSPENDED", "Resolution", "Rollout", "WorkflowRun",
-           "resolve", "utcnow"]
+__all__ = ["ACTIVE", "PROGRESSING", "ROLLED_BACK", "SUCCEEDED", "SUSPENDED", "Resolution", "Rollout", "StepObject",
+           "WorkflowRun", "resolve", "utcnow"]
+
+
+@dataclass(frozen=True)
+class StepObject:
+    """An object a step applies itself (not a component's): it exists from the stage that reaches its step on."""
+
+    step: str  # the name of the step that applies it
+    path: tuple  # where the file writes it, for messages
+    manifest: dict
 
 
 @dataclass
@@ -46,6 +55,8 @@ class Resolution:
     ready_timeout: Optional[int] = None  # seconds, from the timeout of the step that set this stage
     placements: list[Placement] = field(default_factory=list)  # where the application is, at this stage
     analysis: Optional[Analysis] = None  # the metric gate this stage waits at, or the one that ended the release
+    objects: list[StepObject] = field(default_factory=list)  # what the steps run so far apply, in step order
+    shown: dict[str, str] = field(default_factory=dict)  # step name -> the message it shows in the status
 
 
 class WorkflowRun:
@@ -72,6 +83,16 @@ class WorkflowRun:
         self.messages: list[str] = []  # for the log only: they change from run to run
         self.placed: dict[str, Placement] = {}  # namespace -> placement, from the deploy steps run so far
         self.aborted: Optional[str] = None  # why a metric gate rolled the release back
+        self.objects: list[StepObject] = []
+        self.shown: dict[str, str] = {}
+
+    def apply(self, step: StepSpec, manifest: dict, path: tuple) -> None:
+        """The stage applies ``manifest`` (an object written in full, at ``path`` of the file) for ``step``."""
+        self.objects.append(StepObject(step.name, path, manifest))
+
+    def show(self, step: StepSpec, message: str) -> None:
+        """The status shows ``message`` for ``step``, at every stage that reaches it."""
+        self.shown[step.name] = message
 
     def deploy(self, placements: list[Placement]) -> None:
         """The application goes (also) to these placements; one to a namespace it is in already joins that one."""
@@ -271,7 +292,7 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
     placed = (list(run.placed.values()) if any(STEPS.get(s.type).places for s in all_steps(steps))
               else default_placements(app))
     return Resolution(release, current, sized, phase, executed, total, run.waiting, run.opens_at,
-                      notes, run.messages, history, ready_timeout, placed, run.analysis)
+                      notes, run.messages, history, ready_timeout, placed, run.analysis, run.objects, run.shown)
 
 
 def _check_stage(app: AppSpec, cfg: StageConfig) -> None:
