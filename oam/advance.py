@@ -57,7 +57,7 @@ class Where:
     @classmethod
     def read(cls, outputs: dict[str, Any]) -> "Where":
         status = outputs.get("status") or {}
-        items = [v for k, v in status.items() if k != "notes" and isinstance(v, dict)]
+        items = [v for k, v in status.items() if k not in ("notes", "stepMessages") and isinstance(v, dict)]
         state = json.loads(outputs.get("oamState") or "{}")
         release = state.get("release") or {}
         revisions: dict[str, dict] = {}

@@ -10,6 +10,9 @@ from oam.workflow.clock import iso_of
 from oam.workflow.engine import ROLLED_BACK, SUCCEEDED, SUSPENDED
 
 
+STEP_MESSAGES = "stepMessages"  # step name -> the message a step shows (print-message-in-status)
+
+
 def next_command(plan: Plan, cfg: StageConfig) -> str:
     res = plan.resolution
     if res.phase == SUSPENDED:
@@ -72,6 +75,9 @@ def status(plan: Plan, cfg: StageConfig) -> dict[str, Any]:
         out[name] = item
     if res.notes:
         out["notes"] = list(res.notes)
+    if res.shown:
+        # camelCase, which no component name can be: the key never takes a component's place.
+        out[STEP_MESSAGES] = dict(res.shown)
     return out
 
 
@@ -86,6 +92,7 @@ def failed_status(plan: Plan, cfg: StageConfig) -> dict[str, Any]:
     """What `status` says when this stage's update did not apply everything (recorded before it starts)."""
     res = plan.resolution
     out = status(plan, cfg)
+    out.pop(STEP_MESSAGES, None)  # the steps' messages belong to a stage that was applied
     if res.total and res.executed:
         step = f"step {res.executed}/{res.total} {plan.app.steps[res.executed - 1].name}"
     elif res.phase == ROLLED_BACK:
