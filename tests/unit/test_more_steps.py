@@ -143,6 +143,37 @@ def test_a_later_step_object_with_the_same_identity_takes_the_earlier_ones_place
     assert after.resources["store-configmap-api-settings"].urn == before.resources["store-configmap-api-settings"].urn
 
 
+def test_a_deployment_a_step_applies_is_awaited_and_waits_for_what_its_pods_mount(tmp_path):
+    worker = ("      - name: worker\n"
+              "        type: apply-object\n"
+              "        properties:\n"
+              "          value:\n"
+              "            apiVersion: apps/v1\n"
+              "            kind: Deployment\n"
+              "            metadata:\n"
+              "              name: worker\n"
+              "            spec:\n"
+              "              replicas: 2\n"
+              "              selector:\n"
+              "                matchLabels: {app: worker}\n"
+              "              template:\n"
+              "                metadata:\n"
+              "                  labels: {app: worker}\n"
+              "                spec:\n"
+              "                  containers:\n"
+              "                    - name: worker\n"
+              "                      image: registry.example.com/shop/worker:3\n"
+              "                      envFrom:\n"
+              "                        - configMapRef: {name: api-settings}\n")
+    run = stage(write(tmp_path, edit(APPLY_OBJECT_TEXT, ("      - name: check\n", worker + "      - name: check\n"))))
+    deployment = run.resources["store-deployment-worker"]
+    assert deployment.type == "kubernetes:apps/v1:Deployment"
+    assert deployment.timeouts, "the provider waits for its pods, as long as readyTimeout says"
+    assert "pulumi.com/waitFor" in deployment.inputs["metadata"]["annotations"]
+    assert run.depends("store-deployment-worker", "store-configmap-api-settings")
+    assert not run.depends("store-deployment-worker", "store-api-deployment")
+
+
 def test_apply_object_refuses_an_object_a_component_makes_too(tmp_path):
     text = edit(APPLY_OBJECT_TEXT, ("  workflow:\n",
                                     "    - name: base\n"
@@ -184,9 +215,6 @@ OBJECT_MISTAKES = {
                 "spec.workflow.steps[0].properties.value", "needs metadata.name; name the object"),
     "no-kind": ("            kind: ConfigMap\n", "", "value:", "spec.workflow.steps[0].properties.value",
                 "needs apiVersion and kind"),
-    "deployment": ("            apiVersion: v1\n            kind: ConfigMap\n",
-                   "            apiVersion: apps/v1\n            kind: Deployment\n", "kind: Deployment",
-                   "spec.workflow.steps[0].properties.value.kind", "without the readiness waits"),
     "core-kind": ("kind: ConfigMap", "kind: Pod", "kind: Pod", "spec.workflow.steps[0].properties.value.kind",
                   "kind Pod of apiVersion v1 is not supported here"),
     "namespace": ("              name: api-settings\n", "              name: api-settings\n"
