@@ -7,6 +7,7 @@ rollout arithmetic in rollouts.py.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Optional
@@ -232,6 +233,7 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
     if aborted:
         run.aborted, run.rolled_back, executed, limit = aborted, True, release.step, 0
         run.used_gates, run.used_passed = dict(run.gates), dict(run.passed)  # the record stays as it is
+        _replay(run, (steps or ())[:release.step])
     for i, step in enumerate((steps or ())[:limit], 1):
         definition = STEPS.get(step.type)
         go_on = definition.run(step.properties, run, step)
@@ -293,6 +295,20 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
               else default_placements(app))
     return Resolution(release, current, sized, phase, executed, total, run.waiting, run.opens_at,
                       notes, run.messages, history, ready_timeout, placed, run.analysis, run.objects, run.shown)
+
+
+def _replay(run: WorkflowRun, steps) -> None:
+    """Where the steps a rolled-back release had run placed the application, and what they applied: kept.
+
+    The steps run again, every gate open, on a run of their own: only their placements,
+    objects and messages are taken, never their moves of the release (it is rolled back).
+    """
+    opened = dataclasses.replace(run.cfg, approve=tuple(run.app.gates()))
+    again = WorkflowRun(run.app, opened, run.release, run.history, False, run.now, run.current)
+    for step in steps:
+        if step.properties is not None:
+            STEPS.get(step.type).run(step.properties, again, step)
+    run.placed, run.objects, run.shown = again.placed, again.objects, again.shown
 
 
 def _check_stage(app: AppSpec, cfg: StageConfig) -> None:
