@@ -127,6 +127,19 @@ def test_an_object_in_another_namespace_gets_its_own_name_and_that_namespace_whe
     assert run.depends("store-tools-configmap-api-settings", "store-namespace-tools")
 
 
+def test_a_namespace_that_only_holds_step_objects_gets_no_sidecar_warning(tmp_path, monkeypatch):
+    warned: list[str] = []
+    monkeypatch.setattr(oam_program.pulumi.log, "warn", lambda message, *a, **kw: warned.append(message))
+    text = edit(APPLY_OBJECT_TEXT, ("              name: api-settings\n",
+                                    "              name: api-settings\n              namespace: tools\n"))
+    run = run_stage({"app": str(write(tmp_path, text))}, namespaces={"tools": {}, "default": {}})
+    assert run.error is None, run.error
+    assert "store-namespace-tools" not in run.resources, "it exists: left alone"
+    injection = [w for w in warned if "sidecar injection" in w]
+    assert any("namespace 'default'" in w for w in injection), "the pods' namespace is warned of"
+    assert not any("namespace 'tools'" in w for w in injection), "no pods there"
+
+
 def test_a_later_step_object_with_the_same_identity_takes_the_earlier_ones_place(tmp_path):
     later = ("      - name: settings-after\n"
              "        type: apply-object\n"
