@@ -27,6 +27,12 @@ class PatchMap(RootModel[dict[str, Optional[str]]]):
     model_config = ConfigDict(strict=True, frozen=True)
 
 
+def engine_key(key: str) -> bool:
+    """Whether ``key`` is one the Kubernetes provider reads (under pulumi.com/ or a subdomain of it)."""
+    prefix = key.rpartition("/")[0]
+    return prefix == ENGINE_DOMAIN or prefix.endswith("." + ENGINE_DOMAIN)
+
+
 def key_problem(key: str) -> str:
     prefix, _, name = key.rpartition("/")
     if prefix and (len(prefix) > 253 or not _PREFIX.match(prefix)):
@@ -45,11 +51,10 @@ def check_keys(items: dict[str, str], path: tuple, locator, values: bool) -> lis
                                         "keep large data in a ConfigMap, not in annotations"))
     for key, value in items.items():
         where = path + (key,)
-        prefix = key.rpartition("/")[0]
         if key.startswith(RESERVED):
             problems.append(locator.problem(where, f"'{key}' is set by the application itself",
                                             f"choose a key outside {RESERVED}"))
-        elif prefix == ENGINE_DOMAIN or prefix.endswith("." + ENGINE_DOMAIN):
+        elif engine_key(key):
             problems.append(locator.problem(where, f"'{key}' changes how Pulumi awaits or applies the object, "
                                                    "which the safe ordering of every stage relies on",
                                             f"remove it; keys under {ENGINE_DOMAIN}/ are not the application's "

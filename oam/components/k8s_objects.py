@@ -8,6 +8,7 @@ from pydantic import Field
 from oam import k8s_values as kv
 from oam.context import Workload
 from oam.loader import excerpt
+from oam.keys import check_keys, engine_key
 from oam.model import OamModel
 from oam.registry import COMPONENTS, ComponentType
 
@@ -70,6 +71,10 @@ def check_object(obj: dict, where: tuple, app) -> list:
         if items is not None and not (isinstance(items, dict) and all(isinstance(v, str) for v in items.values())):
             problems.append(app.locator.problem(where + ("metadata", field), "must map keys to strings",
                                                 "quote values such as true or 3"))
+        elif items:
+            # What tells Pulumi how to await or apply the object is the program's: the safe order relies on it.
+            problems += check_keys({k: "" for k in items if engine_key(k)}, where + ("metadata", field),
+                                   app.locator, values=False)
     return problems
 
 

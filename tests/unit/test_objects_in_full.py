@@ -134,3 +134,16 @@ def test_a_selector_once_applied_is_kept(tmp_path):
     assert "Kubernetes cannot change it" in problem.message and "new name" in problem.hint
     # A new stack (nothing applied) takes any selector.
     assert _plan(tmp_path, changed).objects
+
+
+def test_keys_that_tell_pulumi_how_to_await_an_object_are_refused_on_objects_in_full(tmp_path):
+    text = APP.replace("            metadata:\n              name: api\n            spec:\n              replicas: 2\n",
+                       "            metadata:\n              name: api\n              annotations:\n"
+                       "                pulumi.com/skipAwait: 'true'\n                team: shop\n"
+                       "            spec:\n              replicas: 2\n")
+    with pytest.raises(OamError) as err:
+        _plan(tmp_path, text)
+    [problem] = err.value.problems
+    assert problem.path == "spec.components[0].properties.objects[1].metadata.annotations.pulumi.com/skipAwait"
+    assert problem.line == text.splitlines().index("                pulumi.com/skipAwait: 'true'") + 1
+    assert "changes how Pulumi awaits or applies the object" in problem.message
