@@ -42,6 +42,9 @@ class Application(pulumi.ComponentResource):
                 opts.retain_on_delete = True
             if desired.ignore_changes:
                 opts.ignore_changes = list(desired.ignore_changes)
+            if desired.recreate_on:
+                # The same name: the old object goes before the new one is created.
+                opts.replace_on_changes, opts.delete_before_replace = list(desired.recreate_on), True
             if desired.kind in ("Deployment", "StatefulSet", "DaemonSet", "Job"):
                 # How long the provider waits for the pods to be Ready (a Job: complete), on create and on update.
                 opts.custom_timeouts = pulumi.CustomTimeouts(create=wait, update=wait)

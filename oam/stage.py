@@ -23,6 +23,7 @@ class Desired:
     owner: str = ""  # the Pulumi component resource it belongs to
     retain: bool = False  # left in the cluster when the application stops making it (garbage-collect)
     ignore_changes: tuple[str, ...] = ()  # fields the cluster keeps once applied (apply-once)
+    recreate_on: tuple[str, ...] = ()  # fields whose change deletes the object and creates it anew (resource-update)
     revision: str = ""  # the revision a rolled-out component's Deployment runs
     step: str = ""  # the workflow step that applies it, for an object no component owns
     path: tuple = ()  # where an object written out in full (k8s-objects, raw, a step's) is in the file

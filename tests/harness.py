@@ -43,7 +43,7 @@ class Registered:
     inputs: dict
     dependencies: list[str]
     timeouts: dict = field(default_factory=dict)  # customTimeouts: create/update/delete
-    # retainOnDelete, ignoreChanges, deleteBeforeReplace, additionalSecretOutputs and the provider version, when set
+    # retainOnDelete, ignoreChanges, deleteBeforeReplace, replaceOnChanges, additionalSecretOutputs and the provider version, when set
     options: dict = field(default_factory=dict)
 
 
@@ -124,6 +124,7 @@ class _Monitor(pmocks.MockMonitor):
             options = {k: v for k, v in (("retainOnDelete", request.retainOnDelete),
                                          ("ignoreChanges", list(request.ignoreChanges)),
                                          ("deleteBeforeReplace", request.deleteBeforeReplace),
+                                         ("replaceOnChanges", list(request.replaceOnChanges)),
                                          ("additionalSecretOutputs", list(request.additionalSecretOutputs)),
                                          ("version", request.version)) if v}
             self.run.resources[request.name] = Registered(urn, request.type, request.name, request.parent, inputs,

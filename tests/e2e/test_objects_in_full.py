@@ -70,3 +70,54 @@ def test_3_a_new_selector_is_refused_and_nothing_changes(project: Project, ns: K
     assert f"legacy.yaml:{line}: spec.components[0].properties.objects[1].spec.selector" in up.output, up.output
     assert not up.ops(), up.ops()
     assert ns.get("deployment", "api")["metadata"]["resourceVersion"] == before
+
+
+IMMUTABLE = f"""apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: settings
+  namespace: {NS}
+spec:
+  components:
+    - name: settings
+      type: k8s-objects
+      properties:
+        objects:
+          - apiVersion: v1
+            kind: ConfigMap
+            metadata:
+              name: frozen
+            immutable: true
+            data:
+              theme: dark
+  policies:
+    - name: recreate
+      type: resource-update
+      properties:
+        rules:
+          - selector:
+              resourceTypes: [ConfigMap]
+            strategy:
+              recreateFields: [data]
+"""
+
+
+def test_4_resource_update_recreates_an_immutable_configmap_kubernetes_would_not_change(pulumi_env, tmp_path,
+                                                                                          ns: Kube):
+    p = make_project(tmp_path / "project", pulumi_env, "immutable")
+    try:
+        (p.dir / "examples" / "settings.yaml").write_text(IMMUTABLE)
+        p.config(app="examples/settings.yaml")
+        assert_converged(p, p.up("first"))
+        (p.dir / "examples" / "settings.yaml").write_text(IMMUTABLE.replace("theme: dark", "theme: light"))
+        up = p.up("new data")
+        assert up.ok, up.output
+        # Recreated, not updated: the API server refuses a change to an immutable ConfigMap's data.
+        assert {op for name, op in up.ops().items() if name == "settings-settings-object-0"} <= {
+            "replace", "create-replacement", "delete-replaced"} and up.ops(), up.ops()
+        assert "create-replacement" in up.ops().values(), up.ops()
+        assert p.preview_no_changes().returncode == 0
+        live = ns.get("configmap", "frozen")
+        assert live["data"] == {"theme": "light"} and live["immutable"] is True
+    finally:
+        p.pulumi("destroy", "--yes", check=False)

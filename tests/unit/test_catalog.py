@@ -457,6 +457,13 @@ def test_garbage_collect_and_apply_once_set_how_pulumi_keeps_objects():
     assert once.resources["web-frontend-service"].options.get("ignoreChanges") == ["metadata.annotations"]
 
 
+def test_resource_update_recreates_the_immutable_settings_when_their_data_changes():
+    run = stage("policy-resource-update.yaml")
+    settings = run.resources["web-settings-object-0"].options
+    assert settings.get("replaceOnChanges") == ["data"] and settings.get("deleteBeforeReplace")
+    assert not run.resources["web-frontend-deployment"].options.get("replaceOnChanges")
+
+
 def test_apply_component_deploys_the_components_of_the_steps_run():
     first = stage("step-apply-component.yaml")
     assert set(first.of_kind("Deployment")) == {"store-db-deployment"}
@@ -484,12 +491,20 @@ def test_refused_definitions_say_why(kind, name, tmp_path):
       type: webservice
       properties:
         image: nginx
+""", "policy": """    - name: x
+      type: webservice
+      properties:
+        image: nginx
 """}[kind]
     steps = f"""  workflow:
     steps:
       - name: s
         type: {name}
 """ if kind == "workflow step" else ""
+    steps += f"""  policies:
+    - name: p
+      type: {name}
+""" if kind == "policy" else ""
     path = tmp_path / "app.yaml"
     path.write_text(f"apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: a\nspec:\n"
                     f"  components:\n{body}{steps}")

@@ -810,3 +810,16 @@ def test_an_ingress_is_refused_where_canary_traffic_weighs_the_revisions(tmp_pat
     assert "not by the weights of its canary traffic" in problem.message and "istio-gateway" in problem.hint
     # Without canary-traffic the rollout's batches are the split, and the Ingress is taken.
     _read(tmp_path, text.replace("        - type: canary-traffic\n          properties:\n            port: [80]\n", ""))
+
+
+def test_resource_update_recreates_only_objects_that_do_not_serve(tmp_path):
+    base = WORKER + "  policies:\n    - name: recreate\n      type: resource-update\n      properties:\n        rules:\n"
+    rule = "          - selector:\n              {}\n            strategy:\n              recreateFields: [data]\n"
+    _read(tmp_path, base + rule.format("resourceTypes: [ConfigMap, Secret]"))
+    with pytest.raises(OamError) as err:
+        _read(tmp_path, base + rule.format("componentNames: [worker]") +
+              rule.format("resourceTypes: [Secret, Deployment]"))
+    assert [(p.path, p.message.split(",")[0]) for p in err.value.problems] == [
+        ("spec.policies[0].properties.rules[0].selector", "recreates objects of every kind it selects"),
+        ("spec.policies[0].properties.rules[1].selector.resourceTypes[1]", "a Deployment is never recreated: it runs "
+                                                                           "pods or routes to them")]
