@@ -121,3 +121,20 @@ def test_4_resource_update_recreates_an_immutable_configmap_kubernetes_would_not
         assert live["data"] == {"theme": "light"} and live["immutable"] is True
     finally:
         p.pulumi("destroy", "--yes", check=False)
+
+
+def test_5_an_object_made_by_hand_before_the_application_is_taken_over(pulumi_env, tmp_path, ns: Kube):
+    """What the take-over policy asks, and what happens with or without it: the provider applies server-side."""
+    ns.kubectl("create", "namespace", NS, check=False)
+    ns.kubectl("create", "configmap", "by-hand", "-n", NS, "--from-literal=theme=old")
+    text = IMMUTABLE.replace("name: frozen", "name: by-hand").replace("            immutable: true\n", "")
+    p = make_project(tmp_path / "project", pulumi_env, "taken")
+    try:
+        (p.dir / "examples" / "settings.yaml").write_text(text.split("  policies:")[0])
+        p.config(app="examples/settings.yaml")
+        assert_converged(p, p.up("adopt"))
+        live = ns.get("configmap", "by-hand")
+        assert live["data"] == {"theme": "dark"} and live["metadata"]["labels"]["app.oam.dev/component"] == "settings"
+    finally:
+        p.pulumi("destroy", "--yes", check=False)
+    assert ns.get("configmap", "by-hand") is None, "the stack owns it now: destroy deletes it"
