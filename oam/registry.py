@@ -23,12 +23,16 @@ import pkgutil
 import re
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Iterable, Optional, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, RootModel
 
 if TYPE_CHECKING:  # only for annotations: the kinds' arguments
     from oam.context import ComponentContext, Workload
     from oam.errors import Problem
     from oam.stage import ComponentStage
+
+
+class AnyProperties(RootModel[dict[str, Any]]):
+    """Whatever a refused definition is given."""
 
 
 class Definition:
@@ -238,6 +242,8 @@ class Registry(Generic[D]):
             raise RuntimeError(f"{cls!r} is not a named {self.base.__name__}")
         if cls.name in self._defs:
             raise RuntimeError(f"{self.kind} type '{cls.name}' is defined twice")
+        if cls.refused and "Properties" not in vars(cls):
+            cls.Properties = AnyProperties  # what a refused definition is given is not read
         self._defs[cls.name] = cls()
         return cls
 

@@ -1,10 +1,6 @@
 """helmchart: a Helm chart rendered by KubeVela's controller itself (refused)."""
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import RootModel
-
 from oam.components.helm import Helm
 from oam.registry import COMPONENTS, ComponentType
 
@@ -14,7 +10,6 @@ class HelmChart(ComponentType):
     """A Helm chart fetched from a repository and rendered by KubeVela's controller (not supported)."""
 
     name = "helmchart"
-    Properties = RootModel[dict[str, Any]]
     refused = ("its chart is fetched from a chart repository and rendered by KubeVela's controller in the cluster; "
                "this program runs no controller and renders every object itself, from the file alone")
     alternative = Helm.alternative

@@ -1,10 +1,6 @@
 """ref-objects: objects copied from the cluster or from URLs (refused)."""
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import RootModel
-
 from oam.registry import COMPONENTS, ComponentType
 
 
@@ -13,7 +9,6 @@ class RefObjects(ComponentType):
     """Objects the cluster holds, or files at URLs, deployed as the component (not supported)."""
 
     name = "ref-objects"
-    Properties = RootModel[dict[str, Any]]
     refused = ("KubeVela's controller reads the objects it names from the cluster (or fetches them from URLs) each "
                "time it runs; this program renders every object from the file alone, so that a preview shows "
                "exactly what an update applies")

@@ -1,10 +1,6 @@
 """shared-resource: objects several Applications make, written by the first only (refused)."""
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import RootModel
-
 from oam.registry import POLICIES, PolicyType
 
 
@@ -13,7 +9,6 @@ class SharedResource(PolicyType):
     """Objects shared between Applications (not supported)."""
 
     name = "shared-resource"
-    Properties = RootModel[dict[str, Any]]
     refused = ("which Application wrote a shared object first, and which others only read it, is kept by KubeVela's "
                "controller in the object's annotations; here each stack applies and owns what it renders, so two "
                "stacks would both write it and the first destroy would delete it")

@@ -1,10 +1,6 @@
 """apply-terraform-config: apply a Terraform configuration through KubeVela's Terraform controller (refused)."""
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import RootModel
-
 from oam.registry import STEPS, StepType
 
 
@@ -13,7 +9,6 @@ class ApplyTerraformConfig(StepType):
     """Apply a Terraform configuration (KubeVela's Terraform addon) (not supported)."""
 
     name = "apply-terraform-config"
-    Properties = RootModel[dict[str, Any]]
     refused = ("it makes a Configuration (terraform.core.oam.dev) and waits until it is Available: only the "
                "Terraform controller of KubeVela's terraform addon acts on that, running Terraform in the cluster; "
                "this program installs no controller")

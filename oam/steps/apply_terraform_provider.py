@@ -1,10 +1,6 @@
 """apply-terraform-provider: store cloud credentials as a provider of KubeVela's Terraform addon (refused)."""
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import RootModel
-
 from oam.registry import STEPS, StepType
 
 
@@ -13,7 +9,6 @@ class ApplyTerraformProvider(StepType):
     """Store cloud credentials as a provider of KubeVela's Terraform addon (not supported)."""
 
     name = "apply-terraform-provider"
-    Properties = RootModel[dict[str, Any]]
     refused = ("it stores cloud credentials as a KubeVela config (made from the terraform-<type> config template) "
                "and waits until the Terraform controller's Provider (terraform.core.oam.dev) is ready: both need "
                "KubeVela and its terraform addon in the cluster, and this program installs no controller")

@@ -1,10 +1,6 @@
 """depends-on-app: wait for another Application to be running (refused)."""
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import RootModel
-
 from oam.registry import STEPS, StepType
 
 
@@ -13,7 +9,6 @@ class DependsOnApp(StepType):
     """Wait for another Application to be running (not supported)."""
 
     name = "depends-on-app"
-    Properties = RootModel[dict[str, Any]]
     refused = ("it waits until another Application in the cluster is running (applying it from a ConfigMap when it "
                "is missing), and only KubeVela's controller keeps Applications and their status; this program has "
                "no controller, and another application is another Pulumi stack")

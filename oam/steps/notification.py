@@ -1,10 +1,6 @@
 """notification: a message to Slack, DingTalk, Lark or email while the workflow runs (refused)."""
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import RootModel
-
 from oam.registry import STEPS, StepType
 
 
@@ -13,7 +9,6 @@ class Notification(StepType):
     """Send a message to an outside service (not supported)."""
 
     name = "notification"
-    Properties = RootModel[dict[str, Any]]
     refused = ("it sends messages to services outside the cluster (webhooks, mail servers) while the workflow "
                "runs, and a preview must change nothing outside the stack; pulumi up has no outside side effects here")
     alternative = ("remove the step; notify from your CI around pulumi up (pulumi stack output status says where "

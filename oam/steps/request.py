@@ -1,10 +1,6 @@
 """request: an HTTP request whose response later steps read (refused)."""
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import RootModel
-
 from oam.registry import STEPS, StepType
 
 
@@ -13,7 +9,6 @@ class Request(StepType):
     """Send an HTTP request and hand its response to later steps (not supported)."""
 
     name = "request"
-    Properties = RootModel[dict[str, Any]]
     refused = ("it sends an HTTP request to a URL outside the cluster and waits for the response, which later "
                "steps read through step outputs and inputs; here every preview and every pulumi up runs the steps "
                "again, so the request would go out on each of them, and steps pass nothing to each other")

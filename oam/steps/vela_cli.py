@@ -1,10 +1,6 @@
 """vela-cli: run a vela command in a Job (refused)."""
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import RootModel
-
 from oam.registry import STEPS, StepType
 
 
@@ -13,7 +9,6 @@ class VelaCli(StepType):
     """Run a vela command in a Job (not supported)."""
 
     name = "vela-cli"
-    Properties = RootModel[dict[str, Any]]
     refused = ("it runs a one-off vela command in a Job made anew for each workflow run, by default as KubeVela's "
                "own service account in vela-system: it needs KubeVela installed, and a one-off command is no state "
                "Pulumi can keep (every pulumi up would run it again)")
