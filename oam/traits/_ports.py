@@ -1,7 +1,9 @@
 """A check shared by traits that name component ports."""
 from __future__ import annotations
 
-from oam.registry import COMPONENTS
+from typing import Optional
+
+from oam.registry import COMPONENTS, TRAITS, TraitType
 
 
 def component_ports(comp) -> list[int]:
@@ -23,3 +25,20 @@ def check_ports(ports: list[tuple[int, tuple]], app, comp) -> list:
     return [app.locator.problem(path, f"port {port} is not a port of component '{comp.name}' (its ports: {listed})",
                                 "list only ports the component declares in port/ports")
             for port, path in ports if port not in known]
+
+
+def service_ports(comp) -> Optional[list[int]]:
+    """The ports of the component's Service: those its properties expose (webservice's ports[].expose) and
+    those its traits put on it; None when a part that would make the Service is not valid (reported there)."""
+    if comp.properties is None:
+        return None
+    service = COMPONENTS.get(comp.type).workload(comp.name, comp.properties).service
+    ports = [e["port"] for e in (service or {}).get("ports", [])]
+    for t in comp.traits:
+        definition = TRAITS.get(t.type)
+        if definition is None or type(definition).service_ports is TraitType.service_ports:
+            continue  # a trait that puts no port on the Service
+        if t.properties is None:
+            return None
+        ports += definition.service_ports(t.properties)
+    return ports

@@ -9,7 +9,7 @@ from oam import k8s_values as kv
 from oam.context import ComponentContext
 from oam.model import OamModel
 from oam.registry import TRAITS, TraitType
-from oam.traits._ports import check_ports
+from oam.traits._ports import check_ports, service_ports
 
 ISTIO_API = "networking.istio.io/v1"
 
@@ -43,19 +43,6 @@ def hosts_overlap(a: str, b: str) -> bool:
                                       (other.endswith(wild[1:]) or wild.endswith(other[1:]))):
             return True
     return False
-
-
-def service_ports(comp) -> Optional[list[int]]:
-    """The ports the component's traits put on its Service; None when one that makes a Service is not valid."""
-    ports: list[int] = []
-    for t in comp.traits:
-        definition = TRAITS.get(t.type)
-        if definition is None or type(definition).service_ports is TraitType.service_ports:
-            continue  # a trait that makes no Service
-        if t.properties is None:
-            return None
-        ports += definition.service_ports(t.properties)
-    return ports
 
 
 @TRAITS.register

@@ -9,8 +9,9 @@ from pydantic import AfterValidator, Field
 from oam import k8s_values as kv
 from oam.context import ComponentContext
 from oam.model import OamModel
-from oam.registry import COMPONENTS, TRAITS, TraitType
+from oam.registry import TRAITS, TraitType
 from oam.traits._ingress import check_paths, check_unweighed, ingress
+from oam.traits._ports import service_ports
 
 
 def _ingress_host(value: str) -> str:
@@ -22,19 +23,6 @@ def _ingress_host(value: str) -> str:
 class PureIngressProperties(OamModel):
     domain: Annotated[str, AfterValidator(kv.checked(_ingress_host))] = Field(description="Host name served")
     http: dict[str, int] = Field(min_length=1, description="Path -> port of the component's Service, like {/: 80}")
-
-
-def service_ports(comp) -> set[int]:
-    """The ports of the component's Service: those its properties expose and those its traits list."""
-    ports: set[int] = set()
-    if comp.properties is not None:
-        service = COMPONENTS.get(comp.type).workload(comp.name, comp.properties).service
-        ports |= {e["port"] for e in (service or {}).get("ports", [])}
-    for t in comp.traits:
-        definition = TRAITS.get(t.type)
-        if definition is not None and t.properties is not None:
-            ports |= set(definition.service_ports(t.properties))
-    return ports
 
 
 @TRAITS.register

@@ -8,6 +8,7 @@ from pydantic import ValidationError
 
 from oam.applied import Applied
 from oam.errors import OamError
+from tests.harness import run_stage
 from oam.context import COMPONENT_LABEL, NAME_LABEL, REVISION_LABEL, ComponentContext
 from oam.model import StepSpec
 from oam.revisions import Revision
@@ -823,3 +824,23 @@ def test_resource_update_recreates_only_objects_that_do_not_serve(tmp_path):
         ("spec.policies[0].properties.rules[0].selector", "recreates objects of every kind it selects"),
         ("spec.policies[0].properties.rules[1].selector.resourceTypes[1]", "a Deployment is never recreated: it runs "
                                                                            "pods or routes to them")]
+
+
+def test_istio_gateway_routes_to_the_service_a_webservice_makes_of_its_exposed_ports(tmp_path):
+    text = WORKER.replace("type: worker", "type: webservice").replace(
+        "        image: busybox:1.36\n", "        image: busybox:1.36\n        ports:\n          - port: 80\n"
+                                        "            expose: true\n") + (
+        "        - type: istio-gateway\n          properties:\n            hosts: [shop.example.com]\n"
+        "            gateway: ingressgateway\n            port: {}\n")
+    run = run_stage({"app": str(_write(tmp_path, text.format(80)))})
+    assert run.error is None, run.error
+    [vs] = [r.inputs for r in run.resources.values() if r.inputs.get("kind") == "VirtualService"]
+    assert vs["spec"]["http"][0]["route"][0]["destination"]["port"] == {"number": 80}
+    with pytest.raises(OamError, match=r"port 81 is not a port of component 'worker' \(its ports: 80\)"):
+        _read(tmp_path, text.format(81))
+
+
+def _write(tmp_path, text: str):
+    path = tmp_path / "app.yaml"
+    path.write_text(text)
+    return path
