@@ -36,7 +36,7 @@ def _held(manifest: dict) -> Optional[str]:
 
 @COMPONENTS.register
 class StatefulSet(WebService):
-    """A StatefulSet running one container whose pods keep their names (<component>-0, -1, ...) and start in order."""
+    """A StatefulSet running one container whose pods keep stable names (db-0, db-1, ...) and start one by one."""
 
     name = "statefulset"
     Properties = StatefulSetProperties
