@@ -141,12 +141,12 @@ def report_failures(plan: Plan, cfg: StageConfig, timeout: int, failed: list[tup
                  "or roll back: pulumi config set rollback true && pulumi up")
     for desired, _ in failed:
         meta = desired.manifest["metadata"]
-        if desired.kind != "Deployment":
+        if desired.kind not in ("Deployment", "StatefulSet"):
             pulumi.log.error(f"{desired.kind} {meta['name']} was not applied; {nothing_else}. {next_step}")
             continue
         wanted = desired.manifest["spec"].get("replicas")  # none: an autoscaler sets them
         try:
-            live = cluster.get(f"/apis/apps/v1/namespaces/{meta['namespace']}/deployments/{meta['name']}",
+            live = cluster.get(f"/apis/apps/v1/namespaces/{meta['namespace']}/{desired.kind.lower()}s/{meta['name']}",
                                k8s.get("kubeconfig"), k8s.get("context")) or {}
             wanted = wanted if wanted is not None else (live.get("spec") or {}).get("replicas", "?")
             ready = f"{(live.get('status') or {}).get('readyReplicas') or 0}/{wanted} pods Ready"

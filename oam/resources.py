@@ -100,11 +100,15 @@ SKIP_AWAIT = "pulumi.com/skipAwait"
 
 
 def ready_when(replicas: int) -> str:
-    """What the provider waits for after creating or updating a Deployment: every wanted pod updated and Ready.
+    """What the provider waits for after creating or updating a Deployment or StatefulSet: every wanted pod
+    updated and Ready.
 
     The provider's own wait can report a scale-up done while the new pod is still Pending
-    (it reads the rollout's conditions, which a change of replicas alone does not reset);
-    these counts are checked against the Deployment's current generation.
+    (it reads the rollout's conditions, which a change of replicas alone does not reset), and
+    its StatefulSet wait does not compare the status's observedGeneration with the object's
+    generation, so it can pass on the status of the template before; these counts are checked
+    against the current generation. Both kinds count the pods of the current template in
+    ``updatedReplicas``.
     """
     return json.dumps([f"jsonpath={{.status.{field}}}={replicas}"
                        for field in ("replicas", "updatedReplicas", "readyReplicas")])
@@ -119,9 +123,10 @@ def engine_metadata(m: dict) -> dict:
         # Ingress: the provider would wait for its controller to publish an address, which some never
         # do; what it routes to is Ready before it is applied (render).
         extra[SKIP_AWAIT] = "true"
-    if m["kind"] == "Deployment":
+    if m["kind"] in ("Deployment", "StatefulSet"):
         # At 0 pods there is nothing to be Ready and nothing waits for the pods to go (a
-        # scale-down comes after its traffic has left); the provider's own wait would take ~10 s.
+        # scale-down comes after its traffic has left); the provider's own wait would take ~10 s,
+        # and the counts above would never match (a status leaves out the ones at 0).
         if "replicas" in m["spec"]:
             extra.update({WAIT_FOR: ready_when(m["spec"]["replicas"])} if m["spec"]["replicas"] > 0 else
                          {SKIP_AWAIT: "true"})

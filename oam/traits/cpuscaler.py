@@ -18,7 +18,8 @@ class CpuScalerProperties(OamModel):
     cpu_util: int = Field(50, ge=1, description="Target average CPU utilization, percent of the request")
     target_api_version: Literal["apps/v1"] = Field("apps/v1", alias="targetAPIVersion",
                                                     description="API version of what is scaled")
-    target_kind: Literal["Deployment"] = Field("Deployment", description="Kind of what is scaled")
+    target_kind: Literal["Deployment", "StatefulSet"] = Field(
+        "Deployment", description="Kind of what is scaled: the component's Deployment, or its StatefulSet")
 
     @model_validator(mode="after")
     def _bounds(self):

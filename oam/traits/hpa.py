@@ -28,7 +28,8 @@ class HpaProperties(OamModel):
     max: int = Field(10, ge=1, le=MAX_INT32, description="Most pods")
     target_api_version: Literal["apps/v1"] = Field("apps/v1", alias="targetAPIVersion",
                                                     description="API version of what is scaled")
-    target_kind: Literal["Deployment"] = Field("Deployment", description="Kind of what is scaled")
+    target_kind: Literal["Deployment", "StatefulSet"] = Field(
+        "Deployment", description="Kind of what is scaled: the component's Deployment, or its StatefulSet")
     cpu: Optional[ResourceTarget] = Field(default_factory=ResourceTarget, description="CPU target (50% when absent)")
     mem: Optional[ResourceTarget] = Field(None, description="Memory target")
     pod_custom_metrics: list[PodMetric] = Field(default_factory=list, description="Targets of pod metrics")
