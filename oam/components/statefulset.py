@@ -5,8 +5,8 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from oam.components._pod import ContainerProperties, container_workload
-from oam.components.webservice import HostAlias, Port, WebService
+from oam.components._pod import ContainerProperties
+from oam.components.webservice import HostAlias, Port, WebService, serving_workload
 from oam.context import COMPONENT_LABEL, NAME_LABEL, Workload
 from oam.registry import COMPONENTS
 
@@ -68,18 +68,7 @@ class StatefulSet(WebService):
 
     def workload(self, name: str, p: StatefulSetProperties) -> Workload:
         """The container; and the component's Service (not headless, as KubeVela's) when ports are exposed."""
-        ports = [{"containerPort": p.port, "name": f"port-{p.port}", "protocol": "TCP"}] if p.port else [
-            {"containerPort": x.target, "name": x.port_name, "protocol": x.protocol} for x in p.ports]
-        workload = container_workload(name, p, ports)
-        if p.host_aliases:
-            workload.host_aliases = [{"ip": a.ip, "hostnames": list(a.hostnames)} for a in p.host_aliases]
-        exposed = [x for x in p.ports if x.expose]
-        if exposed:
-            workload.service = {"type": p.expose_type, "ports": [
-                {"name": x.port_name, "port": x.port, "targetPort": x.target, "protocol": x.protocol,
-                 **({"nodePort": x.node_port} if x.node_port is not None and p.expose_type == "NodePort" else {})}
-                for x in exposed]}
-        return workload
+        return serving_workload(name, p)
 
     def wrap(self, p: StatefulSetProperties, metadata: dict, template: dict, replicas: Optional[int]) -> dict:
         """A StatefulSet named after the component, selecting its pods as a Deployment does.

@@ -104,19 +104,26 @@ class WebService(ComponentType):
 
     def workload(self, name: str, p: WebServiceProperties) -> Workload:
         """The container; and the component's Service when ports are exposed (no Service for port alone)."""
-        ports = [{"containerPort": p.port, "name": f"port-{p.port}", "protocol": "TCP"}] if p.port else [
-            {"containerPort": x.target, "name": x.port_name, "protocol": x.protocol} for x in p.ports]
-        workload = container_workload(name, p, ports)
+        workload = serving_workload(name, p)
         if p.limit is not None:
             limits = {k: v for k, v in (("cpu", p.limit.cpu), ("memory", p.limit.memory)) if v is not None}
             resources = workload.container.setdefault("resources", {})
             resources["limits"] = {**resources.get("limits", {}), **limits}
-        if p.host_aliases:
-            workload.host_aliases = [{"ip": a.ip, "hostnames": list(a.hostnames)} for a in p.host_aliases]
-        exposed = [x for x in p.ports if x.expose]
-        if exposed:
-            workload.service = {"type": p.expose_type, "ports": [
-                {"name": x.port_name, "port": x.port, "targetPort": x.target, "protocol": x.protocol,
-                 **({"nodePort": x.node_port} if x.node_port is not None and p.expose_type == "NodePort" else {})}
-                for x in exposed]}
         return workload
+
+
+def serving_workload(name: str, p) -> Workload:
+    """The container of a component with webservice's ports, host aliases and exposeType (webservice,
+    statefulset); and its Service when ports are exposed (no Service for port alone)."""
+    ports = [{"containerPort": p.port, "name": f"port-{p.port}", "protocol": "TCP"}] if p.port else [
+        {"containerPort": x.target, "name": x.port_name, "protocol": x.protocol} for x in p.ports]
+    workload = container_workload(name, p, ports)
+    if p.host_aliases:
+        workload.host_aliases = [{"ip": a.ip, "hostnames": list(a.hostnames)} for a in p.host_aliases]
+    exposed = [x for x in p.ports if x.expose]
+    if exposed:
+        workload.service = {"type": p.expose_type, "ports": [
+            {"name": x.port_name, "port": x.port, "targetPort": x.target, "protocol": x.protocol,
+             **({"nodePort": x.node_port} if x.node_port is not None and p.expose_type == "NodePort" else {})}
+            for x in exposed]}
+    return workload

@@ -47,7 +47,6 @@ def objects(tmp_path: Path, text: str, history: Optional[History] = None):
 
 def problems(tmp_path: Path, text: str) -> list[str]:
     """Every problem of the file (read and rendered, as validate does)."""
-    path = write(tmp_path, text)
     with pytest.raises(OamError) as err:
         objects(tmp_path, text)
     return [str(p) for p in err.value.problems]
