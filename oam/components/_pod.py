@@ -316,3 +316,38 @@ def check_container(p: ContainerProperties, locator, path: tuple) -> list:
                                                 "mount one volume per path"))
             mounted.add(m.mount_path)
     return problems
+
+
+def held_back(manifest: dict) -> Optional[str]:
+    """Why an update of a StatefulSet or DaemonSet would leave pods on their old template; None if it would not."""
+    strategy = (manifest.get("spec") or {}).get("updateStrategy")
+    if not isinstance(strategy, dict):
+        return None
+    if strategy.get("type") == "OnDelete":
+        return "with an OnDelete update strategy the pods keep their old template until someone deletes them"
+    rolling = strategy.get("rollingUpdate")
+    partition = rolling.get("partition") if isinstance(rolling, dict) else None
+    if isinstance(partition, int) and not isinstance(partition, bool) and partition > 0:
+        return f"with partition {partition} the pods numbered below {partition} keep their old template"
+    return None
+
+
+def held_by_patches(comp, app, held=held_back) -> list:
+    """A problem at the first trait after which the object that runs the pods, as its traits patch it, would
+    keep pods on their old template (``held``: the manifest -> why, or None); pulumi up would wait on them."""
+    from oam.registry import TRAITS, TraitType
+    from oam.render import trial_workload  # render imports the registries: import it when checking
+
+    patching = [t for t in comp.traits if TRAITS.get(t.type) is not None and
+                type(TRAITS.get(t.type)).patch_workload is not TraitType.patch_workload]
+    final = trial_workload(app, comp, None) if patching else None
+    if final is None or held(final) is None:
+        return []
+    for i, t in enumerate(comp.traits):
+        why = held(trial_workload(app, comp, comp.traits[i + 1] if i + 1 < len(comp.traits) else None) or {})
+        if why:
+            # At its updateStrategy, or at the trait's properties when a json-patch operation writes it.
+            return [app.locator.problem(t.path + ("properties", "spec", "updateStrategy"),
+                                        f"{why}, and pulumi up would wait for them until readyTimeout",
+                                        "leave updateStrategy out (RollingUpdate, every pod)")]
+    return []

@@ -6,7 +6,8 @@ from typing import Annotated, Literal, Optional
 from pydantic import AfterValidator, Field
 
 from oam import k8s_values as kv
-from oam.components._pod import ContainerProperties, HostPathMount, VolumeMounts, check_container, container_workload
+from oam.components._pod import (ContainerProperties, HostPathMount, VolumeMounts, check_container, container_workload,
+                                 held_by_patches)
 from oam.components.webservice import HostAlias
 from oam.context import COMPONENT_LABEL, NAME_LABEL, Workload
 from oam.model import OamModel
@@ -99,14 +100,7 @@ class Daemon(ComponentType):
                     where + ("volumeMounts", "hostPath", i, "mountPropagation"),
                     "Kubernetes allows Bidirectional mount propagation only in a privileged container",
                     "use HostToContainer, or add a securitycontext trait with privileged: true"))
-        for t in comp.traits:
-            if t.type == "json-merge-patch" and t.properties is not None:
-                strategy = (t.properties.root.get("spec") or {}).get("updateStrategy")
-                if isinstance(strategy, dict) and strategy.get("type") == "OnDelete":
-                    problems.append(app.locator.problem(
-                        t.path + ("properties", "spec", "updateStrategy", "type"),
-                        "with OnDelete the pods keep their old template until someone deletes them, and pulumi up "
-                        "would wait for them until readyTimeout", "leave the type RollingUpdate (the default)"))
+        problems += held_by_patches(comp, app)
         return problems
 
     def workload(self, name: str, p: DaemonProperties) -> Workload:

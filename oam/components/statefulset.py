@@ -5,7 +5,7 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from oam.components._pod import ContainerProperties
+from oam.components._pod import ContainerProperties, held_by_patches
 from oam.components.webservice import HostAlias, Port, WebService, serving_workload
 from oam.context import COMPONENT_LABEL, NAME_LABEL, Workload
 from oam.registry import COMPONENTS
@@ -18,20 +18,6 @@ class StatefulSetProperties(ContainerProperties):
         "ClusterIP", description="Type of the Service made for ports with expose: true")
     add_revision_label: bool = Field(False, description="Accepted: pods always carry app.oam.dev/revision")
     host_aliases: list[HostAlias] = Field(default_factory=list, description="Extra /etc/hosts entries of the pod")
-
-
-def _held(manifest: dict) -> Optional[str]:
-    """Why pulumi up would wait on the StatefulSet's update until readyTimeout: pods that keep the old template."""
-    strategy = (manifest.get("spec") or {}).get("updateStrategy")
-    if not isinstance(strategy, dict):
-        return None
-    if strategy.get("type") == "OnDelete":
-        return "with an OnDelete update strategy the pods keep their old template until someone deletes them"
-    rolling = strategy.get("rollingUpdate")
-    partition = rolling.get("partition") if isinstance(rolling, dict) else None
-    if isinstance(partition, int) and not isinstance(partition, bool) and partition > 0:
-        return f"with partition {partition} the pods numbered below {partition} keep their old template"
-    return None
 
 
 @COMPONENTS.register
@@ -48,23 +34,7 @@ class StatefulSet(WebService):
 
     def check(self, comp, app, _):
         """webservice's checks of ports and the Service; and no update strategy pulumi up would wait on forever."""
-        problems = list(super().check(comp, app, _))
-        from oam.render import trial_workload  # render imports the registries: import it when checking
-        patched = any(t.type in ("json-merge-patch", "json-patch") for t in comp.traits)
-        final = trial_workload(app, comp, None) if patched else None
-        if final is None or _held(final) is None:
-            return problems
-        # The first trait after which the StatefulSet would hold its pods back is the one to change.
-        for i, t in enumerate(comp.traits):
-            after = comp.traits[i + 1] if i + 1 < len(comp.traits) else None
-            why = _held(trial_workload(app, comp, after) or {})
-            if why:
-                problems.append(app.locator.problem(
-                    t.path + ("properties", "spec", "updateStrategy"),
-                    f"{why}, and pulumi up would wait for them until readyTimeout",
-                    "leave updateStrategy out (RollingUpdate, every pod, highest ordinal first)"))
-                break
-        return problems
+        return list(super().check(comp, app, _)) + held_by_patches(comp, app)
 
     def workload(self, name: str, p: StatefulSetProperties) -> Workload:
         """The container; and the component's Service (not headless, as KubeVela's) when ports are exposed."""

@@ -308,8 +308,13 @@ def test_an_update_strategy_pulumi_up_would_wait_on_forever_is_refused(tmp_path)
     patch = ("        - type: json-merge-patch\n          properties:\n            spec:\n              updateStrategy:\n"
              "                type: OnDelete\n")
     path = write(tmp_path, with_traits(patch))
-    assert (f"{path}:{line(with_traits(patch), 'type: OnDelete')}: spec.components[0].traits[0].properties.spec."
-            "updateStrategy.type: with OnDelete the pods keep their old template") in problems(path)
+    assert (f"{path}:{line(with_traits(patch), 'updateStrategy:')}: spec.components[0].traits[0].properties.spec."
+            "updateStrategy: with an OnDelete update strategy the pods keep their old template") in problems(path)
+    # Written by a json-patch operation instead: the same problem, at the trait's properties.
+    patch = ("        - type: json-patch\n          properties:\n            operations:\n              - op: add\n"
+             "                path: /spec/updateStrategy\n                value: {type: OnDelete}\n")
+    path = write(tmp_path, with_traits(patch))
+    assert "with an OnDelete update strategy the pods keep their old template" in problems(path)
 
 
 @pytest.mark.parametrize("entry", [
