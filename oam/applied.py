@@ -22,8 +22,10 @@ class Applied:
     subsets: dict[str, list[str]] = field(default_factory=dict)
     routed: dict[str, set[str]] = field(default_factory=dict)  # host -> subsets a VirtualService sends traffic to
     selectors: dict[str, Any] = field(default_factory=dict)  # the selector of each object that runs pods
+    keys: set[str] = field(default_factory=set)  # every object the stack holds
 
     def add(self, key: str, manifest: dict[str, Any]) -> None:
+        self.keys.add(key)
         if manifest.get("kind") == "Namespace":
             self.namespaces.add(key)
         elif manifest.get("kind") == "DestinationRule":

@@ -36,6 +36,27 @@ def namespace_labels(name: str, kubeconfig: Optional[str] = None, context: Optio
     return None if body is None else dict((body.get("metadata") or {}).get("labels") or {})
 
 
+def plural(kind: str) -> str:
+    """The resource name of a kind in API paths, as Kubernetes forms it (Ingress -> ingresses)."""
+    lower = kind.lower()
+    if lower.endswith(("s", "x", "ch", "sh")):
+        return lower + "es"
+    if lower.endswith("y") and lower[-2:-1] not in ("a", "e", "i", "o", "u"):
+        return lower[:-1] + "ies"
+    return lower + "s"
+
+
+def labels_by_name(api_version: str, kind: str, namespace: Optional[str], kubeconfig: Optional[str] = None,
+                   context: Optional[str] = None, timeout: float = 10) -> dict[str, dict[str, str]]:
+    """Name -> labels of every object of ``kind`` in ``namespace`` (None: a kind without one); {} when the
+    cluster does not serve the kind."""
+    base = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+    where = f"/namespaces/{namespace}" if namespace else ""
+    body = get(f"{base}{where}/{plural(kind)}", kubeconfig, context, timeout) or {}
+    return {str((item.get("metadata") or {}).get("name")): dict((item.get("metadata") or {}).get("labels") or {})
+            for item in body.get("items") or [] if isinstance(item, dict)}
+
+
 def get(path: str, kubeconfig: Optional[str] = None, context: Optional[str] = None,
         timeout: float = 10) -> Optional[dict[str, Any]]:
     """One object from the API server (``path`` like /api/v1/namespaces/x), or None when it does not exist."""

@@ -21,12 +21,14 @@ from pulumi.runtime import rpc
 
 from oam import cluster
 from oam.applied import Applied
-from oam.cluster import ProbeError, namespace_labels
+from oam.cluster import ProbeError, labels_by_name, namespace_labels
 from oam.config import StageConfig, read_stage_config
 from oam.durations import show_duration
-from oam.errors import OamError
+from oam.context import NAME_LABEL
+from oam.errors import ApplicationError, OamError
 from oam.metrics import Prometheus
 from oam.model import read_application
+from oam.registry import POLICIES
 from oam.render import Plan, namespace_key, object_namespace, render
 from oam.resources import Application
 from oam.revisions import STATE_OUTPUT, History
@@ -123,6 +125,39 @@ def namespace_to_manage(app, namespace: str, applied: Applied, cfg: StageConfig,
     return None
 
 
+def not_ours(app, plan: Plan, applied: Applied) -> list:
+    """New objects of the stage that the cluster holds already and that are not this application's, unless a
+    policy takes them over: a problem for each (the stack would change them, and delete them on destroy)."""
+    new = [d for d in plan.objects if d.key not in applied.keys and d.kind != "Namespace"]
+    k8s = pulumi.Config("kubernetes")
+    found: dict[tuple, dict[str, dict[str, str]]] = {}
+    problems = []
+    for d in new:
+        meta = d.manifest["metadata"]
+        group = (d.manifest["apiVersion"], d.kind, meta.get("namespace"))
+        if group not in found:
+            try:
+                found[group] = labels_by_name(*group, k8s.get("kubeconfig"), k8s.get("context"))
+            except ProbeError as err:
+                pulumi.log.warn(f"could not check whether the cluster holds the application's new objects already "
+                                f"({err}); any it holds are taken over")
+                return []
+        labels = found[group].get(meta["name"])
+        if labels is None or labels.get(NAME_LABEL) == app.name:  # none, or this application's own (kept)
+            continue
+        comp = app.component(d.component)
+        if any(POLICIES.get(p.type).takes_over(p.properties, d, comp) for p in app.policies):
+            continue
+        where = f" in namespace '{meta['namespace']}'" if meta.get("namespace") else ""
+        problems.append(app.locator.problem(
+            d.path or (comp.path + ("name",) if comp else ("metadata", "name")),
+            f"{d.kind} '{meta['name']}' exists already{where} and is not this application's: the stack would take "
+            "it over, change it, and delete it on pulumi destroy",
+            f"to take it over, add a take-over policy that selects it (resourceTypes: [{d.kind}], resourceNames: "
+            f"[{meta['name']}]); otherwise rename what makes it"))
+    return problems
+
+
 EXIT_AFTER_MESSAGE = 32  # what Pulumi's Python runner exits with after a message the user can act on
 
 
@@ -172,6 +207,9 @@ def run(root: Path = Path(".")) -> dict:
         managed = {ns: namespace_to_manage(app, ns, applied, cfg, pods=ns in placed)
                    for ns in dict.fromkeys(placed + [ns for ns in used if ns is not None])}
         plan = render(app, resolution, applied, {ns: labels for ns, labels in managed.items() if labels is not None})
+        taken = not_ours(app, plan, applied)
+        if taken:
+            raise ApplicationError(taken)
     except OamError as err:
         raise pulumi.RunError(str(err)) from None
     for note in plan.resolution.messages + plan.resolution.notes:

@@ -195,6 +195,10 @@ class PolicyType(Definition):
     def keep(self, p: Any, desired: Any, component: Any) -> None:
         """Set how Pulumi keeps ``desired`` (its ``retain`` and ``ignore_changes``), an object of ``component``."""
 
+    def takes_over(self, p: Any, desired: Any, component: Any) -> bool:
+        """Whether the stack may take ``desired`` over when the cluster holds it already and it is not ours."""
+        return False
+
 
 class StepType(Definition):
     """A step of the delivery workflow."""

@@ -148,7 +148,8 @@ INJECTED = {"istio-injection": "enabled"}
 
 def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, preview: bool = False,
               applied: Optional[StageRun] = None, fail: tuple[str, ...] = (),
-              namespaces: Optional[dict[str, Optional[dict]]] = None) -> StageRun:
+              namespaces: Optional[dict[str, Optional[dict]]] = None,
+              existing: Optional[dict[tuple, dict[str, dict]]] = None) -> StageRun:
     """Run the program once with ``config`` (keys without the project prefix).
 
     ``previous`` supplies the stack outputs of the last update, as the engine would, and the
@@ -156,6 +157,7 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
     from another run instead (an update that failed part-way records its objects so).
     ``namespaces`` is what the cluster says of each namespace (its labels, None for a missing
     one); by default every namespace exists and is labelled for sidecar injection.
+    ``existing`` is what else the cluster holds: (apiVersion, kind, namespace) -> name -> labels.
     ``fail`` names resources whose step fails. Then, as the engine does, the recorded
     outputs are the previous ones overlaid with the first the program registered: the
     engine stops taking events once a step has failed.
@@ -171,6 +173,8 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
         return None if probed[name] is None else dict(probed[name])
 
     real_probe, oam_program.namespace_labels = oam_program.namespace_labels, probe
+    held = existing or {}
+    real_list, oam_program.labels_by_name = oam_program.labels_by_name, lambda *group, **_: dict(held.get(group[:3], {}))
     real_leave, oam_program.leave = oam_program.leave, lambda: None  # the program would end its process here
     previous_outputs = dict(previous.outputs) if previous else {}
     objects = applied if applied is not None else previous
@@ -200,6 +204,7 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
     finally:
         pulumi.runtime.set_all_config({})
         oam_program.namespace_labels = real_probe
+        oam_program.labels_by_name = real_list
         oam_program.leave = real_leave
         _drain()
     result.failed = list(mocks.failed)

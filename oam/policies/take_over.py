@@ -1,4 +1,4 @@
-"""take-over: objects that exist already, with names the application makes, become the application's."""
+"""take-over: objects that exist already, with names the application makes, may become the application's."""
 from __future__ import annotations
 
 from pydantic import Field
@@ -18,13 +18,17 @@ class TakeOverProperties(OamModel):
 
 @POLICIES.register
 class TakeOver(PolicyType):
-    """Take over objects that exist already: as every object here is, with or without this policy.
+    """Take over the objects chosen that exist already and are not the application's (others are refused).
 
-    The Kubernetes provider applies each object server-side and forces its fields, so an
-    object of the same kind, namespace and name that is already in the cluster (made by
-    hand, by kubectl or by a controller) becomes the stack's: its fields are set as the
-    application says, and pulumi destroy deletes it.
+    Without it, a new object of the application that the cluster already holds under the
+    same kind, namespace and name, made by hand, by kubectl or by another application, is
+    refused before anything is applied. Taken over, the object is the stack's: its fields
+    are set as the application says (the provider applies server-side and forces them), and
+    pulumi destroy deletes it.
     """
 
     name = "take-over"
     Properties = TakeOverProperties
+
+    def takes_over(self, p: TakeOverProperties, desired, component) -> bool:
+        return any(rule.selector.matches(desired, component) for rule in p.rules)

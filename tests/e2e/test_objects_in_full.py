@@ -123,8 +123,7 @@ def test_4_resource_update_recreates_an_immutable_configmap_kubernetes_would_not
         p.pulumi("destroy", "--yes", check=False)
 
 
-def test_5_an_object_made_by_hand_before_the_application_is_taken_over(pulumi_env, tmp_path, ns: Kube):
-    """What the take-over policy asks, and what happens with or without it: the provider applies server-side."""
+def test_5_an_object_made_by_hand_is_refused_unless_a_take_over_policy_takes_it(pulumi_env, tmp_path, ns: Kube):
     ns.kubectl("create", "namespace", NS, check=False)
     ns.kubectl("create", "configmap", "by-hand", "-n", NS, "--from-literal=theme=old")
     text = IMMUTABLE.replace("name: frozen", "name: by-hand").replace("            immutable: true\n", "")
@@ -132,6 +131,13 @@ def test_5_an_object_made_by_hand_before_the_application_is_taken_over(pulumi_en
     try:
         (p.dir / "examples" / "settings.yaml").write_text(text.split("  policies:")[0])
         p.config(app="examples/settings.yaml")
+        up = p.up("refused")
+        assert not up.ok and "ConfigMap 'by-hand' exists already in namespace 'in-full'" in up.output, up.output
+        assert set(up.ops()) <= {"oam-delivery-taken"}, up.ops()  # the stack itself, nothing of the application
+        assert ns.get("configmap", "by-hand")["data"] == {"theme": "old"}, "nothing changed"
+        (p.dir / "examples" / "settings.yaml").write_text(
+            text.split("  policies:")[0] + "  policies:\n    - name: adopt\n      type: take-over\n      properties:\n"
+            "        rules:\n          - selector:\n              resourceNames: [by-hand]\n")
         assert_converged(p, p.up("adopt"))
         live = ns.get("configmap", "by-hand")
         assert live["data"] == {"theme": "dark"} and live["metadata"]["labels"]["app.oam.dev/component"] == "settings"

@@ -147,3 +147,63 @@ def test_keys_that_tell_pulumi_how_to_await_an_object_are_refused_on_objects_in_
     assert problem.path == "spec.components[0].properties.objects[1].metadata.annotations.pulumi.com/skipAwait"
     assert problem.line == text.splitlines().index("                pulumi.com/skipAwait: 'true'") + 1
     assert "changes how Pulumi awaits or applies the object" in problem.message
+
+
+SETTINGS = """apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: shop
+spec:
+  components:
+    - name: settings
+      type: k8s-objects
+      properties:
+        objects:
+          - apiVersion: v1
+            kind: ConfigMap
+            metadata:
+              name: by-hand
+            data:
+              theme: dark
+    - name: web
+      type: webservice
+      properties:
+        image: registry.example.com/web:1
+"""
+TAKE_OVER = """  policies:
+    - name: adopt
+      type: take-over
+      properties:
+        rules:
+          - selector:
+              resourceTypes: [ConfigMap]
+"""
+
+
+def test_an_object_the_cluster_holds_and_that_is_not_ours_is_refused_unless_taken_over(tmp_path):
+    from tests.harness import run_stage
+
+    path = tmp_path / "shop.yaml"
+    path.write_text(SETTINGS)
+    by_hand = {("v1", "ConfigMap", "default"): {"by-hand": {"owner": "ops"}},
+               ("apps/v1", "Deployment", "default"): {"web": {"app": "web"}}}
+    run = run_stage({"app": str(path)}, existing=by_hand)
+    assert not run.resources or not [r for r in run.resources.values() if r.type.startswith("kubernetes:")]
+    lines = SETTINGS.splitlines()
+    assert (f"shop.yaml:{lines.index('          - apiVersion: v1') + 1}: spec.components[0].properties.objects[0]: "
+            "ConfigMap 'by-hand' exists already in namespace 'default' and is not this application's") in run.error
+    assert (f"shop.yaml:{lines.index('    - name: web') + 1}: spec.components[1].name: Deployment 'web' exists "
+            "already") in run.error
+    assert "add a take-over policy that selects it (resourceTypes: [ConfigMap], resourceNames: [by-hand])" in run.error
+    # What this application left behind (its own label) is its own; a take-over policy takes the rest.
+    ours = {("v1", "ConfigMap", "default"): {"by-hand": {"app.oam.dev/name": "shop"}}}
+    assert run_stage({"app": str(path)}, existing=ours).error is None
+    path.write_text(SETTINGS + TAKE_OVER)
+    run = run_stage({"app": str(path)}, existing=by_hand)
+    assert run.error is not None and "Deployment 'web' exists already" in run.error and "by-hand" not in run.error
+    path.write_text(SETTINGS + TAKE_OVER.replace("[ConfigMap]", "[ConfigMap, Deployment]"))
+    first = run_stage({"app": str(path)}, existing=by_hand)
+    assert first.error is None, first.error
+    # Once the stack holds them they are its own: the next stage does not ask again, policy or not.
+    path.write_text(SETTINGS.replace("web:1", "web:2"))
+    assert run_stage({"app": str(path)}, first, existing=by_hand).error is None
