@@ -10,6 +10,7 @@ the in-cluster service account. Only the standard library: one GET, no client to
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import ssl
@@ -75,6 +76,14 @@ def get(path: str, kubeconfig: Optional[str] = None, context: Optional[str] = No
 
 
 def _connection(kubeconfig: Optional[str], context: Optional[str]) -> tuple[str, ssl.SSLContext, dict[str, str]]:
+    """Server, TLS context and headers: worked out once a run for one configuration (loading the certificates
+    is most of a request's time)."""
+    return _connect(kubeconfig, context, os.environ.get("KUBECONFIG", ""))
+
+
+@functools.lru_cache(maxsize=4)
+def _connect(kubeconfig: Optional[str], context: Optional[str], _env: str) -> tuple[str, ssl.SSLContext,
+                                                                                     dict[str, str]]:
     config = _load(kubeconfig)
     if config is None:
         return _in_cluster()
