@@ -1,23 +1,16 @@
 """statefulset: a long-running, scalable service whose pods keep their names and order, like a database."""
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Optional
 
-from pydantic import Field
-
-from oam.components._pod import ContainerProperties, held_by_patches
-from oam.components.webservice import HostAlias, Port, WebService, serving_workload
+from oam.components._pod import held_by_patches
+from oam.components.webservice import ServingProperties, WebService, serving_workload
 from oam.context import COMPONENT_LABEL, NAME_LABEL, Workload
 from oam.registry import COMPONENTS
 
 
-class StatefulSetProperties(ContainerProperties):
-    port: Optional[int] = Field(None, ge=1, le=65535, description="The one container port (short form of ports)")
-    ports: list[Port] = Field(default_factory=list, description="Container ports")
-    expose_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field(
-        "ClusterIP", description="Type of the Service made for ports with expose: true")
-    add_revision_label: bool = Field(False, description="Accepted: pods always carry app.oam.dev/revision")
-    host_aliases: list[HostAlias] = Field(default_factory=list, description="Extra /etc/hosts entries of the pod")
+class StatefulSetProperties(ServingProperties):
+    """webservice's parameters but limit, as KubeVela's statefulset takes them."""
 
 
 @COMPONENTS.register

@@ -51,14 +51,19 @@ class HostAlias(OamModel):
     hostnames: list[str] = Field(min_length=1, description="Host names for it")
 
 
-class WebServiceProperties(ContainerProperties):
+class ServingProperties(ContainerProperties):
+    """webservice's parameters that statefulset shares: the ports, their Service and the pod's hosts."""
+
     port: Optional[int] = Field(None, ge=1, le=65535, description="The one container port (short form of ports)")
     ports: list[Port] = Field(default_factory=list, description="Container ports")
     expose_type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field(
         "ClusterIP", description="Type of the Service made for ports with expose: true")
     add_revision_label: bool = Field(False, description="Accepted: pods always carry app.oam.dev/revision")
-    limit: Optional[Limit] = Field(None, description="Limits, when they differ from cpu and memory (the requests)")
     host_aliases: list[HostAlias] = Field(default_factory=list, description="Extra /etc/hosts entries of the pod")
+
+
+class WebServiceProperties(ServingProperties):
+    limit: Optional[Limit] = Field(None, description="Limits, when they differ from cpu and memory (the requests)")
 
 
 @COMPONENTS.register

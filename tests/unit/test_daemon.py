@@ -6,12 +6,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from oam.config import StageConfig
-from oam.errors import OamError
-from oam.model import read_application
-from oam.render import plan
-from oam.revisions import History
-from tests.harness import ROOT, StageRun, run_stage
+from tests.harness import ROOT, run_stage
+from tests.unit.app_files import deploy, line, objects, problems
 
 EXAMPLE = "examples/definitions/component-daemon.yaml"
 SELECTOR = {"app.oam.dev/name": "logging", "app.oam.dev/component": "log-agent"}
@@ -44,29 +40,6 @@ def write(tmp_path: Path, text: str) -> str:
 def with_traits(*traits: str) -> str:
     """BASE with these trait entries (YAML, indented as list items under traits)."""
     return BASE + "      traits:\n" + "".join(traits)
-
-
-def objects(path: str) -> dict[str, dict]:
-    """key -> manifest of the first stage, rendered without Pulumi."""
-    app = read_application(Path(path), path)
-    return {d.key: d.manifest for d in plan(app, History(), StageConfig(app=path)).objects}
-
-
-def problems(path: str) -> str:
-    with pytest.raises(OamError) as err:
-        read_application(Path(path), path)
-    return str(err.value)
-
-
-def deploy(path: str, previous: StageRun | None = None, **config) -> StageRun:
-    run = run_stage({"app": path, **config}, previous)
-    assert run.error is None, run.error
-    return run
-
-
-def line(text: str, marker: str) -> int:
-    assert marker in text, marker
-    return text[:text.index(marker)].count("\n") + 1
 
 
 # --- what it renders ---------------------------------------------------------------------------
