@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import base64
 import functools
+import http.client
 import json
 import os
 import ssl
 import subprocess
 import tempfile
-import urllib.error
-import urllib.request
+import threading
+import urllib.parse
 from pathlib import Path
 from typing import Any, Optional
 
@@ -61,18 +62,121 @@ def labels_by_name(api_version: str, kind: str, namespace: Optional[str], kubeco
 def get(path: str, kubeconfig: Optional[str] = None, context: Optional[str] = None,
         timeout: float = 10) -> Optional[dict[str, Any]]:
     """One object from the API server (``path`` like /api/v1/namespaces/x), or None when it does not exist."""
-    server, ctx, headers = _connection(kubeconfig, context)
-    request = urllib.request.Request(f"{server.rstrip('/')}{path}", headers=headers)
-    try:
-        with urllib.request.urlopen(request, context=ctx, timeout=timeout) as response:
-            body = json.load(response)
-    except urllib.error.HTTPError as err:
-        if err.code == 404:
-            return None
-        raise ProbeError(f"the API server answered {err.code} {err.reason}") from None
-    except (urllib.error.URLError, OSError, ValueError) as err:
-        raise ProbeError(f"cannot reach the API server at {server}: {getattr(err, 'reason', err)}") from None
+    code, reason, body = _exchange("GET", path, None, None, kubeconfig, context, timeout)
+    if code == 404:
+        return None
+    if code >= 300:
+        raise ProbeError(f"the API server answered {code} {reason}")
+    if not isinstance(body, dict):
+        raise ProbeError(f"the API server answered {code} with no object")
     return body
+
+
+_local = threading.local()  # one open connection per thread and server: a TLS handshake is most of a request
+
+
+def _exchange(method: str, path: str, body: Optional[dict], content_type: Optional[str],
+              kubeconfig: Optional[str], context: Optional[str], timeout: float) -> tuple[int, str, Any]:
+    """One request on this thread's open connection to the server: (status code, reason, parsed JSON body)."""
+    server, ctx, headers = _connection(kubeconfig, context)
+    url = urllib.parse.urlsplit(server)
+    data = None if body is None else json.dumps(body).encode()
+    sent = {**headers, **({"Content-Type": content_type} if content_type else {})}
+    connections = _local.__dict__.setdefault("connections", {})
+    for attempt in (1, 2):  # a kept connection the server has closed meanwhile is opened again, once
+        conn = connections.get(server)
+        if conn is None:
+            conn = (http.client.HTTPSConnection(url.hostname, url.port, context=ctx, timeout=timeout)
+                    if url.scheme == "https" else http.client.HTTPConnection(url.hostname, url.port, timeout=timeout))
+            connections[server] = conn
+        try:
+            conn.request(method, url.path.rstrip("/") + path, body=data, headers=sent)
+            response = conn.getresponse()
+            raw = response.read()
+            break
+        except (http.client.HTTPException, OSError) as err:
+            conn.close()
+            connections.pop(server, None)
+            if attempt == 2 or isinstance(err, (TimeoutError, ssl.SSLError)):
+                raise ProbeError(f"cannot reach the API server at {server}: {err}") from None
+    try:
+        parsed = json.loads(raw) if raw else None
+    except ValueError:
+        parsed = None
+    return response.status, response.reason, parsed
+
+
+DRY_RUN_MANAGER = "oam-dry-run"
+SHARED_NAMESPACE = "default"  # where an object of a namespace the stage creates is tried (it cannot be tried there)
+
+
+def object_path(manifest: dict, namespace: Optional[str] = None) -> str:
+    """The API path of the object ``manifest`` names; of its collection when ``namespace`` is given."""
+    api = manifest["apiVersion"]
+    base = "/api/v1" if api == "v1" else f"/apis/{api}"
+    meta = manifest.get("metadata") or {}
+    ns = namespace or meta.get("namespace")
+    collection = f"{base}{'/namespaces/' + ns if ns else ''}/{plural(manifest['kind'])}"
+    return collection if namespace else f"{collection}/{meta['name']}"
+
+
+def dry_run(manifest: dict, kubeconfig: Optional[str] = None, context: Optional[str] = None,
+            timeout: float = 10) -> Optional[str]:
+    """Whether the API server would take ``manifest`` now, asked without changing anything: None when it would,
+    else its refusal (a field it does not know, a value it refuses, an admission webhook's denial).
+
+    The object is applied as the provider applies it (server-side apply, forced, as the field manager that
+    applied it last, so that fields the new manifest drops are dropped), with ``dryRun=All`` and strict field
+    validation: an unknown field is refused here where a real apply would drop it silently. A change the
+    server refuses only because the field cannot change in place is no refusal: the provider replaces such an
+    object. An object whose namespace does not exist yet is tried, created, in the default namespace instead.
+    ProbeError when the server cannot say (unreachable, not allowed to, no dry run for a webhook).
+    """
+    path = object_path(manifest)
+    live = get(path, kubeconfig, context, timeout)
+    manager = DRY_RUN_MANAGER
+    for entry in ((live or {}).get("metadata") or {}).get("managedFields") or ():
+        if str(entry.get("manager", "")).startswith("pulumi-kubernetes") and entry.get("operation") == "Apply":
+            manager = entry["manager"]
+    query = f"?dryRun=All&fieldValidation=Strict&fieldManager={manager}&force=true"
+    status = _send("PATCH", path + query, manifest, "application/apply-patch+yaml", kubeconfig, context, timeout)
+    if status is None:
+        return None
+    details = status.get("details") or {}
+    if status.get("code") == 404 and details.get("kind") == "namespaces" and live is None:
+        moved = {**manifest, "metadata": {**manifest["metadata"], "namespace": SHARED_NAMESPACE}}
+        status = _send("POST", object_path(manifest, SHARED_NAMESPACE) + "?dryRun=All&fieldValidation=Strict",
+                       moved, "application/json", kubeconfig, context, timeout)
+        if status is None:
+            return None
+        if status.get("code") == 409:
+            raise ProbeError(f"it cannot be tried: its namespace does not exist yet, and namespace "
+                             f"'{SHARED_NAMESPACE}' holds an object of its name")
+    return _refusal(status, replaced=live is not None)
+
+
+def _refusal(status: dict, replaced: bool) -> Optional[str]:
+    code, message = status.get("code"), str(status.get("message") or status.get("reason") or "")
+    causes = (status.get("details") or {}).get("causes") or []
+    if replaced and code == 422 and causes and all(
+            "immutable" in str(c.get("message")) or "updates to" in str(c.get("message")) for c in causes):
+        return None  # a field that cannot change in place: the provider replaces the object
+    if "does not support dry run" in message:
+        raise ProbeError(message)
+    if "admission webhook" in message and "denied" in message:
+        return message
+    if code in (400, 422) or (code == 500 and "failed to create typed patch object" in message):
+        return message
+    raise ProbeError(f"the API server answered {code}: {message}")
+
+
+def _send(method: str, path: str, body: dict, content_type: str, kubeconfig: Optional[str],
+          context: Optional[str], timeout: float) -> Optional[dict]:
+    """One write request; None when it succeeded, else the server's Status (with its code)."""
+    code, reason, status = _exchange(method, path, body, content_type, kubeconfig, context, timeout)
+    if code < 300:
+        return None
+    return {**status, "code": code} if isinstance(status, dict) else {"code": code, "message": reason}
 
 
 def _connection(kubeconfig: Optional[str], context: Optional[str]) -> tuple[str, ssl.SSLContext, dict[str, str]]:

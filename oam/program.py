@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Optional
 
@@ -21,7 +22,7 @@ from pulumi.runtime import rpc
 
 from oam import cluster
 from oam.applied import Applied
-from oam.cluster import ProbeError, labels_by_name, namespace_labels
+from oam.cluster import ProbeError, dry_run, labels_by_name, namespace_labels
 from oam.config import StageConfig, read_stage_config
 from oam.durations import show_duration
 from oam.context import NAME_LABEL
@@ -158,6 +159,41 @@ def not_ours(app, plan: Plan, applied: Applied) -> list:
     return problems
 
 
+def refused_by_cluster(app, plan: Plan) -> list:
+    """The stage's objects the API server would refuse, each a problem at what made it; asked before anything is
+    applied, so that a refused object stops the stage with nothing changed (see cluster.dry_run). The provider
+    would apply the objects before it in order and then fail, and it drops a field the server does not know."""
+    objects = [d for d in plan.objects if d.kind != "Namespace"]
+    k8s = pulumi.Config("kubernetes")
+
+    def ask(desired: Desired):
+        try:
+            return dry_run(desired.manifest, k8s.get("kubeconfig"), k8s.get("context"))
+        except ProbeError as err:
+            return err
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(ask, objects))
+    unchecked = [(d, a) for d, a in zip(objects, answers) if isinstance(a, ProbeError)]
+    if unchecked:
+        names = ", ".join(f"{d.kind} {d.manifest['metadata']['name']}" for d, _ in unchecked[:3])
+        more = f" and {len(unchecked) - 3} more" if len(unchecked) > 3 else ""
+        pulumi.log.warn(f"the API server could not try {names}{more} before the update ({unchecked[0][1]}); "
+                        "they are applied untried")
+    problems = []
+    for desired, answer in zip(objects, answers):
+        if not isinstance(answer, str):
+            continue
+        comp = app.component(desired.component)
+        trait = next((t for t in comp.traits if t.type == desired.source), None) if comp else None
+        where = desired.path or (trait.path if trait else comp.path if comp else ("metadata", "name"))
+        meta = desired.manifest["metadata"]
+        problems.append(app.locator.problem(
+            where, f"Kubernetes refuses the {desired.kind} '{meta['name']}' made here: {answer}",
+            "nothing was applied; fix what sets the field it names"))
+    return problems
+
+
 EXIT_AFTER_MESSAGE = 32  # what Pulumi's Python runner exits with after a message the user can act on
 
 
@@ -210,6 +246,9 @@ def run(root: Path = Path(".")) -> dict:
         taken = not_ours(app, plan, applied)
         if taken:
             raise ApplicationError(taken)
+        refused = refused_by_cluster(app, plan)
+        if refused:
+            raise ApplicationError(refused)
     except OamError as err:
         raise pulumi.RunError(str(err)) from None
     for note in plan.resolution.messages + plan.resolution.notes:

@@ -149,7 +149,8 @@ INJECTED = {"istio-injection": "enabled"}
 def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, preview: bool = False,
               applied: Optional[StageRun] = None, fail: tuple[str, ...] = (),
               namespaces: Optional[dict[str, Optional[dict]]] = None,
-              existing: Optional[dict[tuple, dict[str, dict]]] = None) -> StageRun:
+              existing: Optional[dict[tuple, dict[str, dict]]] = None,
+              refuse: Optional[dict[tuple[str, str], str]] = None) -> StageRun:
     """Run the program once with ``config`` (keys without the project prefix).
 
     ``previous`` supplies the stack outputs of the last update, as the engine would, and the
@@ -158,6 +159,7 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
     ``namespaces`` is what the cluster says of each namespace (its labels, None for a missing
     one); by default every namespace exists and is labelled for sidecar injection.
     ``existing`` is what else the cluster holds: (apiVersion, kind, namespace) -> name -> labels.
+    ``refuse`` is what the API server's dry run refuses: (kind, name) -> its message; it takes the rest.
     ``fail`` names resources whose step fails. Then, as the engine does, the recorded
     outputs are the previous ones overlaid with the first the program registered: the
     engine stops taking events once a step has failed.
@@ -175,6 +177,9 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
     real_probe, oam_program.namespace_labels = oam_program.namespace_labels, probe
     held = existing or {}
     real_list, oam_program.labels_by_name = oam_program.labels_by_name, lambda *group, **_: dict(held.get(group[:3], {}))
+    refusals = refuse or {}
+    real_dry_run, oam_program.dry_run = oam_program.dry_run, lambda manifest, *_, **__: refusals.get(
+        (manifest["kind"], manifest["metadata"]["name"]))
     real_leave, oam_program.leave = oam_program.leave, lambda: None  # the program would end its process here
     previous_outputs = dict(previous.outputs) if previous else {}
     objects = applied if applied is not None else previous
@@ -205,6 +210,7 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
         pulumi.runtime.set_all_config({})
         oam_program.namespace_labels = real_probe
         oam_program.labels_by_name = real_list
+        oam_program.dry_run = real_dry_run
         oam_program.leave = real_leave
         _drain()
     result.failed = list(mocks.failed)

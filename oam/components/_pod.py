@@ -287,6 +287,11 @@ def check_container(p: ContainerProperties, locator, path: tuple) -> list:
     """What the models cannot see alone: volume names, label and annotation keys."""
     problems = check_keys(p.labels, path + ("labels",), locator, values=True)
     problems += check_keys(p.annotations, path + ("annotations",), locator, values=False)
+    names = [e.name for e in p.env]
+    problems += [locator.problem(path + ("env", i, "name"), f"environment variable '{n}' is listed twice",
+                                 "list each variable once (Kubernetes refuses a container with two of one name "
+                                 "when it is applied server-side, as Pulumi applies it)")
+                 for i, n in enumerate(names) if n in names[:i]]
     mounted: dict[str, int] = {}
     for i, v in enumerate(p.volumes):
         if v.mount_path in mounted:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Optional
 
 from oam.context import ComponentContext
+from oam.traits._ports import add_service_ports
 
 INGRESS_API = "networking.k8s.io/v1"
 
@@ -16,8 +17,10 @@ def ensure_service(ctx: ComponentContext, ports: list[int], name: Optional[str] 
         if ctx.service is None:
             ctx.service = ctx.service_manifest(entries)
         else:
-            have = {e["port"] for e in ctx.service["spec"]["ports"]}
-            ctx.service["spec"]["ports"] += [e for e in entries if e["port"] not in have]
+            have = ctx.service["spec"]["ports"]
+            known = {e["port"] for e in have}
+            ctx.service["spec"]["ports"] = add_service_ports(have, [(e, False) for e in entries
+                                                                    if e["port"] not in known])
         return ctx.component
     service = ctx.service_manifest(entries)
     service["metadata"]["name"] = f"{ctx.component}-{name}"

@@ -42,3 +42,22 @@ def service_ports(comp) -> Optional[list[int]]:
             return None
         ports += definition.service_ports(t.properties)
     return ports
+
+
+def add_service_ports(have: list[dict], added: list[tuple[dict, bool]]) -> list[dict]:
+    """The port entries of a Service that has ``have`` and gets ``added`` ((entry, name given) pairs): a port
+    it has already is taken from ``added``; a generated name another port has already (port-8080 is also
+    the name of Service port 80 when it targets container port 8080) becomes <name>-2, -3, ... (Kubernetes
+    refuses two ports of one name). A given name that is taken is refused by the trait's check."""
+    ports = {e["port"] for e, _ in added}
+    out = [e for e in have if e["port"] not in ports]
+    taken = {e["name"] for e in out} | {e["name"] for e, given in added if given}
+    for entry, given in added:
+        if not given and entry["name"] in taken:
+            n = 2
+            while f"{entry['name']}-{n}" in taken:
+                n += 1
+            entry = {**entry, "name": f"{entry['name']}-{n}"}
+        taken.add(entry["name"])
+        out.append(entry)
+    return out

@@ -9,7 +9,8 @@ from oam import k8s_values as kv
 from oam.context import ComponentContext
 from oam.keys import StringMap, check_keys
 from oam.model import OamModel
-from oam.registry import TRAITS, TraitType
+from oam.registry import COMPONENTS, TRAITS, TraitType
+from oam.traits._ports import add_service_ports
 
 
 class ServicePort(OamModel):
@@ -62,14 +63,30 @@ class Expose(TraitType):
         problems = [app.locator.problem(trait.path + ("properties", field, i), f"port {n} is listed twice",
                                         "list each port once") for i, n in enumerate(numbers) if n in numbers[:i]]
         problems += check_keys(p.annotations.root, trait.path + ("properties", "annotations"), app.locator, values=False)
+        if not problems:
+            problems += self._names_taken(p, trait, app, comp)
         return problems
+
+    @staticmethod
+    def _names_taken(p: ExposeProperties, trait, app, comp) -> list:
+        """A port name given here that a port the component puts on the same Service has too (Kubernetes refuses
+        a Service with two ports of one name; a generated name that is taken is made unique instead)."""
+        if comp.properties is None:
+            return []
+        service = COMPONENTS.get(comp.type).workload(comp.name, comp.properties).service or {}
+        mine = {x.port for x in p.ports}
+        kept = {e["name"]: e["port"] for e in service.get("ports", []) if e["port"] not in mine}
+        return [app.locator.problem(trait.path + ("properties", "ports", i, "name"),
+                                    f"port name '{x.name}' is the name of Service port {kept[x.name]}, which the "
+                                    "component's ports[].expose puts on the same Service",
+                                    "give one of them another name")
+                for i, x in enumerate(p.ports) if x.name is not None and x.name in kept]
 
     def apply(self, p: ExposeProperties, ctx: ComponentContext) -> None:
         """The component's Service gets these ports (and this type), next to any its ports[].expose made."""
-        ports = p.entries()
-        if ctx.service is not None:
-            mine = {e["port"] for e in ports}
-            ports = [e for e in ctx.service["spec"]["ports"] if e["port"] not in mine] + ports
+        given = [x.name is not None for x in p.ports] if p.ports else [False] * len(p.port)
+        ports = add_service_ports(ctx.service["spec"]["ports"] if ctx.service is not None else [],
+                                  list(zip(p.entries(), given)))
         ctx.service = ctx.service_manifest(ports, p.type)
         if p.annotations.root:
             ctx.service["metadata"]["annotations"] = {**ctx.service["metadata"].get("annotations", {}),

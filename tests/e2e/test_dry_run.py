@@ -1,0 +1,78 @@
+"""The API server tries every object of a stage before anything is applied (a dry run, strict about fields).
+
+An object it would refuse stops the stage with the line that made it, and nothing changes. A field it
+does not know is refused too: a real apply drops it without a word. An update that drops a field is
+tried as the provider applies it (as the field manager that applied the object), so it is not refused
+for the field it drops.
+"""
+from __future__ import annotations
+
+from tests.e2e.conftest import Kube, make_project
+
+APP = """apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: tried
+spec:
+  components:
+    - name: api
+      type: webservice
+      properties:
+        image: registry.example.com/tried/api:1
+        ports:
+          - port: {port}
+            name: web
+{traits}"""
+
+MISSPELT = """      traits:
+        - type: json-merge-patch
+          properties:
+            spec:
+              template:
+                spec:
+                  nodeSelectr:
+                    pool: web
+"""
+
+
+def write(project, port: int, traits: str = "") -> None:
+    (project.dir / "examples" / "tried.yaml").write_text(APP.format(port=port, traits=traits))
+
+
+def container_ports(kube: Kube) -> list[dict]:
+    return kube.get("deployment", "api")["spec"]["template"]["spec"]["containers"][0]["ports"]
+
+
+def test_the_api_server_tries_each_object_before_the_stage_applies_anything(pulumi_env, tmp_path):
+    kube = Kube(pulumi_env)
+    project = make_project(tmp_path / "project", pulumi_env, "tried")
+    write(project, 8080)
+    project.config(app="examples/tried.yaml")
+    up = project.up("first")
+    assert up.ok, up.output
+    assert [(p["name"], p["containerPort"]) for p in container_ports(kube)] == [("web", 8080)]
+
+    # The port named web moves to 9090. Tried as another field manager, the old entry would stay next to
+    # the new one in the tried object, and two ports named web are refused: this must go through.
+    write(project, 9090)
+    up = project.up("port moved")
+    assert up.ok, up.output
+    assert [(p["name"], p["containerPort"]) for p in container_ports(kube)] == [("web", 9090)]
+    generation = kube.get("deployment", "api")["metadata"]["generation"]
+
+    # A misspelt field in a patch: the provider would apply the Deployment without it.
+    write(project, 9090, MISSPELT)
+    up = project.up("misspelt")
+    assert not up.ok
+    assert "examples/tried.yaml:7: spec.components[0]: Kubernetes refuses the Deployment 'api'" in up.output, \
+        up.output
+    assert "nodeSelectr" in up.output, up.output
+    assert not up.ops(), up.ops()
+    deployment = kube.get("deployment", "api")
+    assert deployment["metadata"]["generation"] == generation, "nothing was applied"
+    assert "nodeSelector" not in deployment["spec"]["template"]["spec"]
+
+    write(project, 9090)
+    assert project.preview_no_changes().returncode == 0, "the refused stage left nothing behind"
+    project.pulumi("destroy", "--yes", "--skip-preview")
+    assert kube.get("deployment", "api") is None
