@@ -10,6 +10,8 @@ status and the last ``oamState`` that was fully applied.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import sys
 import time
@@ -159,11 +161,19 @@ def not_ours(app, plan: Plan, applied: Applied) -> list:
     return problems
 
 
-def refused_by_cluster(app, plan: Plan) -> list:
+def digest(manifest: dict) -> str:
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def refused_by_cluster(app, plan: Plan, tried: dict[str, str]) -> list:
     """The stage's objects the API server would refuse, each a problem at what made it; asked before anything is
     applied, so that a refused object stops the stage with nothing changed (see cluster.dry_run). The provider
-    would apply the objects before it in order and then fail, and it drops a field the server does not know."""
-    objects = [d for d in plan.objects if d.kind != "Namespace"]
+    would apply the objects before it in order and then fail, and it drops a field the server does not know.
+    An object exactly as the last completed update applied it (``tried``: key -> digest) is not asked again.
+    The digests of this stage's objects go into the new record."""
+    digests = {d.key: digest(d.manifest) for d in plan.objects if d.kind != "Namespace"}
+    plan.resolution.history.tried = digests
+    objects = [d for d in plan.objects if d.key in digests and tried.get(d.key) != digests[d.key]]
     k8s = pulumi.Config("kubernetes")
 
     def ask(desired: Desired):
@@ -246,7 +256,7 @@ def run(root: Path = Path(".")) -> dict:
         taken = not_ours(app, plan, applied)
         if taken:
             raise ApplicationError(taken)
-        refused = refused_by_cluster(app, plan)
+        refused = refused_by_cluster(app, plan, history.tried)
         if refused:
             raise ApplicationError(refused)
     except OamError as err:

@@ -56,6 +56,7 @@ class History:
     approvals: dict[str, int] = field(default_factory=dict)  # suspend step -> release it was given for
     gates: dict[str, str] = field(default_factory=dict)  # timed suspend step -> when it started waiting
     passed: dict[str, str] = field(default_factory=dict)  # metric gate -> when its analysis passed (kept if any)
+    tried: dict[str, str] = field(default_factory=dict)  # object -> digest of the manifest the API server took
 
     def to_json(self) -> str:
         data = {"version": STATE_VERSION,
@@ -65,6 +66,8 @@ class History:
                 "gates": dict(sorted(self.gates.items()))}
         if self.passed:
             data["passed"] = dict(sorted(self.passed.items()))  # absent from a record without metric gates
+        if self.tried:
+            data["tried"] = dict(sorted(self.tried.items()))  # absent from records written before it was kept
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -81,6 +84,7 @@ class History:
             approvals={k: int(v) for k, v in data.get("approvals", {}).items()},
             gates=dict(data.get("gates", {})),
             passed=dict(data.get("passed", {})),
+            tried=dict(data.get("tried", {})),
         )
 
     def revision(self, component: str, n: int) -> Optional[Revision]:

@@ -62,6 +62,7 @@ class StageRun:
     error: Optional[str] = None
     registered: list[dict] = field(default_factory=list)  # every RegisterResourceOutputs of the stack, in order
     failed: list[str] = field(default_factory=list)  # resources whose step failed
+    tried: list[tuple[str, str]] = field(default_factory=list)  # (kind, name) of each object the API server tried
 
     @property
     def state(self) -> Optional[str]:
@@ -178,8 +179,12 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
     held = existing or {}
     real_list, oam_program.labels_by_name = oam_program.labels_by_name, lambda *group, **_: dict(held.get(group[:3], {}))
     refusals = refuse or {}
-    real_dry_run, oam_program.dry_run = oam_program.dry_run, lambda manifest, *_, **__: refusals.get(
-        (manifest["kind"], manifest["metadata"]["name"]))
+
+    def dry_run(manifest: dict, *_, **__) -> Optional[str]:
+        result.tried.append((manifest["kind"], manifest["metadata"]["name"]))
+        return refusals.get((manifest["kind"], manifest["metadata"]["name"]))
+
+    real_dry_run, oam_program.dry_run = oam_program.dry_run, dry_run
     real_leave, oam_program.leave = oam_program.leave, lambda: None  # the program would end its process here
     previous_outputs = dict(previous.outputs) if previous else {}
     objects = applied if applied is not None else previous
@@ -214,7 +219,11 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
         oam_program.leave = real_leave
         _drain()
     result.failed = list(mocks.failed)
-    if result.failed:
+    if result.error is not None and not result.failed:
+        # The program stopped before it registered anything: the stack keeps the outputs it had (the
+        # SDK's root resource under mocks may still hold another run's, which the engine never sees).
+        result.outputs = previous_outputs
+    elif result.failed:
         # The failed steps leave futures whose finalizers log "exception was never retrieved". Collected
         # at some later moment, inside CPython 3.11's parse of a module pytest imports then, they trip its
         # AST recursion check (SystemError: AST constructor recursion depth mismatch): collect them now.

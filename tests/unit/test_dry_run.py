@@ -36,6 +36,28 @@ def test_a_stage_the_api_server_takes_goes_on():
     assert run.error is None, run.error
 
 
+def test_only_what_changed_since_the_last_completed_update_is_tried_again():
+    first = run_stage({"app": FIRST})
+    assert first.error is None, first.error
+    kinds = {kind for kind, _ in first.tried}
+    assert {"Deployment", "Service", "VirtualService", "DestinationRule", "Gateway"} <= kinds, kinds
+    assert "Namespace" not in kinds
+    again = run_stage({"app": FIRST}, first)
+    assert again.error is None and again.tried == [], again.tried
+    rollout = run_stage({"app": "examples/bookinfo/rollout-v2.yaml"}, again)
+    assert rollout.error is None, rollout.error
+    assert 0 < len(rollout.tried) < len(first.tried), rollout.tried
+    assert ("Deployment", "reviews-v2") in rollout.tried
+    assert ("Deployment", "productpage-v1") not in rollout.tried  # unchanged
+
+
+def test_a_refused_stage_is_tried_again_in_full_next_time():
+    first = run_stage({"app": FIRST}, refuse={("Service", "reviews"): "refused"})
+    assert first.error is not None
+    again = run_stage({"app": FIRST}, first)
+    assert ("Service", "reviews") in again.tried
+
+
 # --- what a refusal is ------------------------------------------------------------------------------------
 
 def status(code: int, message: str, *causes: str) -> dict:
