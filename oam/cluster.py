@@ -1,11 +1,12 @@
-"""Reads of the cluster the provider cannot make for a program: does the namespace exist, how many pods are Ready.
+"""What the provider cannot ask the cluster for a program: does the namespace exist, how many pods are Ready,
+would the API server take this object (a dry run).
 
 The Kubernetes provider cannot tell a program whether an object exists (a read of a missing
 object fails the whole update), nor how far a Deployment got when its Ready wait failed, so
 this asks the API server itself, with the same
 connection settings the provider uses: the ``kubernetes:kubeconfig`` and
 ``kubernetes:context`` config keys, else ``KUBECONFIG``, else ``~/.kube/config``, else
-the in-cluster service account. Only the standard library: one GET, no client to import.
+the in-cluster service account. Only the standard library: no client to import.
 """
 from __future__ import annotations
 
