@@ -228,7 +228,11 @@ def report_failures(plan: Plan, cfg: StageConfig, timeout: int, failed: list[tup
         wanted = desired.manifest["spec"].get("replicas")  # none: an autoscaler sets them
         try:
             live = cluster.get(f"/apis/apps/v1/namespaces/{meta['namespace']}/{desired.kind.lower()}s/{meta['name']}",
-                               k8s.get("kubeconfig"), k8s.get("context")) or {}
+                               k8s.get("kubeconfig"), k8s.get("context"))
+            if live is None:
+                pulumi.log.error(f"{desired.kind} {meta['name']} was not created (the error above says why); "
+                                 f"{nothing_else}. {next_step}")
+                continue
             wanted = wanted if wanted is not None else (live.get("spec") or {}).get("replicas", "?")
             ready = f"{(live.get('status') or {}).get('readyReplicas') or 0}/{wanted} pods Ready"
         except ProbeError:

@@ -231,3 +231,28 @@ def test_an_approval_whose_stage_failed_never_blocks_the_rollback():
     # A typo in a file that rolls nothing back is still refused.
     typo = run_stage({"app": "examples/bookinfo/rollout-v2.yaml", "approve": "manual-aproval"}, canary)
     assert "'manual-aproval' is not a suspend step" in typo.error
+
+
+def test_a_deployment_the_api_server_never_created_is_not_reported_as_waiting_for_pods(monkeypatch):
+    from pathlib import Path
+
+    from oam import program
+    from oam.config import StageConfig
+    from oam.model import read_application
+    from oam.render import plan
+    from oam.revisions import History
+
+    stage = plan(read_application(Path(V1), V1), History(), StageConfig(app=V1))
+    cart = next(d for d in stage.objects if d.key == OLD)
+    said: list[str] = []
+    monkeypatch.setattr(program.pulumi.log, "error", said.append)
+    monkeypatch.setattr(program, "leave", lambda: None)
+    monkeypatch.setattr(program.pulumi, "Config", lambda _: {})
+    for live, expected in ((None, "Deployment cart-v1 was not created (the error above says why)"),
+                           ({"spec": {"replicas": 1}, "status": {"readyReplicas": 0}},
+                            "cart-v1: 0/3 pods Ready when the update stopped")):  # the manifest wants 3
+        said.clear()
+        monkeypatch.setattr(program.cluster, "get", lambda *_, **__: live)
+        program.report_failures(stage, StageConfig(app=V1), 60, [(cart, Exception("refused"))])
+        assert len(said) == 1 and said[0].startswith(expected), said
+        assert "nothing that waits for it was changed" in said[0]
