@@ -18,6 +18,7 @@ from oam.durations import parse_duration
 from oam.errors import ApplicationError, Problem
 from oam.loader import MAX_BYTES, Locator, closest, excerpt, parse_yaml, pydantic_problems
 from oam.registry import COMPONENTS, POLICIES, STEPS, TRAITS, Definition, Registry, TraitType
+from oam.workflow import values
 
 
 class OamModel(BaseModel):
@@ -61,6 +62,17 @@ class ComponentEnvelope(OamModel):
     _null = field_validator("properties", "traits", "depends_on", mode="before")(_null_is_none_given)
 
 
+class StepInput(OamModel):
+    source: str = Field(alias="from", description="The name of an output of an earlier step")
+    parameter_key: str = Field(description="Where the value goes in this step's properties, e.g. data.status")
+
+
+class StepOutput(OamModel):
+    name: str = Field(description="The name later steps take it by (their inputs' from)")
+    value_from: str = Field(description="What the value is: a path into what the step gives (output.status."
+                                        "conditions[0].message, context.name), a \"string\", + between them")
+
+
 class StepEnvelope(OamModel):
     name: str = Field(description="Step name, a DNS label")
     type: str = Field(description="Step type, e.g. canary-rollout")
@@ -68,8 +80,11 @@ class StepEnvelope(OamModel):
     timeout: Optional[str] = Field(None, description="How long the pods this step scales may take to be Ready, "
                                                      "e.g. 90s or 10m (default: the readyTimeout config key)")
     sub_steps: list["StepEnvelope"] = Field(default_factory=list, description="The steps of a step-group")
+    inputs: list[StepInput] = Field(default_factory=list, description="Values of earlier steps' outputs, each "
+                                                                      "put into this step's properties")
+    outputs: list[StepOutput] = Field(default_factory=list, description="Values this step gives later steps")
 
-    _null = field_validator("properties", "sub_steps", mode="before")(_null_is_none_given)
+    _null = field_validator("properties", "sub_steps", "inputs", "outputs", mode="before")(_null_is_none_given)
 
 
 class PolicyEnvelope(OamModel):
@@ -144,6 +159,23 @@ class StepSpec:
     path: tuple
     timeout: Optional[int] = None  # seconds
     sub_steps: tuple["StepSpec", ...] = ()
+    inputs: tuple["Input", ...] = ()
+    outputs: tuple["Output", ...] = ()
+    raw: Any = None  # the properties as the file writes them (inputs are put into a copy of them)
+
+
+@dataclass(frozen=True)
+class Input:
+    source: str  # the output's name
+    key: tuple  # where it goes in the step's properties
+    path: tuple  # of the input in the file
+
+
+@dataclass(frozen=True)
+class Output:
+    name: str
+    expression: Any  # oam.workflow.values.Expression
+    path: tuple
 
 
 @dataclass(frozen=True)
@@ -287,6 +319,7 @@ def validate_application(data: Any, locator: Locator) -> AppSpec:
     # on whatever validated so that one file's problems are all reported together.
     valid = not problems
     problems += _check_depends_on(app)
+    problems += _check_passing(app)
     for policy in app.policies:
         if policy.properties is not None:
             problems += _run_check(POLICIES.get(policy.type), policy, app, None)
@@ -361,7 +394,58 @@ def _step(step: StepEnvelope, path: tuple, locator: Locator, problems: list[Prob
         problems.append(locator.problem(path + ("timeout",), f"'{step.timeout}' is not a duration above 0",
                                         "write it like 90s, 10m or 1h30m"))
     subs = tuple(_step(sub, path + ("subSteps", j), locator, problems, seen) for j, sub in enumerate(step.sub_steps))
-    return StepSpec(step.name, step.type, sprops, path, timeout, subs)
+    inputs, outputs = [], []
+    for j, given in enumerate(step.inputs):
+        try:
+            inputs.append(Input(given.source, values.parse_key(given.parameter_key), path + ("inputs", j)))
+        except ValueError as err:
+            problems.append(locator.problem(path + ("inputs", j, "parameterKey"), f"{err}",
+                                            "write a path into the step's properties, like data.status or env[0].value"))
+    for j, given in enumerate(step.outputs):
+        try:
+            outputs.append(Output(given.name, values.parse(given.value_from), path + ("outputs", j)))
+        except ValueError as err:
+            problems.append(locator.problem(path + ("outputs", j, "valueFrom"), f"{err}",
+                                            f"write {values.SUPPORTED}"))
+    return StepSpec(step.name, step.type, sprops, path, timeout, subs, tuple(inputs), tuple(outputs),
+                    dict(step.properties))
+
+
+def _check_passing(app: AppSpec) -> list[Problem]:
+    """Each input takes an output an earlier step gives, on a step that takes inputs; each output has a name of
+    its own and reads only what its step gives."""
+    problems: list[Problem] = []
+    given: dict[str, StepSpec] = {}
+    for step in all_steps(app.steps):
+        definition = STEPS.get(step.type)
+        if definition is None:
+            continue
+        for i in step.inputs:
+            if not definition.takes_inputs:
+                why = (": a value put into a component's properties would make its revision from what the "
+                       "cluster says; write the value in the file" if definition.places else "")
+                problems.append(app.locator.problem(i.path, f"step type '{step.type}' takes no inputs{why}",
+                                                    "inputs go into the properties of export2config, export2secret, "
+                                                    "apply-object and print-message-in-status"))
+            elif i.source not in given:
+                problems.append(app.locator.problem(i.path + ("from",), f"no earlier step gives an output "
+                                                                        f"named '{i.source}'",
+                                                    closest(i.source, given)))
+        for o in step.outputs:
+            unknown = o.expression.roots - {"context"} - set(definition.gives)
+            if unknown:
+                gives = ", ".join(sorted({"context", *definition.gives}))
+                problems.append(app.locator.problem(o.path + ("valueFrom",), f"step type '{step.type}' gives no "
+                                                                             f"'{sorted(unknown)[0]}'",
+                                                    f"it gives: {gives}"))
+            if o.name in given:
+                problems.append(app.locator.problem(o.path + ("name",), f"output '{o.name}' is given by step "
+                                                                        f"'{given[o.name].name}' already",
+                                                    "give each output a name of its own"))
+            given.setdefault(o.name, step)
+        if step.outputs and step.properties is not None:
+            problems += definition.check_outputs(step, app)
+    return problems
 
 
 def all_steps(steps) -> list[StepSpec]:

@@ -165,6 +165,16 @@ def digest(manifest: dict) -> str:
     return hashlib.sha256(json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
+def read_live(ref: dict) -> Optional[dict]:
+    """An object as the cluster holds it (for a step's outputs); None when it is not there or cannot be read."""
+    k8s = pulumi.Config("kubernetes")
+    try:
+        return cluster.get(cluster.object_path(ref), k8s.get("kubeconfig"), k8s.get("context"))
+    except ProbeError as err:
+        pulumi.log.warn(f"could not read {ref['kind']} {ref['metadata']['name']} for a step's output ({err})")
+        return None
+
+
 def refused_by_cluster(app, plan: Plan, tried: dict[str, str]) -> list:
     """The stage's objects the API server would refuse, each a problem at what made it; asked before anything is
     applied, so that a refused object stops the stage with nothing changed (see cluster.dry_run). The provider
@@ -251,7 +261,7 @@ def run(root: Path = Path(".")) -> dict:
         cfg = read_stage_config(config.get, project, root / stack_file, stack_file, config_keys(project))
         app = read_application(root / cfg.app, cfg.app)
         history, applied, recorded = read_recorded()
-        resolution = resolve(app, history, cfg, metrics=Prometheus())
+        resolution = resolve(app, history, cfg, metrics=Prometheus(), reader=read_live)
         placed = [p.namespace for p in resolution.placements]
         used = [object_namespace(app, o.manifest) for o in resolution.objects]  # what the steps apply themselves
         managed = {ns: namespace_to_manage(app, ns, applied, cfg, pods=ns in placed)

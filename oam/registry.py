@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import json
 import pkgutil
 import re
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Iterable, Optional, TypeVar
@@ -207,6 +208,23 @@ class StepType(Definition):
     gate: ClassVar[bool] = False  # waits for an approval (pulumi config set approve <step>) or a duration
     ends_release: ClassVar[bool] = False  # aborts the release: the stable revision takes everything back
     places: ClassVar[bool] = False  # deploys the application somewhere (without one, it goes where its policies say)
+    takes_inputs: ClassVar[bool] = False  # its properties are data that earlier steps' outputs may fill in
+    gives: ClassVar[tuple[str, ...]] = ()  # what its outputs' valueFrom may read besides context (output, outputs)
+    reads_applied: ClassVar[bool] = False  # its outputs read objects it applies: only after the update that did
+
+    def mark(self, p: Any, run: Any, step: Any) -> str:
+        """What a value this step gives comes from: a value is read again when its mark changes (by default the
+        step's properties)."""
+        return json.dumps(step.raw, sort_keys=True, default=str)
+
+    def check_outputs(self, step: Any, app: Any) -> list:
+        """Problems of this step's outputs that need the whole application to see."""
+        return []
+
+    def given(self, p: Any, run: Any, step: Any) -> Optional[dict]:
+        """What this step's outputs read (``gives`` -> value), once it has run; None while it cannot say yet
+        (the objects it applied are read from the cluster after the update that applied them)."""
+        return {}
 
     def run(self, p: Any, run: Any, step: Any) -> bool:
         """Act on the workflow run; True to go on to the next step."""

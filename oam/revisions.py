@@ -57,6 +57,9 @@ class History:
     gates: dict[str, str] = field(default_factory=dict)  # timed suspend step -> when it started waiting
     passed: dict[str, str] = field(default_factory=dict)  # metric gate -> when its analysis passed (kept if any)
     tried: dict[str, str] = field(default_factory=dict)  # object -> digest of the manifest the API server took
+    values: dict[str, list] = field(default_factory=dict)  # step output -> [mark of its source, value]
+    applied: dict[str, str] = field(default_factory=dict)  # step with outputs -> its mark when last applied
+    step_objects: list[list] = field(default_factory=list)  # [step, manifest] of each object steps applied
 
     def to_json(self) -> str:
         data = {"version": STATE_VERSION,
@@ -68,6 +71,12 @@ class History:
             data["passed"] = dict(sorted(self.passed.items()))  # absent from a record without metric gates
         if self.tried:
             data["tried"] = dict(sorted(self.tried.items()))  # absent from records written before it was kept
+        if self.values:
+            data["values"] = dict(sorted(self.values.items()))  # absent from a record without step outputs
+        if self.applied:
+            data["applied"] = dict(sorted(self.applied.items()))  # absent from a record without step outputs
+        if self.step_objects:
+            data["stepObjects"] = self.step_objects  # absent from a record without steps that apply objects
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -85,6 +94,9 @@ class History:
             gates=dict(data.get("gates", {})),
             passed=dict(data.get("passed", {})),
             tried=dict(data.get("tried", {})),
+            values=dict(data.get("values", {})),
+            applied=dict(data.get("applied", {})),
+            step_objects=[list(o)[:2] for o in data.get("stepObjects", [])],
         )
 
     def revision(self, component: str, n: int) -> Optional[Revision]:

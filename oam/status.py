@@ -13,6 +13,9 @@ from oam.workflow.engine import ROLLED_BACK, SUCCEEDED, SUSPENDED
 STEP_MESSAGES = "stepMessages"  # step name -> the message a step shows (print-message-in-status)
 
 
+WORKFLOW_STATUS = "workflowStatus"
+
+
 def next_command(plan: Plan, cfg: StageConfig) -> str:
     res = plan.resolution
     if res.phase == SUSPENDED:
@@ -21,6 +24,9 @@ def next_command(plan: Plan, cfg: StageConfig) -> str:
             when = f"after {iso_of(analysis.decides_at)}" if analysis.decides_at else "again later"
             return (f"pulumi up {when} to let the analysis decide (python -m oam advance does it for you); "
                     f"or promote by hand: {cfg.approve_command(res.gate)} && pulumi up")
+        if res.data_wait:
+            return "pulumi up (python -m oam advance runs it for you): " + res.data_wait.removesuffix(
+                ": run pulumi up again")
         if res.gate_opens_at:
             return f"pulumi up after {res.gate_opens_at} (or {cfg.approve_command(res.gate)} && pulumi up)"
         return f"{cfg.approve_command(res.gate)} && pulumi up"
@@ -65,6 +71,9 @@ def status(plan: Plan, cfg: StageConfig) -> dict[str, Any]:
         if analysis:
             item["waiting"] = f"{res.gate} (metric analysis)"
             item["analysis"] = analysis.status()
+        elif res.gate and res.data_wait:
+            item["waiting"] = f"{res.gate} (a step output)"
+            item["opensAt"] = res.gate_opens_at
         elif res.gate:
             item["waiting"] = res.gate + (f" (opens at {res.gate_opens_at})" if res.gate_opens_at else " (needs approval)")
             if res.gate_opens_at:
@@ -73,6 +82,19 @@ def status(plan: Plan, cfg: StageConfig) -> dict[str, Any]:
             item["rolledBackBy"] = res.release.aborted
         item["next"] = next_command(plan, cfg)
         out[name] = item
+    if not res.rollouts and res.total:
+        # An application that rolls nothing out: where its workflow is (camelCase: no component's name).
+        shown = res.executed + 1 if res.phase == SUSPENDED else res.executed
+        name = app.steps[min(shown, res.total) - 1].name if shown else "not started"
+        item = {"release": res.release.n, "step": f"{shown}/{res.total} {name}", "phase": res.phase}
+        if res.gate:
+            item["waiting"] = res.gate + (" (a step output)" if res.data_wait else
+                                          f" (opens at {res.gate_opens_at})" if res.gate_opens_at else
+                                          " (needs approval)")
+            if res.gate_opens_at:
+                item["opensAt"] = res.gate_opens_at
+        item["next"] = next_command(plan, cfg)
+        out[WORKFLOW_STATUS] = item
     if res.notes:
         out["notes"] = list(res.notes)
     if res.shown:
@@ -105,8 +127,10 @@ def failed_status(plan: Plan, cfg: StageConfig) -> dict[str, Any]:
         item["phase"] = "failed"
         item["failed"] = (f"pulumi up did not apply {step} in full (see its error); routes stay where they were "
                           f"until the pods they send to are Ready")
-        item["wanted"] = item.pop("revisions")
+        if "revisions" in item:
+            item["wanted"] = item.pop("revisions")
         item.pop("waiting", None)
+        item.pop("opensAt", None)
         item["next"] = ("fix the cause, then pulumi up (it goes on from where the cluster is, in the safe order); "
                         "or roll back: pulumi config set rollback true && pulumi up")
     return out

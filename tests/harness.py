@@ -151,7 +151,8 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
               applied: Optional[StageRun] = None, fail: tuple[str, ...] = (),
               namespaces: Optional[dict[str, Optional[dict]]] = None,
               existing: Optional[dict[tuple, dict[str, dict]]] = None,
-              refuse: Optional[dict[tuple[str, str], str]] = None) -> StageRun:
+              refuse: Optional[dict[tuple[str, str], str]] = None,
+              live: Optional[dict[tuple[str, str], dict]] = None) -> StageRun:
     """Run the program once with ``config`` (keys without the project prefix).
 
     ``previous`` supplies the stack outputs of the last update, as the engine would, and the
@@ -161,6 +162,7 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
     one); by default every namespace exists and is labelled for sidecar injection.
     ``existing`` is what else the cluster holds: (apiVersion, kind, namespace) -> name -> labels.
     ``refuse`` is what the API server's dry run refuses: (kind, name) -> its message; it takes the rest.
+    ``live`` is what the cluster holds for the steps' outputs to read: (kind, name) -> the object.
     ``fail`` names resources whose step fails. Then, as the engine does, the recorded
     outputs are the previous ones overlaid with the first the program registered: the
     engine stops taking events once a step has failed.
@@ -185,6 +187,9 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
         return refusals.get((manifest["kind"], manifest["metadata"]["name"]))
 
     real_dry_run, oam_program.dry_run = oam_program.dry_run, dry_run
+    held_live = live or {}
+    real_read, oam_program.read_live = oam_program.read_live, lambda ref: held_live.get(
+        (ref["kind"], ref["metadata"]["name"]))
     real_leave, oam_program.leave = oam_program.leave, lambda: None  # the program would end its process here
     previous_outputs = dict(previous.outputs) if previous else {}
     objects = applied if applied is not None else previous
@@ -216,6 +221,7 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
         oam_program.namespace_labels = real_probe
         oam_program.labels_by_name = real_list
         oam_program.dry_run = real_dry_run
+        oam_program.read_live = real_read
         oam_program.leave = real_leave
         _drain()
     result.failed = list(mocks.failed)

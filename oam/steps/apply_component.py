@@ -7,7 +7,7 @@ from pydantic import Field
 
 from oam.loader import closest
 from oam.model import OamModel
-from oam.registry import STEPS, StepType
+from oam.registry import COMPONENTS, STEPS, StepType
 from oam.workflow.placements import LOCAL, TargetNamespace, Placement, other_cluster
 
 
@@ -25,6 +25,8 @@ class ApplyComponent(StepType):
     name = "apply-component"
     Properties = ApplyComponentProperties
     places = True
+    gives = ("output",)
+    reads_applied = True
 
     def check(self, step, app, _):
         p: ApplyComponentProperties = step.properties
@@ -42,3 +44,37 @@ class ApplyComponent(StepType):
     def run(self, p: ApplyComponentProperties, run, step) -> bool:
         run.deploy([Placement(p.namespace or run.app.namespace, (), (p.component,))])
         return True
+
+    def check_outputs(self, step, app) -> list:
+        p: ApplyComponentProperties = step.properties
+        comp = app.component(p.component)
+        if comp is None or not any("output" in o.expression.roots for o in step.outputs):
+            return []
+        kind = WORKLOADS.get(COMPONENTS.get(comp.type).runs)
+        why = (f"'{comp.name}' is a {comp.type} component, which runs {COMPONENTS.get(comp.type).runs}: it has no "
+               "one workload object to read" if kind is None else
+               f"'{comp.name}' is rolled out: its revisions run side by side" if comp in app.canaried else "")
+        return [app.locator.problem(o.path + ("valueFrom",), f"output reads the component's workload, and {why}",
+                                    "read the object with a read-object step instead")
+                for o in step.outputs if why and "output" in o.expression.roots]
+
+    def mark(self, p: ApplyComponentProperties, run, step) -> str:
+        """The component's revision, where: a new one is read once the update that applies it has completed."""
+        revision = run.current.get(p.component)
+        return f"{revision.name if revision is not None else p.component}@{p.namespace or run.app.namespace}"
+
+    def given(self, p: ApplyComponentProperties, run, step):
+        """``output``: the component's workload as the cluster holds it (status included)."""
+        comp = run.app.component(p.component)
+        api_version, kind = WORKLOADS[COMPONENTS.get(comp.type).runs]
+        if run.reader is None:
+            return None
+        live = run.reader({"apiVersion": api_version, "kind": kind,
+                           "metadata": {"name": comp.name, "namespace": p.namespace or run.app.namespace}})
+        return None if live is None else {"output": live}
+
+
+# What a component type runs in (ComponentType.runs) -> (apiVersion, kind) of the object an output reads.
+WORKLOADS = {"a Deployment": ("apps/v1", "Deployment"), "a StatefulSet": ("apps/v1", "StatefulSet"),
+             "a DaemonSet": ("apps/v1", "DaemonSet"), "a Job": ("batch/v1", "Job"),
+             "a CronJob": ("batch/v1", "CronJob")}

@@ -31,6 +31,7 @@ class ApplyObject(StepType):
 
     name = "apply-object"
     Properties = ApplyObjectProperties
+    takes_inputs = True
 
     def check(self, step, app, _):
         return check_object(step.properties.value, step.path + ("properties", "value"), app) + \

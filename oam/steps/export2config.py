@@ -25,6 +25,7 @@ class Export2Config(StepType):
 
     name = "export2config"
     Properties = Export2ConfigProperties
+    takes_inputs = True
 
     def check(self, step, app, _):
         return check_data(step.properties.data, step.path + ("properties", "data"), app, "ConfigMap") + \

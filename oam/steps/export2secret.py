@@ -69,6 +69,7 @@ class Export2Secret(StepType):
 
     name = "export2secret"
     Properties = Export2SecretProperties
+    takes_inputs = True
 
     def check(self, step, app, _):
         p: Export2SecretProperties = step.properties

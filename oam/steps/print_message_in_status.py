@@ -17,6 +17,7 @@ class PrintMessageInStatus(StepType):
 
     name = "print-message-in-status"
     Properties = PrintMessageInStatusProperties
+    takes_inputs = True
 
     def run(self, p: PrintMessageInStatusProperties, run, step) -> bool:
         run.show(step, p.message)

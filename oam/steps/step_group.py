@@ -29,6 +29,6 @@ class StepGroup(StepType):
 
     def run(self, p: StepGroupProperties, run, step) -> bool:
         for sub in step.sub_steps:
-            if sub.properties is None or not STEPS.get(sub.type).run(sub.properties, run, sub):
+            if sub.properties is None or not run.step(sub):
                 return False
         return True

@@ -10,7 +10,9 @@ import copy
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Optional
+from typing import Any, Callable, Optional
+
+from pydantic import ValidationError
 
 from oam.config import StageConfig
 from oam.errors import ApplicationError, ConfigError, ReleaseError
@@ -19,7 +21,7 @@ from oam.metrics import (DEFAULT_ENDPOINT, FAILED, PASSED, PENDING, Condition, M
 from oam.model import AppSpec, StepSpec, all_steps, rollout_of
 from oam.registry import STEPS
 from oam.revisions import History, Release, Revision, assign_revisions, prune
-from oam.workflow import rollouts
+from oam.workflow import rollouts, values
 from oam.workflow.analysis import Analysis
 from oam.workflow.clock import iso, iso_of, left, parse_iso, utcnow
 from oam.workflow.placements import Placement, default_placements
@@ -29,6 +31,10 @@ from oam.workflow.rollouts import Rollout
 
 __all__ = ["ACTIVE", "PROGRESSING", "ROLLED_BACK", "SUCCEEDED", "SUSPENDED", "Resolution", "Rollout", "StepObject",
            "WorkflowRun", "resolve", "utcnow"]
+
+
+_WAIT = object()  # an output that cannot be read yet
+DATA_RECHECK = 2  # seconds: when the driver runs pulumi up again for an output it waits on
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,7 @@ class Resolution:
     analysis: Optional[Analysis] = None  # the metric gate this stage waits at, or the one that ended the release
     objects: list[StepObject] = field(default_factory=list)  # what the steps run so far apply, in step order
     shown: dict[str, str] = field(default_factory=dict)  # step name -> the message it shows in the status
+    data_wait: Optional[str] = None  # why the workflow waits at ``gate`` for a step output it cannot read yet
 
 
 class WorkflowRun:
@@ -65,7 +72,7 @@ class WorkflowRun:
 
     def __init__(self, app: AppSpec, cfg: StageConfig, release: Release, history: History,
                  same_release: bool, now: datetime, current: Optional[dict[str, Revision]] = None,
-                 metrics: Optional[MetricSource] = None):
+                 metrics: Optional[MetricSource] = None, reader: Optional[Callable[[dict], Optional[dict]]] = None):
         self.app, self.cfg, self.release, self.now = app, cfg, release, now
         self.history = history
         self.current = current or {}
@@ -86,6 +93,90 @@ class WorkflowRun:
         self.aborted: Optional[str] = None  # why a metric gate rolled the release back
         self.objects: list[StepObject] = []
         self.shown: dict[str, str] = {}
+        # Step outputs. A value is kept with the mark of what its step gave it from (the revision of the
+        # component it applied, the object it read): later stages take the same value while the mark holds.
+        # ``applied`` is the mark each step that reads what it applied had in the last completed update.
+        self.values: dict[str, list] = dict(history.values)
+        self.applied: dict[str, str] = dict(history.applied)
+        self.marks: dict[str, str] = {}
+        self.givers: dict[str, tuple[StepSpec, Any, Any]] = {}
+        self.position = 0  # the top-level step running (a step group's steps count as the group)
+        self.reader = reader
+        self.data_wait: Optional[str] = None
+
+    def step(self, step: StepSpec) -> bool:
+        """Run one step: its inputs put into its properties first; True to go on to the next."""
+        definition = STEPS.get(step.type)
+        p = step.properties
+        if step.inputs:
+            p = self._filled(step, definition)
+            if p is None:
+                return False
+        go_on = definition.run(p, self, step)
+        if step.outputs:
+            self.marks[step.name] = definition.mark(p, self, step)
+        for output in step.outputs:
+            self.givers[output.name] = (step, definition, p)
+        return go_on
+
+    def _filled(self, step: StepSpec, definition) -> Any:
+        raw = copy.deepcopy(step.raw)
+        for given in step.inputs:
+            value = self.value(given.source, step)
+            if value is _WAIT:
+                return None
+            try:
+                raw = values.put({"properties": raw}, given.key if given.key[0] == "properties" else
+                                 ("properties",) + given.key, value)["properties"]
+            except ValueError as err:
+                raise ApplicationError([self.app.locator.problem(given.path + ("parameterKey",), str(err),
+                                                                 "name a place in the step's properties")]) from None
+        try:
+            p = definition.Properties.model_validate(raw)
+        except ValidationError as err:
+            where = "; ".join(".".join(str(x) for x in e["loc"]) + ": " + e["msg"] for e in err.errors()[:3])
+            raise ApplicationError([self.app.locator.problem(
+                step.path + ("inputs",), f"with its inputs put in, the step's properties are not valid: {where}",
+                "check that each input's value fits where parameterKey puts it")]) from None
+        problems = list(definition.check(dataclasses.replace(step, properties=p), self.app, None))
+        if problems:
+            raise ApplicationError(problems)
+        return p
+
+    def value(self, name: str, consumer: StepSpec) -> Any:
+        """The value of output ``name`` for ``consumer``: as read before in this release, else read now; _WAIT
+        (the workflow stops at ``consumer`` for this update) when it cannot be read yet."""
+        giver, definition, p = self.givers[name]
+        mark = self.marks[giver.name]
+        if name in self.values and self.values[name][0] == mark:
+            return self.values[name][1]
+        output = next(o for o in giver.outputs if o.name == name)
+        scope = {"context": {"name": self.app.name, "appName": self.app.name, "namespace": self.app.namespace,
+                             "stepName": giver.name}}
+        if output.expression.roots - {"context"}:
+            if definition.reads_applied and self.applied.get(giver.name) != mark:
+                return self._wait(consumer, f"takes '{name}' from step '{giver.name}', which reads what that step "
+                                            "applied once the update that applies it has completed")
+            given = definition.given(p, self, giver)
+            if given is None:
+                return self._wait(consumer, f"takes '{name}' from step '{giver.name}', which cannot read "
+                                            f"{'the cluster without a stack' if self.reader is None else 'it yet'}")
+            scope.update(given)
+        try:
+            value = values.evaluate(output.expression, scope)
+        except values.Missing as err:
+            return self._wait(consumer, f"takes '{name}' from step '{giver.name}': {err} yet")
+        except ValueError as err:
+            raise ApplicationError([self.app.locator.problem(output.path + ("valueFrom",), str(err))]) from None
+        self.values[name] = [mark, value]
+        return value
+
+    def _wait(self, consumer: StepSpec, why: str):
+        self.waiting = consumer.name
+        self.opens_at = iso(self.now + timedelta(seconds=DATA_RECHECK))
+        self.data_wait = f"step '{consumer.name}' {why}: run pulumi up again"
+        self.messages.append(self.data_wait)
+        return _WAIT
 
     def apply(self, step: StepSpec, manifest: dict, path: tuple) -> None:
         """The stage applies ``manifest`` (an object written in full, at ``path`` of the file) for ``step``."""
@@ -201,7 +292,8 @@ class WorkflowRun:
 
 
 def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[datetime] = None,
-            stack_known: bool = True, metrics: Optional[MetricSource] = None) -> Resolution:
+            stack_known: bool = True, metrics: Optional[MetricSource] = None,
+            reader: Optional[Callable[[dict], Optional[dict]]] = None) -> Resolution:
     """Work out the desired state of this stage; raise an OamError for a move that is not allowed.
 
     Without ``stack_known`` (a check without a stack) the steps are not held against a
@@ -210,6 +302,7 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
     """
     now = now or utcnow()
     history = copy.deepcopy(history)
+    history_before = copy.deepcopy(history)
     previous = copy.deepcopy(history.release)
     current = assign_revisions(app, history)
     targets = {c.name: current[c.name].n for c in app.canaried}
@@ -226,7 +319,7 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
             raise ApplicationError(problems)
     check_approvals(app, cfg, history, release, bool(cfg.rollback or ends_release or aborted))
 
-    run = WorkflowRun(app, cfg, release, history, same, now, current, metrics)
+    run = WorkflowRun(app, cfg, release, history, same, now, current, metrics, reader)
     executed, total = 0, len(steps) if steps else 0
     limit = cfg.stage if cfg.stage is not None else total
     ready_timeout = None
@@ -236,7 +329,8 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
         _replay(run, (steps or ())[:release.step])
     for i, step in enumerate((steps or ())[:limit], 1):
         definition = STEPS.get(step.type)
-        go_on = definition.run(step.properties, run, step)
+        run.position = i - 1
+        go_on = run.step(step)
         if not definition.gate and (go_on or not run.waiting):
             ready_timeout = step.timeout  # the step that set the replicas of this stage
         if not go_on and run.waiting:
@@ -271,6 +365,20 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
                          for a in cfg.approve}
     history.gates = run.used_gates
     history.passed = run.used_passed
+    outputs = {o.name for s in all_steps(steps) for o in s.outputs}
+    history.values = {k: v for k, v in run.values.items() if k in outputs}
+    history.applied = {k: v for k, v in {**run.applied, **run.marks}.items()
+                       if STEPS.get(next((s.type for s in all_steps(steps) if s.name == k), "")) is not None}
+    # What steps applied before stays as it was until the workflow reaches those steps again (KubeVela, too,
+    # removes what a release no longer applies only once its workflow is done): a workflow that waits before
+    # the step that writes a ConfigMap does not delete the ConfigMap meanwhile. A stage pinned in the same
+    # release is what it says (going back a stage takes the objects of later steps away again).
+    reached = {s.name for s in all_steps((steps or ())[:executed])}
+    kept = [] if phase == SUCCEEDED or (cfg.stage is not None and same) else [
+        StepObject(name, _step_path(steps, name), manifest) for name, manifest in history_before.step_objects
+        if name not in reached]
+    run.objects = kept + run.objects
+    history.step_objects = [[o.step, o.manifest] for o in run.objects]
     # Only a rolled-out component ever renders an older revision, from its stored properties.
     keep: dict[str, set[int]] = {}
     for c, r in sized.items():
@@ -294,7 +402,8 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
     placed = (list(run.placed.values()) if any(STEPS.get(s.type).places for s in all_steps(steps))
               else default_placements(app))
     return Resolution(release, current, sized, phase, executed, total, run.waiting, run.opens_at,
-                      notes, run.messages, history, ready_timeout, placed, run.analysis, run.objects, run.shown)
+                      notes, run.messages, history, ready_timeout, placed, run.analysis, run.objects, run.shown,
+                      run.data_wait)
 
 
 def _replay(run: WorkflowRun, steps) -> None:
@@ -305,10 +414,18 @@ def _replay(run: WorkflowRun, steps) -> None:
     """
     opened = dataclasses.replace(run.cfg, approve=tuple(run.app.gates()))
     again = WorkflowRun(run.app, opened, run.release, run.history, False, run.now, run.current)
-    for step in steps:
+    again.values, again.applied = dict(run.values), dict(run.applied)
+    for i, step in enumerate(steps):
         if step.properties is not None:
-            STEPS.get(step.type).run(step.properties, again, step)
+            again.position = i
+            again.step(step)
     run.placed, run.objects, run.shown = again.placed, again.objects, again.shown
+
+
+def _step_path(steps, name: str) -> tuple:
+    """Where step ``name`` writes its object, for messages; () when the file has that step no more."""
+    step = next((s for s in all_steps(steps) if s.name == name), None)
+    return step.path + ("properties",) if step is not None else ()
 
 
 def _check_stage(app: AppSpec, cfg: StageConfig) -> None:

@@ -83,7 +83,9 @@ def test_apply_object_applies_its_object_once_the_step_is_reached_and_keeps_it()
     assert cm.inputs["metadata"]["namespace"] == "default"
     assert cm.inputs["metadata"]["labels"] == {"app.oam.dev/name": "store"}
     assert cm.inputs["data"] == {"log-level": "info"}
-    assert first.outputs["status"] == {}, "no rollout, no message: nothing to show"
+    assert first.outputs["status"] == {"workflowStatus": {  # no rollout: where the workflow is
+        "release": 1, "step": "3/4 check", "phase": "suspended", "waiting": "check (needs approval)",
+        "next": "pulumi config set approve check && pulumi up"}}, first.outputs["status"]
     assert first.depends("store-api-deployment", "store-configmap-api-settings"), "the pods mount it"
 
     again = stage(APPLY_OBJECT, first)
@@ -427,7 +429,8 @@ def test_the_message_shows_in_the_status_once_its_step_is_reached():
     first = stage(PRINT, stage=1)
     assert "stepMessages" not in first.outputs["status"]
     second = stage(PRINT, first)
-    assert second.outputs["status"] == {"stepMessages": {"done": MESSAGE}}
+    assert second.outputs["status"]["stepMessages"] == {"done": MESSAGE}
+    assert second.outputs["status"]["workflowStatus"]["phase"] == "succeeded"
     same_resources(second, stage(PRINT, second))
     assert Where.read(second.outputs).phase == "succeeded"
 

@@ -1,0 +1,261 @@
+"""Steps that pass values: a step's outputs (valueFrom), a later step's inputs (parameterKey).
+
+A value read from what a step applied is read from the cluster after the update that applied it has
+completed: the workflow waits at the step that takes it (the next pulumi up goes on). A value once read
+is kept for the release, so later stages render the same objects.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from oam.workflow import values
+from tests.harness import run_stage
+from tests.unit.app_files import line, problems
+
+HEAD = """apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: ex
+spec:
+  components:
+    - name: server
+      type: webservice
+      properties:
+        image: registry.example.com/server:{tag}
+        port: 8000
+  workflow:
+    steps:
+"""
+
+PASSING = """      - name: apply-server
+        type: apply-component
+        outputs:
+          - name: status
+            valueFrom: output.status.conditions[0].message
+          - name: who
+            valueFrom: context.name + "/" + context.stepName
+        properties:
+          component: server
+      - name: export-config
+        type: export2config
+        inputs:
+          - from: status
+            parameterKey: data.serverstatus
+          - from: who
+            parameterKey: data.who
+        properties:
+          configName: server-status
+          data:
+            kept: as written
+"""
+
+CONFIGMAP = "ex-configmap-server-status"
+
+
+def write(tmp_path: Path, steps: str = PASSING, tag: str = "1", name: str = "app.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(HEAD.format(tag=tag) + steps)
+    return str(path)
+
+
+def deployment(message: str) -> dict:
+    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "server"},
+            "status": {"observedGeneration": 3, "conditions": [{"type": "Available", "message": message}]}}
+
+
+def workflow(run) -> dict:
+    return run.outputs["status"]["workflowStatus"]
+
+
+# --- the expressions ----------------------------------------------------------------------------------------
+
+def test_value_from_takes_paths_strings_and_plus():
+    scope = {"output": {"status": {"conditions": [{"message": "ok", "n": 2}]}, "data": {"a-b": "x"}},
+             "context": {"name": "ex"}}
+    assert values.evaluate(values.parse("output.status.conditions[0].message"), scope) == "ok"
+    assert values.evaluate(values.parse('output.data["a-b"] + "/" + context.name'), scope) == "x/ex"
+    assert values.evaluate(values.parse("output.status.conditions[0].n + 3"), scope) == 5
+    with pytest.raises(values.Missing, match=r"output.status.conditions\[1\] is not there"):
+        values.evaluate(values.parse("output.status.conditions[1].message"), scope)
+    with pytest.raises(ValueError, match="joins strings or numbers"):
+        values.evaluate(values.parse('output.status.conditions[0].n + "x"'), scope)
+
+
+@pytest.mark.parametrize("text, why", [
+    ('import "strconv"\nstrconv.FormatInt(output.n, 10)', "CUE functions or imports"),
+    ("base64.Decode(null, output.value.data.X)", "CUE functions or imports"),
+    ("output.status.", "a name must follow '.'"),
+    ("output[1.5]", "not a whole number"),
+    ("output.a +", "ends after '+'"),
+    ("output.a output.b", "unexpected 'output'"),
+])
+def test_value_from_refuses_what_it_cannot_evaluate(text, why):
+    with pytest.raises(ValueError, match=re.escape(why)):
+        values.parse(text)
+
+
+def test_parameter_key_puts_a_value_where_it_says():
+    assert values.parse_key('data["a.b"]') == ("data", "a.b")
+    assert values.put({"env": [{"name": "A"}]}, values.parse_key("env[0].value"), "x") == \
+        {"env": [{"name": "A", "value": "x"}]}
+    assert values.put({}, ("data", "new"), "x") == {"data": {"new": "x"}}
+    with pytest.raises(ValueError, match="no item 1"):
+        values.put({"env": []}, ("env", 1), "x")
+
+
+# --- the file check ----------------------------------------------------------------------------------------
+
+def test_an_input_must_take_an_output_of_an_earlier_step(tmp_path):
+    path = write(tmp_path, PASSING.replace("from: status", "from: stauts"))
+    text = problems(path)
+    assert f"{path}:{line(Path(path).read_text(), 'from: stauts')}: spec.workflow.steps[1].inputs[0].from: no " \
+           "earlier step gives an output named 'stauts'; did you mean 'status'?" in text, text
+    # An output of a later step is no earlier step's.
+    later = write(tmp_path, PASSING.split("      - name: export-config")[1].join(["      - name: export-config", ""])
+                  + PASSING.split("      - name: export-config")[0], name="later.yaml")
+    assert "no earlier step gives an output named 'status'" in problems(later)
+
+
+def test_inputs_and_outputs_only_where_a_step_has_them(tmp_path):
+    steps = PASSING.replace("""        properties:
+          component: server
+""", """        inputs:
+          - from: who
+            parameterKey: image
+        properties:
+          component: server
+""").replace("valueFrom: output.status.conditions[0].message", "valueFrom: outputs.service.spec")
+    text = problems(write(tmp_path, steps))
+    assert "spec.workflow.steps[0].inputs[0]: step type 'apply-component' takes no inputs" in text, text
+    assert "spec.workflow.steps[0].outputs[0].valueFrom: a apply-component step gives no 'outputs'" not in text
+    assert "spec.workflow.steps[0].outputs[0].valueFrom: step type 'apply-component' gives no 'outputs'; it " \
+           "gives: context, output" in text, text
+
+
+def test_an_output_of_a_component_without_one_workload_is_refused(tmp_path):
+    path = write(tmp_path, PASSING)
+    text = Path(path).read_text().replace("""      type: webservice
+      properties:
+        image: registry.example.com/server:1
+        port: 8000
+""", """      type: k8s-objects
+      properties:
+        objects:
+          - apiVersion: v1
+            kind: ConfigMap
+            metadata:
+              name: settings
+""")
+    Path(path).write_text(text)
+    assert "output reads the component's workload, and 'server' is a k8s-objects component, which runs the " \
+           "objects written in it" in problems(path)
+
+
+def test_two_outputs_of_one_name_are_refused(tmp_path):
+    text = problems(write(tmp_path, PASSING.replace("- name: who", "- name: status")))
+    assert "spec.workflow.steps[0].outputs[1].name: output 'status' is given by step 'apply-server' already" in text
+
+
+# --- the stages --------------------------------------------------------------------------------------------
+
+def test_a_value_read_from_what_a_step_applied_waits_for_the_update_that_applied_it(tmp_path):
+    path = write(tmp_path)
+    first = run_stage({"app": path}, live={("Deployment", "server"): deployment("too early")})
+    assert first.error is None, first.error
+    assert CONFIGMAP not in first.resources, "the step that takes the value waits"
+    assert "ex-server-deployment" in first.resources or any("deployment" in k for k in first.resources)
+    status = workflow(first)
+    assert status["phase"] == "suspended" and status["waiting"] == "export-config (a step output)", status
+    assert "takes 'status' from step 'apply-server'" in status["next"], status
+
+    second = run_stage({"app": path}, first, live={("Deployment", "server"): deployment("available")})
+    assert second.error is None, second.error
+    assert second.resources[CONFIGMAP].inputs["data"] == {"kept": "as written", "serverstatus": "available",
+                                                           "who": "ex/apply-server"}
+    assert workflow(second)["phase"] == "succeeded"
+    record = json.loads(second.state)
+    assert record["values"] == {"status": ["server-v1@default", "available"],
+                                "who": ["server-v1@default", "ex/apply-server"]}, "each with what it came from"
+    assert record["applied"] == {"apply-server": "server-v1@default"}
+
+    # Read once a release: what the cluster says later changes nothing.
+    third = run_stage({"app": path}, second, live={("Deployment", "server"): deployment("something else")})
+    assert third.resources[CONFIGMAP].inputs == second.resources[CONFIGMAP].inputs
+
+
+def test_a_new_revision_is_read_again_and_the_objects_of_later_steps_stay_meanwhile(tmp_path):
+    live = {("Deployment", "server"): deployment("available")}
+    first = run_stage({"app": write(tmp_path)}, live=live)
+    done = run_stage({"app": write(tmp_path)}, first, live=live)
+    assert done.resources[CONFIGMAP].inputs["data"]["serverstatus"] == "available"
+    v2 = write(tmp_path, tag="2", name="v2.yaml")
+    waiting = run_stage({"app": v2}, done, live={("Deployment", "server"): deployment("progressing")})
+    assert waiting.error is None, waiting.error
+    assert workflow(waiting)["waiting"] == "export-config (a step output)"
+    assert waiting.resources[CONFIGMAP].inputs == done.resources[CONFIGMAP].inputs, \
+        "the ConfigMap stays as it was written until its step runs again"
+    again = run_stage({"app": v2}, waiting, live={("Deployment", "server"): deployment("available again")})
+    assert again.resources[CONFIGMAP].inputs["data"]["serverstatus"] == "available again"
+
+
+def test_objects_of_a_step_the_file_has_no_more_go_once_its_workflow_is_done(tmp_path):
+    live = {("Deployment", "server"): deployment("available")}
+    first = run_stage({"app": write(tmp_path)}, live=live)
+    done = run_stage({"app": write(tmp_path)}, first, live=live)
+    hold = """      - name: apply-server
+        type: apply-component
+        properties:
+          component: server
+      - name: hold
+        type: suspend
+"""
+    v2 = write(tmp_path, hold, tag="2", name="v2.yaml")
+    held = run_stage({"app": v2}, done)
+    assert CONFIGMAP in held.resources, "kept while the workflow runs"
+    approved = run_stage({"app": v2, "approve": "hold"}, held)
+    assert approved.error is None, approved.error
+    assert CONFIGMAP not in approved.resources, "gone once the workflow that no longer writes it is done"
+
+
+def test_read_object_reads_the_cluster_in_the_same_stage(tmp_path):
+    path = write(tmp_path, """      - name: read
+        type: read-object
+        outputs:
+          - name: cpu
+            valueFrom: output.value.data["cpu"]
+          - name: mem
+            valueFrom: output.$returns.value.data.memory
+        properties:
+          apiVersion: v1
+          kind: ConfigMap
+          name: sizes
+      - name: show
+        type: print-message-in-status
+        inputs:
+          - from: cpu
+            parameterKey: message
+        properties:
+          message: unknown
+""")
+    missing = run_stage({"app": path})
+    assert missing.error is None and workflow(missing)["waiting"] == "show (a step output)", missing.outputs
+    sizes = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "sizes"},
+             "data": {"cpu": "500m", "memory": "1Gi"}}
+    found = run_stage({"app": path}, missing, live={("ConfigMap", "sizes"): sizes})
+    assert found.error is None, found.error
+    assert found.outputs["status"]["stepMessages"] == {"show": "500m"}
+
+
+def test_an_input_that_does_not_fit_its_place_is_refused_at_the_step(tmp_path):
+    steps = PASSING.replace("valueFrom: context.name + \"/\" + context.stepName",
+                            "valueFrom: output.status.observedGeneration")
+    path = write(tmp_path, steps)
+    run = run_stage({"app": path}, live={("Deployment", "server"): deployment("x")})
+    run = run_stage({"app": path}, run, live={("Deployment", "server"): deployment("x")})
+    assert run.error is not None
+    assert f"{path}:{line(Path(path).read_text(), 'inputs:')}: spec.workflow.steps[1].inputs: with its inputs put " \
+           "in, the step's properties are not valid: data.who: Input should be a valid string" in run.error, run.error
