@@ -58,6 +58,8 @@ class ComponentEnvelope(OamModel):
                                                                     "this one's are created or changed")
     properties: dict[str, Any] = Field(default_factory=dict, description="The component's parameters")
     traits: list[TraitEnvelope] = Field(default_factory=list, description="Traits attached to the component")
+    inputs: Optional[list[Any]] = Field(None, description="Refused: values are passed between workflow steps")
+    outputs: Optional[list[Any]] = Field(None, description="Refused: give them on an apply-component step")
 
     _null = field_validator("properties", "traits", "depends_on", mode="before")(_null_is_none_given)
 
@@ -278,6 +280,15 @@ def validate_application(data: Any, locator: Locator) -> AppSpec:
     for i, comp in enumerate(envelope.spec.components):
         path = ("spec", "components", i)
         problems += _named(comp.name, "component", path, seen, locator)
+        if comp.inputs:
+            problems.append(locator.problem(path + ("inputs",), "a component takes no inputs here: a value put into "
+                                                                "its properties would make its revision from what "
+                                                                "the cluster says",
+                                            "write the value in the file"))
+        if comp.outputs:
+            problems.append(locator.problem(path + ("outputs",), "a component gives no outputs here",
+                                            "give them on an apply-component step of this component (outputs: "
+                                            "[{name: ..., valueFrom: output.status...}]) and pass them to later steps"))
         components.append(_component(comp, path, locator, problems))
 
     policies = []

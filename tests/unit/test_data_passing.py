@@ -259,3 +259,20 @@ def test_an_input_that_does_not_fit_its_place_is_refused_at_the_step(tmp_path):
     assert run.error is not None
     assert f"{path}:{line(Path(path).read_text(), 'inputs:')}: spec.workflow.steps[1].inputs: with its inputs put " \
            "in, the step's properties are not valid: data.who: Input should be a valid string" in run.error, run.error
+
+
+def test_a_component_takes_no_inputs_and_gives_no_outputs(tmp_path):
+    path = write(tmp_path, PASSING)
+    text = Path(path).read_text().replace("        port: 8000\n", """        port: 8000
+      inputs:
+        - from: who
+          parameterKey: image
+      outputs:
+        - name: ip
+          valueFrom: output.spec.clusterIP
+""", 1)
+    Path(path).write_text(text)
+    found = problems(path)
+    assert f"{path}:{line(text, 'inputs:')}: spec.components[0].inputs: a component takes no inputs here" in found
+    assert "spec.components[0].outputs: a component gives no outputs here; give them on an apply-component step" \
+        in found, found
