@@ -100,7 +100,6 @@ class WorkflowRun:
         self.applied: dict[str, str] = dict(history.applied)
         self.marks: dict[str, str] = {}
         self.givers: dict[str, tuple[StepSpec, Any, Any]] = {}
-        self.position = 0  # the top-level step running (a step group's steps count as the group)
         self.reader = reader
         self.data_wait: Optional[str] = None
 
@@ -144,8 +143,8 @@ class WorkflowRun:
         return p
 
     def value(self, name: str, consumer: StepSpec) -> Any:
-        """The value of output ``name`` for ``consumer``: as read before in this release, else read now; _WAIT
-        (the workflow stops at ``consumer`` for this update) when it cannot be read yet."""
+        """The value of output ``name`` for ``consumer``: as read before from the same source (mark), else read
+        now; _WAIT (the workflow stops at ``consumer`` for this update) when it cannot be read yet."""
         giver, definition, p = self.givers[name]
         mark = self.marks[giver.name]
         if name in self.values and self.values[name][0] == mark:
@@ -329,7 +328,6 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
         _replay(run, (steps or ())[:release.step])
     for i, step in enumerate((steps or ())[:limit], 1):
         definition = STEPS.get(step.type)
-        run.position = i - 1
         go_on = run.step(step)
         if not definition.gate and (go_on or not run.waiting):
             ready_timeout = step.timeout  # the step that set the replicas of this stage
@@ -366,9 +364,9 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
     history.gates = run.used_gates
     history.passed = run.used_passed
     outputs = {o.name for s in all_steps(steps) for o in s.outputs}
+    giving = {s.name for s in all_steps(steps) if s.outputs}
     history.values = {k: v for k, v in run.values.items() if k in outputs}
-    history.applied = {k: v for k, v in {**run.applied, **run.marks}.items()
-                       if STEPS.get(next((s.type for s in all_steps(steps) if s.name == k), "")) is not None}
+    history.applied = {k: v for k, v in {**run.applied, **run.marks}.items() if k in giving}
     # What steps applied before stays as it was until the workflow reaches those steps again (KubeVela, too,
     # removes what a release no longer applies only once its workflow is done): a workflow that waits before
     # the step that writes a ConfigMap does not delete the ConfigMap meanwhile. A stage pinned in the same
@@ -415,9 +413,8 @@ def _replay(run: WorkflowRun, steps) -> None:
     opened = dataclasses.replace(run.cfg, approve=tuple(run.app.gates()))
     again = WorkflowRun(run.app, opened, run.release, run.history, False, run.now, run.current)
     again.values, again.applied = dict(run.values), dict(run.applied)
-    for i, step in enumerate(steps):
+    for step in steps:
         if step.properties is not None:
-            again.position = i
             again.step(step)
     run.placed, run.objects, run.shown = again.placed, again.objects, again.shown
 
