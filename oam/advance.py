@@ -26,6 +26,8 @@ from oam.workflow.clock import left, parse_iso
 
 PROJECT = "oam-delivery"
 DONE, WAITING_FOR_PERSON, ROLLED_BACK, FAILED, INTERRUPTED = 0, 2, 3, 1, 130
+DATA_WAIT_UPS = 6  # pulumi ups in a row a step may wait for an output before the driver leaves it
+DATA_WAIT_BACKOFF = 4.0  # seconds before asking again, doubled each time (at most --interval)
 SLACK = 2.0  # seconds after a metric window ends before asking: the last scrape must have landed
 
 
@@ -53,6 +55,11 @@ class Where:
     rolled_back_by: Optional[str]
     revisions: dict[str, dict]  # revision -> image, replicas, weight
     next: str
+    waiting: str = ""  # "export-config (a step output)"
+
+    @property
+    def data_wait(self) -> bool:
+        return self.phase == "suspended" and self.waiting.endswith("(a step output)")
 
     @classmethod
     def read(cls, outputs: dict[str, Any]) -> "Where":
@@ -68,7 +75,7 @@ class Where:
         return cls(phase=first.get("phase") or release.get("phase") or "succeeded", step=first.get("step", ""),
                    executed=int(release.get("step") or 0), gate=release.get("gate"), opens_at=opens,
                    analysis=first.get("analysis"), rolled_back_by=first.get("rolledBackBy"), revisions=revisions,
-                   next=first.get("next", ""))
+                   next=first.get("next", ""), waiting=first.get("waiting", ""))
 
     def weights(self) -> str:
         parts = []
@@ -88,6 +95,7 @@ class Driver:
         self.in_up = False
         self.timings = timings or Timings()
         self.tty = hasattr(out, "isatty") and out.isatty()
+        self.data_waits = 0  # pulumi ups in a row that stopped at the same step for a step output
 
     # --- signals -------------------------------------------------------------------------------
     def on_interrupt(self, *_: Any) -> None:
@@ -120,6 +128,10 @@ class Driver:
                 self.say("stopped after this pulumi up, as asked; run python -m oam advance again to go on")
                 return INTERRUPTED
             code = self._decide(where, pin)
+            if code is None and where.data_wait:
+                code = self._data_wait(where)
+            else:
+                self.data_waits = 0
             if code is not None:
                 self._summary()
                 return code
@@ -196,6 +208,19 @@ class Driver:
             return DONE
         return None
 
+    def _data_wait(self, where: Where) -> Optional[int]:
+        """A step that waits for another's output: the update after the one that applied its source reads it;
+        one that can read nothing yet (a load balancer's address, say) is asked again less often, then left."""
+        self.data_waits = self.data_waits + 1 if self._last_gate == where.gate else 1
+        self._last_gate = where.gate
+        if self.data_waits >= DATA_WAIT_UPS:
+            self.say(f"'{where.gate}' still waits for a step output after {DATA_WAIT_UPS} pulumi ups: check what its "
+                     f"inputs take (valueFrom). Next: {where.next}")
+            return WAITING_FOR_PERSON
+        return None
+
+    _last_gate: Optional[str] = None
+
     def _wait(self, where: Where) -> bool:
         """Sleep until the next pulumi up may move on; False when asked to stop."""
         until = self._next_check(where)
@@ -235,6 +260,8 @@ class Driver:
             if at <= now:  # the point it needs has not been scraped yet: ask again soon, not at once
                 at = now + min(self.interval, SLACK)
             return min(at, now + self.interval)
+        if where.data_wait and self.data_waits > 1:  # it could not be read after the update that applied it
+            return now + min(DATA_WAIT_BACKOFF * 2 ** (self.data_waits - 2), self.interval)
         return (where.opens_at or now) + 1.0
 
     def _describe(self, where: Where, remaining: float) -> str:

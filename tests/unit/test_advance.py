@@ -129,3 +129,32 @@ def test_each_top_level_step_says_whether_it_can_wait():
     app = read_application(ROOT / "examples/shop/v2.yaml", "examples/shop/v2.yaml")
     assert gate_steps(app) == [("first-batch", False), ("check-first-batch", True), ("second-batch", False),
                                ("soak", True), ("check-second-batch", True), ("last-batch", False)]
+
+
+def test_a_step_waiting_for_an_output_is_asked_again_less_often_then_left():
+    data_wait = outputs("suspended", "2/3 gate", 1, gate="b", waiting="b (a step output)",
+                        opensAt="2027-01-15T08:00:02Z", next="pulumi up (python -m oam advance runs it for you): ...")
+    stack = FakeStack([data_wait] * 10)
+    clock = Clock()
+    d = driver(stack, clock=clock)
+    waits = []
+
+    def sleep_until(where, until, last):
+        waits.append(until - clock.t)
+        clock.t = until
+        return True
+
+    d._sleep_until = sleep_until
+    assert d.run() == WAITING_FOR_PERSON
+    assert stack.ups == 6, "the one after the update that applied its source, then four more, then left"
+    # The first: at once after the status's time (2 s after that update); then 4, 8 and 10 s (the interval).
+    assert waits[1:] == [4.0, 8.0, 10.0, 10.0], waits
+    assert "'b' still waits for a step output after 6 pulumi ups" in d.out.getvalue()
+
+
+def test_a_step_that_gets_its_output_goes_on():
+    data_wait = outputs("suspended", "2/3 b", 1, gate="b", waiting="b (a step output)",
+                        opensAt="2027-01-15T08:00:02Z")
+    d = driver(FakeStack([data_wait, outputs("succeeded", "3/3 b", 3)]))
+    d.now = lambda: 1_900_000_000.0
+    assert d.run() == DONE and "release complete" in d.out.getvalue()
