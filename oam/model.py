@@ -66,7 +66,8 @@ class ComponentEnvelope(OamModel):
 
 class StepInput(OamModel):
     source: str = Field(alias="from", description="The name of an output of an earlier step")
-    parameter_key: str = Field(description="Where the value goes in this step's properties, e.g. data.status")
+    parameter_key: Optional[str] = Field(None, description="Where the value goes in this step's properties, e.g. "
+                                                           "data.status (none: only its if reads it)")
 
 
 class StepOutput(OamModel):
@@ -85,6 +86,9 @@ class StepEnvelope(OamModel):
     inputs: list[StepInput] = Field(default_factory=list, description="Values of earlier steps' outputs, each "
                                                                       "put into this step's properties")
     outputs: list[StepOutput] = Field(default_factory=list, description="Values this step gives later steps")
+    condition: Optional[str] = Field(None, alias="if", description="Run the step only when this holds: always, "
+                                                                  "or comparisons of inputs.<from>, "
+                                                                  "status.<step>.succeeded and the like")
 
     _null = field_validator("properties", "sub_steps", "inputs", "outputs", mode="before")(_null_is_none_given)
 
@@ -164,12 +168,13 @@ class StepSpec:
     inputs: tuple["Input", ...] = ()
     outputs: tuple["Output", ...] = ()
     raw: Any = None  # the properties as the file writes them (inputs are put into a copy of them)
+    condition: Any = None  # oam.workflow.values.Condition: the step runs only when it holds (if)
 
 
 @dataclass(frozen=True)
 class Input:
     source: str  # the output's name
-    key: tuple  # where it goes in the step's properties
+    key: Optional[tuple]  # where it goes in the step's properties; None: only the step's if reads it
     path: tuple  # of the input in the file
 
 
@@ -408,7 +413,8 @@ def _step(step: StepEnvelope, path: tuple, locator: Locator, problems: list[Prob
     inputs, outputs = [], []
     for j, given in enumerate(step.inputs):
         try:
-            inputs.append(Input(given.source, values.parse_key(given.parameter_key), path + ("inputs", j)))
+            key = values.parse_key(given.parameter_key) if given.parameter_key is not None else None
+            inputs.append(Input(given.source, key, path + ("inputs", j)))
         except ValueError as err:
             problems.append(locator.problem(path + ("inputs", j, "parameterKey"), f"{err}",
                                             "write a path into the step's properties, like data.status or env[0].value"))
@@ -418,8 +424,39 @@ def _step(step: StepEnvelope, path: tuple, locator: Locator, problems: list[Prob
         except ValueError as err:
             problems.append(locator.problem(path + ("outputs", j, "valueFrom"), f"{err}",
                                             f"write {values.SUPPORTED}"))
+    condition = None
+    if step.condition is not None:
+        try:
+            condition = values.parse_condition(step.condition)
+        except ValueError as err:
+            problems.append(locator.problem(path + ("if",), str(err), f"write {values.CONDITION}"))
     return StepSpec(step.name, step.type, sprops, path, timeout, subs, tuple(inputs), tuple(outputs),
-                    dict(step.properties))
+                    dict(step.properties), condition)
+
+
+def _check_condition(step: StepSpec, app: AppSpec, before: set[str]) -> list[Problem]:
+    """An ``if`` reads the step's inputs (by their from), earlier steps' status and the context."""
+    if step.condition is None:
+        return []
+    problems = []
+    inputs = {i.source for i in step.inputs}
+    for path in step.condition.paths():
+        where = step.path + ("if",)
+        if path.root == "inputs" and (not path.keys or path.keys[0] not in inputs):
+            name = path.keys[0] if path.keys else ""
+            problems.append(app.locator.problem(where, f"inputs.{name}: the step has no input from '{name}'",
+                                                "list it under inputs (from: the output's name)"))
+        elif path.root == "status" and (not path.keys or path.keys[0] not in before or len(path.keys) != 2
+                                        or path.keys[1] not in STEP_STATUS):
+            problems.append(app.locator.problem(where, f"{path} is not the status of an earlier step",
+                                                f"write status.<an earlier step>.<{'|'.join(STEP_STATUS)}>"))
+        elif path.root not in ("inputs", "status", "context"):
+            problems.append(app.locator.problem(where, f"'{path.root}' is not known here",
+                                                "an if reads inputs, status and context"))
+    return problems
+
+
+STEP_STATUS = ("phase", "succeeded", "failed", "skipped", "timeout")
 
 
 def _check_passing(app: AppSpec) -> list[Problem]:
@@ -427,12 +464,15 @@ def _check_passing(app: AppSpec) -> list[Problem]:
     its own and reads only what its step gives."""
     problems: list[Problem] = []
     given: dict[str, StepSpec] = {}
+    before: set[str] = set()
     for step in all_steps(app.steps):
         definition = STEPS.get(step.type)
-        if definition is None:
+        if definition is None or definition.refused:  # reported once, as not supported
             continue
+        problems += _check_condition(step, app, before)
+        before.add(step.name)
         for i in step.inputs:
-            if not definition.takes_inputs:
+            if i.key is not None and not definition.takes_inputs:
                 why = (": a value put into a component's properties would make its revision from what the "
                        "cluster says; write the value in the file" if definition.places else "")
                 problems.append(app.locator.problem(i.path, f"step type '{step.type}' takes no inputs{why}",

@@ -100,30 +100,51 @@ class WorkflowRun:
         self.applied: dict[str, str] = dict(history.applied)
         self.marks: dict[str, str] = {}
         self.givers: dict[str, tuple[StepSpec, Any, Any]] = {}
+        self.statuses: dict[str, dict[str, Any]] = {}  # step -> phase, succeeded, failed, skipped, timeout (its if)
         self.reader = reader
         self.data_wait: Optional[str] = None
 
     def step(self, step: StepSpec) -> bool:
-        """Run one step: its inputs put into its properties first; True to go on to the next."""
+        """Run one step: its inputs read, its if asked, its inputs put into its properties; True to go on."""
         definition = STEPS.get(step.type)
-        p = step.properties
-        if step.inputs:
-            p = self._filled(step, definition)
-            if p is None:
+        taken: dict[str, Any] = {}
+        for given in step.inputs:
+            value = self.value(given.source, step)
+            if value is _WAIT:
                 return False
+            taken[given.source] = value
+        if step.condition is not None and not step.condition.always:
+            scope = {"inputs": taken, "status": self.statuses, "context": self._context(step)}
+            try:
+                runs = values.holds(step.condition, scope)
+            except (values.Missing, ValueError) as err:
+                raise ApplicationError([self.app.locator.problem(step.path + ("if",), str(err),
+                                                                 f"write {values.CONDITION}")]) from None
+            if not runs:
+                self.statuses[step.name] = _status("skipped")
+                return True
+        p = step.properties
+        if any(given.key is not None for given in step.inputs):
+            p = self._filled(step, definition, taken)
         go_on = definition.run(p, self, step)
+        if go_on:
+            self.statuses[step.name] = _status("succeeded")
         if step.outputs:
             self.marks[step.name] = definition.mark(p, self, step)
         for output in step.outputs:
             self.givers[output.name] = (step, definition, p)
         return go_on
 
-    def _filled(self, step: StepSpec, definition) -> Any:
+    def _context(self, step: StepSpec) -> dict[str, str]:
+        return {"name": self.app.name, "appName": self.app.name, "namespace": self.app.namespace,
+                "stepName": step.name}
+
+    def _filled(self, step: StepSpec, definition, taken: dict[str, Any]) -> Any:
         raw = copy.deepcopy(step.raw)
         for given in step.inputs:
-            value = self.value(given.source, step)
-            if value is _WAIT:
-                return None
+            if given.key is None:
+                continue
+            value = taken[given.source]
             try:
                 raw = values.put({"properties": raw}, given.key if given.key[0] == "properties" else
                                  ("properties",) + given.key, value)["properties"]
@@ -150,8 +171,7 @@ class WorkflowRun:
         if name in self.values and self.values[name][0] == mark:
             return self.values[name][1]
         output = next(o for o in giver.outputs if o.name == name)
-        scope = {"context": {"name": self.app.name, "appName": self.app.name, "namespace": self.app.namespace,
-                             "stepName": giver.name}}
+        scope = {"context": self._context(giver)}
         if output.expression.roots - {"context"}:
             if definition.reads_applied and self.applied.get(giver.name) != mark:
                 return self._wait(consumer, f"takes '{name}' from step '{giver.name}', which reads what that step "
@@ -417,6 +437,13 @@ def _replay(run: WorkflowRun, steps) -> None:
         if step.properties is not None:
             again.step(step)
     run.placed, run.objects, run.shown = again.placed, again.objects, again.shown
+
+
+def _status(phase: str) -> dict[str, Any]:
+    """What an if reads of an earlier step. A step here never ends failed or timed out: a failed step (pods not
+    Ready in time) fails the pulumi up, and nothing after it runs."""
+    return {"phase": phase, "succeeded": phase == "succeeded", "failed": False, "skipped": phase == "skipped",
+            "timeout": False}
 
 
 def _step_path(steps, name: str) -> tuple:

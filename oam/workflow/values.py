@@ -190,3 +190,147 @@ def put(target: dict, keys: tuple[Key, ...], value: Any) -> dict:
 
 def _show(keys: tuple[Key, ...]) -> str:
     return str(Path(str(keys[0]), keys[1:])) if keys else "properties"
+
+
+# --- if: a step's condition ----------------------------------------------------------------------------------
+
+_COND_TOKEN = re.compile(r"""\s*(?:
+    (?P<op>==|!=|<=|>=|&&|\|\||[<>!()])
+  | (?P<name>[A-Za-z_$][A-Za-z0-9_$]*)
+  | (?P<string>"(?:[^"\\]|\\.)*")
+  | (?P<number>-?\d+(?:\.\d+)?)
+  | (?P<punct>[.\[\]])
+)""", re.VERBOSE)
+
+CONDITION = ('"always", or comparisons (==, !=, <, >, <=, >=) of paths (inputs.name, status.step.succeeded, '
+             'context.name), strings, numbers and true/false, joined with &&, || and !')
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A step's ``if``: a tree of ("or"|"and", a, b), ("not", a), ("cmp", op, a, b), ("value", Path|literal)."""
+
+    text: str
+    tree: Any
+
+    @property
+    def always(self) -> bool:
+        return self.tree == ("always",)
+
+    def paths(self) -> list[Path]:
+        out: list[Path] = []
+
+        def walk(node):
+            if node[0] == "value":
+                if isinstance(node[1], Path):
+                    out.append(node[1])
+            else:
+                for part in node[1:]:
+                    if isinstance(part, tuple):
+                        walk(part)
+        walk(self.tree)
+        return out
+
+
+def parse_condition(text: str) -> Condition:
+    """``if`` read; ValueError saying what is not taken."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("is empty")
+    if text.strip() == "always":
+        return Condition("always", ("always",))
+    tokens: list[tuple[str, str]] = []
+    at, source = 0, text.strip()
+    while at < len(source):
+        match = _COND_TOKEN.match(source, at)
+        if match is None or match.end() == at:
+            raise ValueError(f"cannot read '{source[at:at + 20]}'")
+        tokens.append((match.lastgroup, match.group(match.lastgroup)))
+        at = match.end()
+    pos = 0
+
+    def peek() -> tuple[str, str]:
+        return tokens[pos] if pos < len(tokens) else ("end", "")
+
+    def take() -> tuple[str, str]:
+        nonlocal pos
+        pos += 1
+        return tokens[pos - 1]
+
+    def either():
+        node = both()
+        while peek() == ("op", "||"):
+            take()
+            node = ("or", node, both())
+        return node
+
+    def both():
+        node = unary()
+        while peek() == ("op", "&&"):
+            take()
+            node = ("and", node, unary())
+        return node
+
+    def unary():
+        if peek() == ("op", "!"):
+            take()
+            return ("not", unary())
+        left = atom()
+        if peek()[0] == "op" and peek()[1] in ("==", "!=", "<", ">", "<=", ">="):
+            op = take()[1]
+            return ("cmp", op, left, atom())
+        return left
+
+    def atom():
+        nonlocal pos
+        kind, value = peek()
+        if (kind, value) == ("op", "("):
+            take()
+            node = either()
+            if take() != ("op", ")"):
+                raise ValueError("a '(' is not closed")
+            return node
+        if kind == "name":
+            if value in ("true", "false"):
+                take()
+                return ("value", value == "true")
+            path, pos = _path(tokens, pos, source)
+            return ("value", path)
+        if kind in ("string", "number"):
+            take()
+            return ("value", json.loads(value))
+        raise ValueError(f"unexpected '{value}'" if value else "ends too soon")
+
+    tree = either()
+    if pos != len(tokens):
+        raise ValueError(f"unexpected '{tokens[pos][1]}'")
+    return Condition(source, tree)
+
+
+def holds(condition: Condition, scope: dict[str, Any]) -> bool:
+    """Whether the condition holds; Missing when a path leads to nothing."""
+    def value(node):
+        kind = node[0]
+        if kind == "value":
+            return lookup(node[1], scope) if isinstance(node[1], Path) else node[1]
+        if kind == "not":
+            return not truth(node[1])
+        if kind == "and":
+            return truth(node[1]) and truth(node[2])
+        if kind == "or":
+            return truth(node[1]) or truth(node[2])
+        op, a, b = node[1], value(node[2]), value(node[3])
+        if op == "==":
+            return a == b
+        if op == "!=":
+            return a != b
+        if type(a) is not type(b) and not (isinstance(a, (int, float)) and isinstance(b, (int, float))):
+            raise ValueError(f"{op} compares {type(a).__name__} with {type(b).__name__}")
+        return {"<": a < b, ">": a > b, "<=": a <= b, ">=": a >= b}[op]
+
+    def truth(node) -> bool:
+        result = value(node)
+        if not isinstance(result, bool):
+            raise ValueError(f"'{result}' is not true or false")
+        return result
+
+    return True if condition.always else truth(condition.tree)

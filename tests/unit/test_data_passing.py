@@ -276,3 +276,55 @@ def test_a_component_takes_no_inputs_and_gives_no_outputs(tmp_path):
     assert f"{path}:{line(text, 'inputs:')}: spec.components[0].inputs: a component takes no inputs here" in found
     assert "spec.components[0].outputs: a component gives no outputs here; give them on an apply-component step" \
         in found, found
+
+
+# --- if ---------------------------------------------------------------------------------------------------
+
+CONDITIONAL = PASSING + """      - name: only-when-available
+        type: print-message-in-status
+        if: inputs.status == "available" && status["export-config"].succeeded
+        inputs:
+          - from: status
+        properties:
+          message: the server is available
+      - name: otherwise
+        type: print-message-in-status
+        if: '!status["only-when-available"].succeeded || context.name != "ex"'
+        properties:
+          message: the server is not available
+      - name: after-a-skipped-one
+        type: print-message-in-status
+        if: status.otherwise.skipped
+        properties:
+          message: shown
+"""
+
+
+@pytest.mark.parametrize("message, shown", [
+    ("available", {"only-when-available": "the server is available", "after-a-skipped-one": "shown"}),
+    ("progressing", {"otherwise": "the server is not available"}),
+])
+def test_a_step_runs_only_when_its_if_holds(tmp_path, message, shown):
+    path = write(tmp_path, CONDITIONAL)
+    live = {("Deployment", "server"): deployment(message)}
+    first = run_stage({"app": path}, live=live)
+    assert "stepMessages" not in first.outputs["status"], "everything after the wait waits too"
+    second = run_stage({"app": path}, first, live=live)
+    assert second.error is None, second.error
+    assert second.outputs["status"]["stepMessages"] == shown
+    assert workflow(second)["phase"] == "succeeded"
+
+
+def test_an_if_reads_the_steps_inputs_earlier_steps_and_the_context(tmp_path):
+    steps = PASSING + """      - name: odd
+        type: suspend
+        if: inputs.who == "x" || status.later.succeeded || status["apply-server"].done || self.x
+"""
+    text = problems(write(tmp_path, steps))
+    assert "spec.workflow.steps[2].if: inputs.who: the step has no input from 'who'" in text, text
+    assert "status.later.succeeded is not the status of an earlier step" in text, text
+    assert 'status["apply-server"].done is not the status of an earlier step' in text, text
+    assert "'self' is not known here" in text, text
+    broken = problems(write(tmp_path, PASSING + "      - name: odd\n        type: suspend\n        if: (a == \n",
+                            name="broken.yaml"))
+    assert "spec.workflow.steps[2].if: ends too soon; write \"always\", or comparisons" in broken, broken
