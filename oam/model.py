@@ -86,11 +86,14 @@ class StepEnvelope(OamModel):
     inputs: list[StepInput] = Field(default_factory=list, description="Values of earlier steps' outputs, each "
                                                                       "put into this step's properties")
     outputs: list[StepOutput] = Field(default_factory=list, description="Values this step gives later steps")
+    depends_on: list[str] = Field(default_factory=list, description="Earlier steps this one runs after (steps run "
+                                                                   "in order, so an earlier step is always done)")
     condition: Optional[str] = Field(None, alias="if", description="Run the step only when this holds: always, "
                                                                   "or comparisons of inputs.<from>, "
                                                                   "status.<step>.succeeded and the like")
 
-    _null = field_validator("properties", "sub_steps", "inputs", "outputs", mode="before")(_null_is_none_given)
+    _null = field_validator("properties", "sub_steps", "inputs", "outputs", "depends_on",
+                            mode="before")(_null_is_none_given)
 
 
 class PolicyEnvelope(OamModel):
@@ -169,6 +172,7 @@ class StepSpec:
     outputs: tuple["Output", ...] = ()
     raw: Any = None  # the properties as the file writes them (inputs are put into a copy of them)
     condition: Any = None  # oam.workflow.values.Condition: the step runs only when it holds (if)
+    depends_on: tuple[str, ...] = ()  # earlier steps (steps run in order: checked, nothing to wait for)
 
 
 @dataclass(frozen=True)
@@ -431,7 +435,7 @@ def _step(step: StepEnvelope, path: tuple, locator: Locator, problems: list[Prob
         except ValueError as err:
             problems.append(locator.problem(path + ("if",), str(err), f"write {values.CONDITION}"))
     return StepSpec(step.name, step.type, sprops, path, timeout, subs, tuple(inputs), tuple(outputs),
-                    dict(step.properties), condition)
+                    dict(step.properties), condition, tuple(step.depends_on))
 
 
 def _check_condition(step: StepSpec, app: AppSpec, before: set[str]) -> list[Problem]:
@@ -470,6 +474,14 @@ def _check_passing(app: AppSpec) -> list[Problem]:
         if definition is None or definition.refused:  # reported once, as not supported
             continue
         problems += _check_condition(step, app, before)
+        named = {s.name for s in all_steps(app.steps)}
+        for j, other in enumerate(step.depends_on):
+            if other not in before:
+                why = ("a later step: steps run in order" if other in named and other != step.name else
+                       "the step itself" if other == step.name else "not a step of the workflow")
+                problems.append(app.locator.problem(step.path + ("dependsOn", j), f"'{other}' is {why}",
+                                                    "name earlier steps only" if other in named else
+                                                    closest(other, sorted(before))))
         before.add(step.name)
         for i in step.inputs:
             if i.key is not None and not definition.takes_inputs:

@@ -328,3 +328,23 @@ def test_an_if_reads_the_steps_inputs_earlier_steps_and_the_context(tmp_path):
     broken = problems(write(tmp_path, PASSING + "      - name: odd\n        type: suspend\n        if: (a == \n",
                             name="broken.yaml"))
     assert "spec.workflow.steps[2].if: ends too soon; write \"always\", or comparisons" in broken, broken
+
+
+def test_depends_on_names_earlier_steps(tmp_path):
+    steps = PASSING.replace("""      - name: export-config
+        type: export2config
+""", """      - name: export-config
+        type: export2config
+        dependsOn: [apply-server]
+""")
+    assert run_stage({"app": write(tmp_path, steps)}).error is None
+    later = PASSING.replace("""        properties:
+          component: server
+""", """        dependsOn: [export-config, apply-servr]
+        properties:
+          component: server
+""")
+    text = problems(write(tmp_path, later, name="later.yaml"))
+    assert "spec.workflow.steps[0].dependsOn[0]: 'export-config' is a later step: steps run in order; name " \
+           "earlier steps only" in text, text
+    assert "spec.workflow.steps[0].dependsOn[1]: 'apply-servr' is not a step of the workflow" in text, text
