@@ -253,8 +253,9 @@ def parse_condition(text: str) -> Condition:
 
     def take() -> tuple[str, str]:
         nonlocal pos
+        token = peek()
         pos += 1
-        return tokens[pos - 1]
+        return token
 
     def either():
         node = both()
@@ -271,6 +272,8 @@ def parse_condition(text: str) -> Condition:
         return node
 
     def unary():
+        if pos > 0 and len(tokens) > 200:
+            raise ValueError("is too long for a condition")
         if peek() == ("op", "!"):
             take()
             return ("not", unary())
@@ -323,8 +326,10 @@ def holds(condition: Condition, scope: dict[str, Any]) -> bool:
             return a == b
         if op == "!=":
             return a != b
-        if type(a) is not type(b) and not (isinstance(a, (int, float)) and isinstance(b, (int, float))):
-            raise ValueError(f"{op} compares {type(a).__name__} with {type(b).__name__}")
+        numbers = all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in (a, b))
+        if not numbers and not (isinstance(a, str) and isinstance(b, str)):
+            raise ValueError(f"{op} compares two numbers or two strings, not {type(a).__name__} and "
+                             f"{type(b).__name__}")
         return {"<": a < b, ">": a > b, "<=": a <= b, ">=": a >= b}[op]
 
     def truth(node) -> bool:

@@ -348,3 +348,23 @@ def test_depends_on_names_earlier_steps(tmp_path):
     assert "spec.workflow.steps[0].dependsOn[0]: 'export-config' is a later step: steps run in order; name " \
            "earlier steps only" in text, text
     assert "spec.workflow.steps[0].dependsOn[1]: 'apply-servr' is not a step of the workflow" in text, text
+
+
+@pytest.mark.parametrize("text, why", [
+    ("(status.a.succeeded", "a '(' is not closed"),
+    ("c == (8", "a '(' is not closed"),
+    ("status.a.succeeded &&", "ends too soon"),
+    ("(" * 300 + "a", "too long for a condition"),
+])
+def test_an_if_that_does_not_parse_says_why(text, why):
+    with pytest.raises(ValueError, match=re.escape(why)):
+        values.parse_condition(text)
+
+
+def test_an_if_orders_numbers_and_strings_only():
+    scope = {"inputs": {"n": 3, "s": "b", "m": {"x": 1}}, "status": {}, "context": {}}
+    assert values.holds(values.parse_condition("inputs.n >= 3 && inputs.s < \"c\""), scope)
+    with pytest.raises(ValueError, match="compares two numbers or two strings"):
+        values.holds(values.parse_condition("inputs.m < inputs.m"), scope)
+    with pytest.raises(ValueError, match="is not true or false"):
+        values.holds(values.parse_condition("inputs.n"), scope)
