@@ -273,6 +273,8 @@ class Driver:
             when = f" · decides at {decides[11:19]}" if decides else ""
             return (f"{head} · {a['measures']}{value} ({a['condition']}, {a['state']}){when} · "
                     f"next check in {left(remaining)} · {where.weights()}")
+        if where.data_wait:
+            return f"{head} · waits for a step output · next pulumi up in {left(remaining)}"
         return f"{head} · opens in {left(remaining)} · {where.weights()}"
 
     def _summary(self) -> None:

@@ -152,6 +152,13 @@ def test_a_step_waiting_for_an_output_is_asked_again_less_often_then_left():
     assert "'b' still waits for a step output after 6 pulumi ups" in d.out.getvalue()
 
 
+def test_a_step_waiting_for_an_output_says_so():
+    d = driver(FakeStack([]))
+    where = Where.read(outputs("suspended", "2/3 b", 1, gate="b", waiting="b (a step output)",
+                               opensAt="2027-01-15T08:00:02Z"))
+    assert d._describe(where, 2.0) == "step 2/3 b · suspended · waits for a step output · next pulumi up in 2s"
+
+
 def test_a_step_that_gets_its_output_goes_on():
     data_wait = outputs("suspended", "2/3 b", 1, gate="b", waiting="b (a step output)",
                         opensAt="2027-01-15T08:00:02Z")
