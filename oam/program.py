@@ -175,14 +175,12 @@ def read_live(ref: dict) -> Optional[dict]:
         return None
 
 
-def refused_by_cluster(app, plan: Plan, tried: dict[str, str]) -> list:
+def refused_by_cluster(app, plan: Plan, digests: dict[str, str], tried: dict[str, str]) -> list:
     """The stage's objects the API server would refuse, each a problem at what made it; asked before anything is
     applied, so that a refused object stops the stage with nothing changed (see cluster.dry_run). The provider
     would apply the objects before it in order and then fail, and it drops a field the server does not know.
-    An object exactly as the last completed update applied it (``tried``: key -> digest) is not asked again.
-    The digests of this stage's objects go into the new record."""
-    digests = {d.key: digest(d.manifest) for d in plan.objects if d.kind != "Namespace"}
-    plan.resolution.history.tried = digests
+    ``digests``: key -> digest of each object of the stage but Namespaces; one exactly as the last completed
+    update applied it (``tried``, the same of that update) is not asked again."""
     objects = [d for d in plan.objects if d.key in digests and tried.get(d.key) != digests[d.key]]
     k8s = pulumi.Config("kubernetes")
 
@@ -270,9 +268,11 @@ def run(root: Path = Path(".")) -> dict:
         taken = not_ours(app, plan, applied)
         if taken:
             raise ApplicationError(taken)
-        refused = refused_by_cluster(app, plan, history.tried)
+        digests = {d.key: digest(d.manifest) for d in plan.objects if d.kind != "Namespace"}
+        refused = refused_by_cluster(app, plan, digests, history.tried)
         if refused:
             raise ApplicationError(refused)
+        plan.resolution.history.tried = digests  # recorded once the update completes
     except OamError as err:
         raise pulumi.RunError(str(err)) from None
     for note in plan.resolution.messages + plan.resolution.notes:
