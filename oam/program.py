@@ -32,7 +32,7 @@ from oam.errors import ApplicationError, OamError
 from oam.metrics import Prometheus
 from oam.model import read_application
 from oam.registry import POLICIES
-from oam.render import Plan, namespace_key, object_namespace, render
+from oam.render import Plan, component_records, namespace_key, object_namespace, render
 from oam.resources import Application
 from oam.revisions import STATE_OUTPUT, History
 from oam.stage import Desired
@@ -262,6 +262,7 @@ def run(root: Path = Path(".")) -> dict:
         resolution = resolve(app, history, cfg, metrics=Prometheus(), reader=read_live)
         placed = [p.namespace for p in resolution.placements]
         used = [object_namespace(app, o.manifest) for o in resolution.objects]  # what the steps apply themselves
+        used += [o.get("placement") for o in resolution.kept]  # what stays as it was applied
         managed = {ns: namespace_to_manage(app, ns, applied, cfg, pods=ns in placed)
                    for ns in dict.fromkeys(placed + [ns for ns in used if ns is not None])}
         plan = render(app, resolution, applied, {ns: labels for ns, labels in managed.items() if labels is not None})
@@ -273,6 +274,7 @@ def run(root: Path = Path(".")) -> dict:
         if refused:
             raise ApplicationError(refused)
         plan.resolution.history.tried = digests  # recorded once the update completes
+        plan.resolution.history.component_objects = component_records(plan)
     except OamError as err:
         raise pulumi.RunError(str(err)) from None
     for note in plan.resolution.messages + plan.resolution.notes:

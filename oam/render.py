@@ -19,8 +19,8 @@ from typing import Any, Optional
 from oam.applied import Applied
 from oam.context import NAME_LABEL, REVISION_LABEL, ComponentContext, Workload
 from oam.errors import ApplicationError
-from oam.model import AppSpec, ComponentSpec, rollout_of, splits_traffic
-from oam.registry import COMPONENTS, POLICIES, TRAITS
+from oam.model import AppSpec, ComponentSpec, all_steps, rollout_of, splits_traffic
+from oam.registry import COMPONENTS, POLICIES, STEPS, TRAITS
 from oam.revisions import Revision
 from oam.stage import ComponentStage, Desired
 from oam.workflow.engine import Resolution, resolve
@@ -222,7 +222,7 @@ def render(app: AppSpec, res: Resolution, applied: Optional[Applied] = None,
         for comp in target.components:
             mine = _component(target, comp, res, applied, prefix)
             for d in mine:
-                d.owner = f"{prefix}-{comp.name}"
+                d.owner, d.placement = f"{prefix}-{comp.name}", placement.namespace
                 if placement.namespace in namespaces:
                     d.depends_on.insert(0, namespace_key(app, placement.namespace))
             # What a dependent component waits for: what runs its pods, with pods, and Jobs (until complete).
@@ -242,9 +242,39 @@ def render(app: AppSpec, res: Resolution, applied: Optional[Applied] = None,
     applied_by_steps = _step_objects(app, res, namespaces)
     _wait_for_step_objects(objects, applied_by_steps)
     objects += applied_by_steps
+    objects += _kept(res, objects, tokens)
     _check_names(app, res, objects)
     _check_selectors(app, objects, applied)
     return Plan(app, res, objects, tokens)
+
+
+def _kept(res: Resolution, objects: list[Desired], tokens: dict[str, str]) -> list[Desired]:
+    """The objects of components no step of this run has placed again, exactly as the last update applied them.
+
+    One that this stage makes anew (the same Pulumi name or the same object) is left to it; an
+    ordering edge to an object the stage no longer has is dropped (the object is unchanged).
+    """
+    made = {d.key for d in objects} | {_identity(d.manifest) for d in objects}
+    kept = [Desired.restore(r) for r in res.kept]
+    kept = [d for d in kept if d.key not in made and _identity(d.manifest) not in made]
+    keys = {d.key for d in objects} | {d.key for d in kept}
+    for d, record in zip(kept, res.kept):
+        d.depends_on = [k for k in d.depends_on if k in keys]
+        tokens.setdefault(d.owner, record["token"])
+    return kept
+
+
+def _identity(manifest: dict[str, Any]) -> tuple:
+    meta = manifest["metadata"]
+    return manifest["apiVersion"], manifest["kind"], meta.get("namespace"), meta["name"]
+
+
+def component_records(plan: Plan) -> list[dict[str, Any]]:
+    """What the stack records of the objects of components that steps place (see Resolution.kept): none when
+    the workflow places every component at every stage."""
+    if not any(STEPS.get(s.type).places for s in all_steps(plan.app.steps)):
+        return []
+    return [d.record(plan.tokens[d.owner]) for d in plan.objects if d.placement and d.owner in plan.tokens]
 
 
 def object_namespace(app: AppSpec, manifest: dict[str, Any]) -> Optional[str]:

@@ -47,6 +47,8 @@ class Release:
     live: dict[str, list[str]] = field(default_factory=dict)  # component -> revisions with a subset
     gate: Optional[str] = None  # the suspend step it waits at
     aborted: Optional[str] = None  # why a metric gate rolled it back (written only when set)
+    # Without a rolled-out component: the revision of every component, whose change starts a release.
+    revisions: Optional[dict[str, int]] = None
 
 
 @dataclass
@@ -60,6 +62,8 @@ class History:
     values: dict[str, list] = field(default_factory=dict)  # step output -> [mark of its source, value]
     applied: dict[str, str] = field(default_factory=dict)  # step with outputs -> its mark when last applied
     step_objects: list[list] = field(default_factory=list)  # [step, manifest] of each object steps applied
+    # Each object of a component that deploy steps place, as applied: kept until a step places it again.
+    component_objects: list[dict] = field(default_factory=list)
 
     def to_json(self) -> str:
         data = {"version": STATE_VERSION,
@@ -77,6 +81,8 @@ class History:
             data["applied"] = dict(sorted(self.applied.items()))  # absent from a record without step outputs
         if self.step_objects:
             data["stepObjects"] = self.step_objects  # absent from a record without steps that apply objects
+        if self.component_objects:
+            data["componentObjects"] = self.component_objects  # absent without steps that place components
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -97,6 +103,7 @@ class History:
             values=dict(data.get("values", {})),
             applied=dict(data.get("applied", {})),
             step_objects=[list(o)[:2] for o in data.get("stepObjects", [])],
+            component_objects=[dict(o) for o in data.get("componentObjects", []) if isinstance(o, dict)],
         )
 
     def revision(self, component: str, n: int) -> Optional[Revision]:
@@ -117,7 +124,7 @@ def _revision(r: Revision) -> dict:
 
 
 def _release(r: Release) -> dict:
-    return _without_unset(r, ("aborted",))
+    return _without_unset(r, ("aborted", "revisions"))
 
 
 def workload_hash(type_: str, properties: dict[str, Any], traits: Optional[list[dict]] = None,

@@ -1,7 +1,7 @@
 """One component at the stage being rendered: what traits see once its revisions are known. Plain data."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Optional
 
 from oam.applied import Applied
@@ -27,10 +27,31 @@ class Desired:
     revision: str = ""  # the revision a rolled-out component's Deployment runs
     step: str = ""  # the workflow step that applies it, for an object no component owns
     path: tuple = ()  # where an object written out in full (k8s-objects, raw, a step's) is in the file
+    placement: str = ""  # the namespace of the placement whose rendering made it (a component's object)
 
     @property
     def kind(self) -> str:
         return self.manifest["kind"]
+
+    def record(self, token: str) -> dict[str, Any]:
+        """As the stack's record keeps it (with the Pulumi type of its component resource): unset fields left out."""
+        out: dict[str, Any] = {"token": token}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            unset = f.default_factory() if f.default_factory is not MISSING else f.default  # type: ignore[misc]
+            if value != unset:
+                out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    @classmethod
+    def restore(cls, record: dict[str, Any]) -> "Desired":
+        """The object a record keeps, as it was rendered."""
+        values = {}
+        for f in fields(cls):
+            if f.name in record:
+                value = record[f.name]
+                values[f.name] = tuple(value) if isinstance(f.default, tuple) else value
+        return cls(**values)
 
 
 @dataclass

@@ -26,7 +26,7 @@ from oam.workflow.analysis import Analysis
 from oam.workflow.clock import iso, iso_of, left, parse_iso, utcnow
 from oam.workflow.placements import Placement, default_placements
 from oam.workflow.release import (ACTIVE, PROGRESSING, ROLLED_BACK, SUCCEEDED, SUSPENDED, check_approvals,
-                                  current_release, describe)
+                                  current_release, describe, describe_release)
 from oam.workflow.rollouts import Rollout
 
 __all__ = ["ACTIVE", "PROGRESSING", "ROLLED_BACK", "SUCCEEDED", "SUSPENDED", "Resolution", "Rollout", "StepObject",
@@ -65,6 +65,8 @@ class Resolution:
     objects: list[StepObject] = field(default_factory=list)  # what the steps run so far apply, in step order
     shown: dict[str, str] = field(default_factory=dict)  # step name -> the message it shows in the status
     data_wait: Optional[str] = None  # why the workflow waits at ``gate`` for a step output it cannot read yet
+    # The recorded objects of components placed before that no step run so far has placed again: kept as applied.
+    kept: list[dict] = field(default_factory=list)
 
 
 class WorkflowRun:
@@ -413,15 +415,30 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
         ready_timeout = None
     if cfg.retry is not None and not (not same and previous is not None and previous.aborted
                                       and cfg.retry == previous.n):
-        notes.append(f"retry {cfg.retry} does nothing here: release {release.n} ({describe(release.targets)}) "
+        notes.append(f"retry {cfg.retry} does nothing here: release {release.n} ({describe_release(release)}) "
                      f"is {release.phase}" + (", and only a release a metric gate rolled back is retried"
                                               if release.n == cfg.retry else "")
                      + "; pulumi config rm retry")
-    placed = (list(run.placed.values()) if any(STEPS.get(s.type).places for s in all_steps(steps))
-              else default_placements(app))
+    placing = any(STEPS.get(s.type).places for s in all_steps(steps))
+    placed = list(run.placed.values()) if placing else default_placements(app)
+    # A component that steps placed before stays as it was applied until a step places it again: a new release
+    # waiting at a gate leaves the components after the gate on their last revision (as KubeVela does, which
+    # removes what a release no longer deploys only once its workflow is done), never without them.
+    kept = [] if not placing or phase == SUCCEEDED or (cfg.stage is not None and same) else [
+        o for o in history_before.component_objects if not _covers(placed, o.get("placement"), o.get("component"))]
+    for name, namespace in dict.fromkeys((o.get("component"), o.get("placement")) for o in kept):
+        where = f" in namespace '{namespace}'" if namespace != app.namespace else ""
+        until = f"; the workflow waits at '{run.waiting}'" if run.waiting else ""
+        notes.append(f"component '{name}'{where} stays as the last update applied it until a step of release "
+                     f"{release.n} deploys it there{until}")
     return Resolution(release, current, sized, phase, executed, total, run.waiting, run.opens_at,
                       notes, run.messages, history, ready_timeout, placed, run.analysis, run.objects, run.shown,
-                      run.data_wait)
+                      run.data_wait, kept)
+
+
+def _covers(placements: list[Placement], namespace, component) -> bool:
+    """Whether one of ``placements`` deploys ``component`` to ``namespace``."""
+    return any(p.namespace == namespace and (p.components is None or component in p.components) for p in placements)
 
 
 def _replay(run: WorkflowRun, steps) -> None:

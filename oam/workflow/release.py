@@ -1,7 +1,9 @@
 """The release lifecycle: which release a run belongs to, and what approvals it carries.
 
 A release is the unit an approval belongs to: it starts when the revisions to roll out
-change, or when a rolled-back release is tried again.
+change, or when a rolled-back release is tried again. An application without a rolled-out
+component starts one when the revision of any of its components changes (KubeVela runs its
+workflow again from the first step for a new application revision).
 """
 from __future__ import annotations
 
@@ -22,14 +24,25 @@ def describe(targets: dict[str, int]) -> str:
     return ", ".join(f"{c}-v{n}" for c, n in sorted(targets.items())) or "no rollout"
 
 
+def describe_release(release: Release) -> str:
+    """What a release rolls out: its targets, or the revisions of an application without a rollout."""
+    return describe(release.targets or release.revisions or {})
+
+
 def current_release(app: AppSpec, cfg: StageConfig, prev: Optional[Release], targets: dict[str, int],
                     current: dict[str, Revision], ends_release: bool) -> tuple[Release, bool]:
     """The release this run belongs to, and whether it is the one recorded last time.
 
     ``ends_release``: the workflow has a step that aborts the release (a rollback file).
     """
+    # Without a rolled-out component, the revisions of all of them make the release.
+    revisions = None if targets or app.canaried else {c: rev.n for c, rev in sorted(current.items())}
     if prev is None:
-        return Release(n=1, targets=dict(targets)), False
+        return Release(n=1, targets=dict(targets), revisions=revisions), False
+    if (revisions is not None and not prev.targets and prev.revisions is not None
+            and prev.revisions != revisions and not cfg.rollback):
+        # A gate of the new release waits again: an approval of the last one does not open it.
+        return Release(n=prev.n + 1, targets={}, revisions=revisions), False
     if prev.targets != targets:
         if cfg.rollback:
             # Roll back the recorded release, whatever file is set: its stable revision is in the history.
@@ -45,13 +58,17 @@ def current_release(app: AppSpec, cfg: StageConfig, prev: Optional[Release], tar
                 f"pulumi config rm rollback && pulumi up; or finish it with its own file and approvals")])
         stable = _stable(prev)
         baselines = {c: stable[c] for c in targets if c in stable and stable[c] != targets[c]}
-        return Release(n=prev.n + 1, targets=dict(targets), baselines=baselines), False
+        return Release(n=prev.n + 1, targets=dict(targets), baselines=baselines, revisions=revisions), False
     if prev.phase == ROLLED_BACK and not cfg.rollback and not ends_release and (not prev.aborted or
                                                                              cfg.retry == prev.n):
         # A release rolled back by hand starts again once rollback is unset; one a metric gate
         # rolled back, only when the user asks for it (retry: its number), never by itself.
-        return Release(n=prev.n + 1, targets=dict(targets), baselines=dict(prev.baselines)), False
-    return copy.deepcopy(prev), True
+        return Release(n=prev.n + 1, targets=dict(targets), baselines=dict(prev.baselines),
+                       revisions=revisions), False
+    same = copy.deepcopy(prev)
+    if revisions is not None and prev.revisions is None:
+        same.revisions = revisions  # recorded before releases followed every component: this one is the same
+    return same, True
 
 
 def _stable(prev: Release) -> dict[str, int]:
@@ -71,7 +88,7 @@ def check_approvals(app: AppSpec, cfg: StageConfig, history: History, release: R
             if given_for is not None and given_for != release.n:
                 problems.append(cfg.problem(
                     "approve", f"'{name}' approved release {given_for} and does not carry over to release "
-                               f"{release.n} ({describe(release.targets)})",
+                               f"{release.n} ({describe_release(release)})",
                     "pulumi config rm approve && pulumi up; approve again when this release waits at the gate"))
         elif given_for is None and not rolling_back:
             problems.append(cfg.problem("approve", f"'{name}' is not a suspend step of {app.locator.file}",

@@ -1,0 +1,77 @@
+"""A new revision of an application without a rollout, on the real engine and cluster: the approval of the last
+release does not open the new one's gate, and the component after the gate keeps running as it was until then."""
+from __future__ import annotations
+
+from tests.e2e.conftest import Kube, make_project
+
+APP = """apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: gated
+spec:
+  components:
+    - name: db
+      type: webservice
+      properties:
+        image: registry.example.com/gated/db:{tag}
+        port: 5432
+    - name: api
+      type: webservice
+      properties:
+        image: registry.example.com/gated/api:{tag}
+        port: 8080
+  workflow:
+    steps:
+      - name: database
+        type: apply-component
+        properties:
+          component: db
+      - name: check
+        type: suspend
+      - name: service
+        type: apply-component
+        properties:
+          component: api
+"""
+
+
+def image(kube: Kube, name: str) -> str:
+    return kube.get("deployment", name)["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def test_a_new_release_waits_at_its_gate_and_keeps_the_component_after_it(pulumi_env, tmp_path):
+    kube = Kube(pulumi_env)
+    project = make_project(tmp_path / "project", pulumi_env, "gated")
+    app = project.dir / "examples" / "gated.yaml"
+    app.write_text(APP.format(tag="1"))
+    project.config(app="examples/gated.yaml")
+    assert project.up("first").ok
+    project.config(approve="check")
+    up = project.up("approved")
+    assert up.ok, up.output
+    assert image(kube, "api") == "registry.example.com/gated/api:1"
+    before = kube.generations("gated")
+
+    app.write_text(APP.format(tag="2"))
+    refused = project.up("leftover approval")
+    assert not refused.ok
+    assert "'check' approved release 1 and does not carry over to release 2" in refused.output, refused.output
+    assert kube.generations("gated") == before, "a refused stage changes nothing"
+
+    project.config(approve=None)
+    up = project.up("release 2")
+    assert up.ok, up.output
+    assert image(kube, "db") == "registry.example.com/gated/db:2"
+    assert image(kube, "api") == "registry.example.com/gated/api:1", "the component after the gate runs as it was"
+    assert kube.generations("gated")["Deployment/api"] == before["Deployment/api"]
+    assert "api" not in up.ops() and "gated-api-deployment" not in up.ops(), up.ops()
+    status = project.status()["workflowStatus"]
+    assert status["release"] == 2 and status["waiting"] == "check (needs approval)", status
+    assert project.preview_no_changes().returncode == 0
+
+    project.config(approve="check")
+    up = project.up("release 2 approved")
+    assert up.ok, up.output
+    assert image(kube, "api") == "registry.example.com/gated/api:2"
+    assert project.status()["workflowStatus"]["phase"] == "succeeded"
+    assert project.preview_no_changes().returncode == 0

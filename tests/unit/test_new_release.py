@@ -1,0 +1,140 @@
+"""An application without a rolled-out component: a new revision of any component starts a new release, whose
+gates wait again, and a component a step has not deployed again yet stays as the last update applied it.
+Under Pulumi's mocks, stage by stage."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+from tests.harness import ROOT, StageRun, run_stage
+
+EXAMPLES = ROOT / "examples" / "definitions"
+STORE = (EXAMPLES / "step-apply-component.yaml").read_text()  # db, suspend 'check', api
+DEPLOY = (EXAMPLES / "step-deploy.yaml").read_text()  # staging, then production after 'to-production'
+
+
+def stage(path: Path, previous: Optional[StageRun] = None, **config) -> StageRun:
+    run = run_stage({"app": str(path), **config}, previous)
+    assert run.error is None, run.error
+    return run
+
+
+def write(tmp_path: Path, text: str, name: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def edit(text: str, old: str, new: str) -> str:
+    assert old in text, f"the example no longer contains {old!r}"
+    return text.replace(old, new)
+
+
+def image(run: StageRun, name: str) -> str:
+    return run.manifest(name)["spec"]["template"]["spec"]["containers"][0]["image"]
+
+
+def workflow(run: StageRun) -> dict:
+    return run.outputs["status"]["workflowStatus"]
+
+
+def notes(run: StageRun) -> list[str]:
+    return run.outputs["status"].get("notes", [])
+
+
+def released(tmp_path: Path) -> tuple[StageRun, Path]:
+    """The store example deployed and approved: release 1 done, the approval still set."""
+    v1 = write(tmp_path, STORE, "v1.yaml")
+    first = stage(v1)
+    assert set(first.of_kind("Deployment")) == {"store-db-deployment"}
+    done = stage(v1, first, approve="check")
+    assert workflow(done)["phase"] == "succeeded" and workflow(done)["release"] == 1
+    return done, v1
+
+
+def test_a_new_image_starts_a_new_release_and_a_leftover_approval_is_refused(tmp_path):
+    done, _ = released(tmp_path)
+    v2 = write(tmp_path, edit(edit(STORE, "postgres:16", "postgres:17"), "api:7", "api:8"), "v2.yaml")
+    refused = run_stage({"app": str(v2), "approve": "check"}, done)
+    assert refused.error is not None
+    assert "'check' approved release 1 and does not carry over to release 2 (api-v2, db-v2)" in refused.error
+    assert "pulumi config rm approve" in refused.error
+    assert refused.resources == {} and refused.outputs == done.outputs  # nothing registered, the record unchanged
+
+
+def test_the_new_release_waits_at_its_gate_with_the_later_component_as_it_was(tmp_path):
+    done, _ = released(tmp_path)
+    v2 = write(tmp_path, edit(edit(STORE, "postgres:16", "postgres:17"), "api:7", "api:8"), "v2.yaml")
+    waiting = stage(v2, done)
+    assert image(waiting, "store-db-deployment") == "docker.io/library/postgres:17"
+    # Not deleted, not changed: the api's objects exactly as release 1 applied them.
+    assert waiting.manifest("store-api-deployment") == done.manifest("store-api-deployment")
+    assert waiting.resources["store-api-deployment"].urn == done.resources["store-api-deployment"].urn
+    assert workflow(waiting) | {"next": ""} == {"release": 2, "step": "2/3 check", "phase": "suspended",
+                                                "waiting": "check (needs approval)", "next": ""}
+    assert any("component 'api' stays as the last update applied it until a step of release 2 deploys it there; "
+               "the workflow waits at 'check'" in n for n in notes(waiting))
+    # A no-change run keeps it so.
+    again = stage(v2, waiting)
+    assert again.manifest("store-api-deployment") == done.manifest("store-api-deployment")
+    approved = stage(v2, again, approve="check")
+    assert image(approved, "store-api-deployment") == "registry.example.com/shop/api:8"
+    assert workflow(approved)["phase"] == "succeeded" and not any("stays as" in n for n in notes(approved))
+
+
+def test_a_trait_change_is_the_same_release_and_keeps_its_approval(tmp_path):
+    done, _ = released(tmp_path)
+    labelled = edit(STORE, "        port: 8080\n",
+                    "        port: 8080\n"
+                    "      traits:\n        - type: scaler\n          properties:\n            replicas: 2\n")
+    same = stage(write(tmp_path, labelled, "v1b.yaml"), done, approve="check")
+    assert workflow(same)["release"] == 1 and workflow(same)["phase"] == "succeeded"
+    assert same.manifest("store-api-deployment")["spec"]["replicas"] == 2
+
+
+def test_a_component_left_out_of_the_file_goes_once_the_new_release_is_done(tmp_path):
+    done, _ = released(tmp_path)
+    text = edit(STORE, "postgres:16", "postgres:17")
+    text = text[:text.index("    - name: api\n")] + text[text.index("  workflow:\n"):text.index("      - name: service")]
+    v2 = write(tmp_path, text, "v2.yaml")
+    waiting = stage(v2, done)
+    assert workflow(waiting)["release"] == 2 and workflow(waiting)["phase"] == "suspended"
+    assert waiting.manifest("store-api-deployment") == done.manifest("store-api-deployment")
+    gone = stage(v2, waiting, approve="check")
+    assert workflow(gone)["phase"] == "succeeded"
+    assert set(gone.of_kind("Deployment")) == {"store-db-deployment"}
+
+
+def test_going_back_a_stage_in_the_same_release_still_takes_the_later_component_away(tmp_path):
+    done, v1 = released(tmp_path)
+    back = stage(v1, done, approve="check", stage=1)
+    assert set(back.of_kind("Deployment")) == {"store-db-deployment"}
+
+
+def test_a_record_written_before_releases_followed_every_component_is_the_same_release(tmp_path):
+    done, v1 = released(tmp_path)
+    record = json.loads(done.outputs["oamState"])
+    del record["release"]["revisions"]  # as the version before wrote it
+    record.pop("componentObjects", None)
+    older = StageRun(resources=done.resources, outputs={**done.outputs, "oamState": json.dumps(record)})
+    same = stage(v1, older, approve="check")
+    assert workflow(same)["release"] == 1 and workflow(same)["phase"] == "succeeded"
+    assert {n: r.inputs for n, r in same.resources.items()} == {n: r.inputs for n, r in done.resources.items()}
+    assert json.loads(same.outputs["oamState"])["release"]["revisions"] == {"api": 1, "db": 1}
+
+
+def test_a_placement_after_a_gate_keeps_its_namespace_and_objects_as_they_were(tmp_path):
+    v1 = write(tmp_path, DEPLOY, "v1.yaml")
+    first = stage(v1)
+    done = stage(v1, first, approve="to-production")
+    assert workflow(done)["phase"] == "succeeded"
+    v2 = write(tmp_path, edit(DEPLOY, "frontend:1.4.0", "frontend:1.5.0"), "v2.yaml")
+    waiting = stage(v2, done)
+    assert image(waiting, "web-staging-frontend-deployment").endswith(":1.5.0")
+    assert waiting.manifest("web-production-frontend-deployment") == \
+        done.manifest("web-production-frontend-deployment")
+    assert waiting.manifest("web-production-frontend-deployment")["spec"]["replicas"] == 3  # its override kept
+    assert any("component 'frontend' in namespace 'production' stays as" in n for n in notes(waiting))
+    approved = stage(v2, waiting, approve="to-production")
+    assert image(approved, "web-production-frontend-deployment").endswith(":1.5.0")
