@@ -24,7 +24,14 @@ if [[ "$use_kubeconfig" == 1 ]]; then
         echo "[quickstart] --use-kubeconfig: neither KUBECONFIG nor ~/.kube/config is there" >&2; exit 1; }
 else
     # The local cluster unless asked otherwise: a newcomer's current context may be production.
-    eval "$(tools/cluster.sh start)"
+    # (eval "$(...)" alone would go on after a failed start, to whatever cluster the environment names.)
+    cluster_env="$(tools/cluster.sh start)" || {
+        echo "[quickstart] the local cluster did not start (see its messages above and the logs under" \
+             "${OAM_CLUSTER_DIR:-$HOME/.cache/oam-delivery/cluster}/logs); nothing was deployed." \
+             "Run tools/cluster.sh stop, then this command again" >&2
+        exit 1
+    }
+    eval "$cluster_env"
 fi
 echo "[quickstart] deploying to $(venv/bin/python -m oam.cluster)" >&2
 stack="${OAM_STACK:-dev}"
