@@ -233,7 +233,7 @@ def report_failures(plan: Plan, cfg: StageConfig, timeout: int, failed: list[tup
         if desired.kind not in ("Deployment", "StatefulSet"):
             pulumi.log.error(f"{desired.kind} {meta['name']} was not applied; {nothing_else}. {next_step}")
             continue
-        wanted = desired.manifest["spec"].get("replicas")  # none: an autoscaler sets them
+        wanted = (desired.manifest.get("spec") or {}).get("replicas")  # none: an autoscaler (or the cluster) sets them
         try:
             live = cluster.get(f"/apis/apps/v1/namespaces/{meta['namespace']}/{desired.kind.lower()}s/{meta['name']}",
                                k8s.get("kubeconfig"), k8s.get("context"))

@@ -189,6 +189,11 @@ class PolicyType(Definition):
         """A placement policy's target namespace."""
         raise NotImplementedError
 
+    def moves_objects(self, p: Any) -> bool:
+        """Whether a placement policy's target takes every object there, those that name a namespace too
+        (KubeVela overrides their namespace with the one a topology names)."""
+        return False
+
     def transform(self, p: Any, app: Any, policy: Any) -> Any:
         """The application with this policy applied (an AppSpec in, an AppSpec out)."""
         return app

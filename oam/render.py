@@ -223,6 +223,8 @@ def render(app: AppSpec, res: Resolution, applied: Optional[Applied] = None,
             mine = _component(target, comp, res, applied, prefix)
             for d in mine:
                 d.owner, d.placement = f"{prefix}-{comp.name}", placement.namespace
+                if placement.moves and d.kind not in CLUSTER_SCOPED:
+                    d.manifest["metadata"]["namespace"] = placement.namespace  # what it names, overridden
                 if placement.namespace in namespaces:
                     d.depends_on.insert(0, namespace_key(app, placement.namespace))
             # What a dependent component waits for: what runs its pods, with pods, and Jobs (until complete).
@@ -239,6 +241,7 @@ def render(app: AppSpec, res: Resolution, applied: Optional[Applied] = None,
             for d in mine_all:
                 POLICIES.get(policy.type).keep(policy.properties, d, target.component(d.component))
         objects += mine_all
+    objects = _once(objects)
     applied_by_steps = _step_objects(app, res, namespaces)
     _wait_for_step_objects(objects, applied_by_steps)
     objects += applied_by_steps
@@ -246,6 +249,24 @@ def render(app: AppSpec, res: Resolution, applied: Optional[Applied] = None,
     _check_names(app, res, objects)
     _check_selectors(app, objects, applied)
     return Plan(app, res, objects, tokens)
+
+
+def _once(objects: list[Desired]) -> list[Desired]:
+    """A component that two placements deploy makes an object that stays where it is (one without a namespace,
+    or one that names its own) once, as the first placement renders it: two Pulumi resources of one object would
+    each apply it, and the first to go would delete it under the other. Edges to the one left out go to it."""
+    first: dict[tuple, Desired] = {}
+    same: dict[str, str] = {}  # key left out -> key kept
+    out = []
+    for d in objects:
+        kept = first.setdefault(_identity(d.manifest), d)
+        if kept is not d and kept.component == d.component and d.component and kept.manifest == d.manifest:
+            same[d.key] = kept.key
+            continue
+        out.append(d)
+    for d in out:
+        d.depends_on = list(dict.fromkeys(same.get(k, k) for k in d.depends_on if same.get(k, k) != d.key))
+    return out
 
 
 def _kept(res: Resolution, objects: list[Desired], tokens: dict[str, str]) -> list[Desired]:
@@ -456,6 +477,16 @@ def _check_names(app: AppSpec, res: Resolution, objects: list[Desired]) -> None:
             if first is not d and (first.component, first.step) != (d.component, d.step):
                 what = f"Pulumi resource '{d.key}'" if ident[0] == "pulumi" else f"{d.kind} '{meta['name']}'"
                 problems.append(_made_twice(app, d, first, what))
+            elif first is not d and d.component and first.key != d.key and app.component(d.component):
+                # One component in two placements, an object that stays where it is, rendered differently.
+                problems.append(app.locator.problem(
+                    app.component(d.component).path + ("name",),
+                    f"component '{d.component}' is deployed to namespaces '{first.placement}' and '{d.placement}', "
+                    f"and both would make {d.kind} '{meta['name']}'"
+                    + (f" in namespace '{meta['namespace']}' (it names it)" if meta.get("namespace") else "")
+                    + ", each differently (their overrides differ)",
+                    "leave its namespace out, so that each placement makes its own; or make it in a component "
+                    "that one placement deploys"))
     # A rolled-out component names its Deployments <component>-v<N>, for revisions still to come too.
     for comp in app.components:
         if comp.name not in res.rollouts:

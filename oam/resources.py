@@ -127,9 +127,9 @@ def engine_metadata(m: dict) -> dict:
         # At 0 pods there is nothing to be Ready and nothing waits for the pods to go (a
         # scale-down comes after its traffic has left); the provider's own wait would take ~10 s,
         # and the counts above would never match (a status leaves out the ones at 0).
-        if "replicas" in m["spec"]:
-            extra.update({WAIT_FOR: ready_when(m["spec"]["replicas"])} if m["spec"]["replicas"] > 0 else
-                         {SKIP_AWAIT: "true"})
+        spec = m.get("spec") or {}  # none: an object written in full that a take-over policy takes as it is
+        if "replicas" in spec:
+            extra.update({WAIT_FOR: ready_when(spec["replicas"])} if spec["replicas"] > 0 else {SKIP_AWAIT: "true"})
         # Without replicas (an autoscaler sets them) the provider's own wait for the rollout applies.
     return {**m["metadata"], "annotations": {**m["metadata"].get("annotations", {}), **extra}}
 

@@ -43,3 +43,6 @@ class Topology(PolicyType):
 
     def namespace(self, p: TopologyProperties, app) -> str:
         return p.namespace or app.namespace
+
+    def moves_objects(self, p: TopologyProperties) -> bool:
+        return p.namespace is not None

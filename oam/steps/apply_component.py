@@ -42,7 +42,7 @@ class ApplyComponent(StepType):
         return problems
 
     def run(self, p: ApplyComponentProperties, run, step) -> bool:
-        run.deploy([Placement(p.namespace or run.app.namespace, (), (p.component,))])
+        run.deploy([Placement(p.namespace or run.app.namespace, (), (p.component,), bool(p.namespace))])
         return True
 
     def check_outputs(self, step, app) -> list:

@@ -27,21 +27,29 @@ class Placement:
     namespace: str
     overrides: tuple[PolicySpec, ...] = ()
     components: Optional[tuple[str, ...]] = None  # only these components; all when None
+    # The namespace was named (a topology's, a step's): objects that name another go there too, as in KubeVela.
+    moves: bool = False
 
     def joined(self, later: "Placement") -> "Placement":
         """This placement with a later one to the same namespace: the later overrides, both sets of components."""
+        moves = self.moves or later.moves
         if self.components is None or later.components is None:
-            return Placement(self.namespace, later.overrides, None)
-        return Placement(self.namespace, later.overrides, tuple(dict.fromkeys(self.components + later.components)))
+            return Placement(self.namespace, later.overrides, None, moves)
+        return Placement(self.namespace, later.overrides, tuple(dict.fromkeys(self.components + later.components)),
+                         moves)
 
 
 def placements(app: AppSpec, names: tuple[str, ...]) -> list[Placement]:
     """The placements of the policies ``names`` (a deploy step's): every target they name (the application's
     namespace when none), each with the overrides, in the order given."""
     named = [p for n in names for p in app.policies if p.name == n]
-    targets = [POLICIES.get(p.type).namespace(p.properties, app) for p in named if POLICIES.get(p.type).places]
+    targets: dict[str, bool] = {}  # namespace -> whether a policy names it
+    for p in named:
+        if POLICIES.get(p.type).places:
+            ns = POLICIES.get(p.type).namespace(p.properties, app)
+            targets[ns] = targets.get(ns, False) or POLICIES.get(p.type).moves_objects(p.properties)
     overrides = tuple(p for p in named if POLICIES.get(p.type).transforms)
-    return [Placement(ns, overrides) for ns in dict.fromkeys(targets or [app.namespace])]
+    return [Placement(ns, overrides, None, moves) for ns, moves in (targets or {app.namespace: False}).items()]
 
 
 def default_placements(app: AppSpec) -> list[Placement]:

@@ -138,3 +138,128 @@ def test_a_placement_after_a_gate_keeps_its_namespace_and_objects_as_they_were(t
     assert any("component 'frontend' in namespace 'production' stays as" in n for n in notes(waiting))
     approved = stage(v2, waiting, approve="to-production")
     assert image(approved, "web-production-frontend-deployment").endswith(":1.5.0")
+
+
+# --- one component in two placements ----------------------------------------------------------------
+
+OBJECTS = """apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: objs
+spec:
+  components:
+    - name: web
+      type: k8s-objects
+      properties:
+        objects:
+          - apiVersion: v1
+            kind: ConfigMap
+            metadata:
+              name: settings
+              namespace: default
+            data:
+              level: info
+          - apiVersion: rbac.authorization.k8s.io/v1
+            kind: ClusterRole
+            metadata:
+              name: objs-reader
+            rules:
+              - apiGroups: [""]
+                resources: [configmaps]
+                verbs: [get]
+  policies:
+    - name: staging
+      type: topology
+      properties:
+        namespace: staging
+    - name: production
+      type: topology
+      properties:
+        namespace: production
+  workflow:
+    steps:
+      - name: to-staging
+        type: deploy
+        properties:
+          policies: [staging]
+      - name: to-production
+        type: deploy
+        properties:
+          policies: [production]
+"""
+
+
+def where(run: StageRun, kind: str) -> dict[str, object]:
+    """Pulumi name -> namespace of each object of ``kind``."""
+    return {n: r.inputs["metadata"].get("namespace") for n, r in run.of_kind(kind).items()}
+
+
+def test_a_topology_namespace_takes_every_object_there_and_an_object_without_one_is_made_once(tmp_path):
+    app = write(tmp_path, OBJECTS, "objs.yaml")
+    both = stage(app)
+    # As KubeVela does: the namespace a topology names overrides the one an object names.
+    assert where(both, "ConfigMap") == {"objs-staging-web-object-0": "staging",
+                                        "objs-production-web-object-0": "production"}
+    # One ClusterRole, one Pulumi resource: two would each apply it, and the first to go would delete it.
+    assert where(both, "ClusterRole") == {"objs-staging-web-object-1": None}
+
+
+def test_a_namespace_an_object_names_stays_without_a_topology_namespace(tmp_path):
+    text = edit(OBJECTS, "      properties:\n        namespace: staging\n", "      properties:\n        clusters: [local]\n")
+    app = write(tmp_path, text, "objs.yaml")
+    run = stage(app)
+    assert where(run, "ConfigMap") == {"objs-web-object-0": "default", "objs-production-web-object-0": "production"}
+
+
+def test_one_object_two_placements_render_differently_is_refused(tmp_path):
+    text = edit(OBJECTS, "          policies: [production]\n", "          policies: [production, verbs]\n")
+    text = edit(text, "  workflow:\n", """    - name: verbs
+      type: override
+      properties:
+        components:
+          - name: web
+            properties:
+              objects:
+                - apiVersion: rbac.authorization.k8s.io/v1
+                  kind: ClusterRole
+                  metadata:
+                    name: objs-reader
+                  rules:
+                    - apiGroups: [""]
+                      resources: [configmaps]
+                      verbs: [get, list]
+  workflow:
+""")
+    run = run_stage({"app": str(write(tmp_path, text, "objs.yaml"))})
+    assert run.error is not None and run.resources == {}
+    assert ("component 'web' is deployed to namespaces 'staging' and 'production', and both would make ClusterRole "
+            "'objs-reader', each differently") in run.error, run.error
+    assert "objs.yaml:7:" in run.error
+
+
+def test_an_object_taken_over_as_it_is_needs_no_spec(tmp_path):
+    text = """apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: adopt
+spec:
+  components:
+    - name: legacy
+      type: k8s-objects
+      properties:
+        objects:
+          - apiVersion: apps/v1
+            kind: Deployment
+            metadata:
+              name: legacy-app
+  policies:
+    - name: adopt
+      type: take-over
+      properties:
+        rules:
+          - selector:
+              resourceTypes: [Deployment]
+"""
+    run = stage(write(tmp_path, text, "adopt.yaml"))
+    assert run.manifest("adopt-legacy-object-0")["metadata"]["name"] == "legacy-app"
+    assert "spec" not in run.manifest("adopt-legacy-object-0")
