@@ -23,9 +23,14 @@ class Applied:
     routed: dict[str, set[str]] = field(default_factory=dict)  # host -> subsets a VirtualService sends traffic to
     selectors: dict[str, Any] = field(default_factory=dict)  # the selector of each object that runs pods
     keys: set[str] = field(default_factory=set)  # every object the stack holds
+    objects: dict[str, tuple] = field(default_factory=dict)  # key -> (apiVersion, kind, namespace, name)
+    urns: dict[str, str] = field(default_factory=dict)  # key -> URN, when read from the stack
 
     def add(self, key: str, manifest: dict[str, Any]) -> None:
         self.keys.add(key)
+        meta = manifest.get("metadata") or {}
+        self.objects[key] = (manifest.get("apiVersion"), manifest.get("kind"), meta.get("namespace") or None,
+                             meta.get("name"))
         if manifest.get("kind") == "Namespace":
             self.namespaces.add(key)
         elif manifest.get("kind") == "DestinationRule":
@@ -61,6 +66,16 @@ class Applied:
                 continue
             outputs = entry.get("outputs") or {}
             if isinstance(outputs, dict) and outputs.get("kind"):
-                out.add(str(urn).rsplit("::", 1)[-1], outputs)
+                key = str(urn).rsplit("::", 1)[-1]
+                out.add(key, outputs)
+                out.urns[key] = str(urn)
         return out
+
+    def held_twice(self) -> dict[tuple, list[str]]:
+        """Objects two Pulumi resources of the stack hold (an earlier version could make one twice): identity ->
+        their keys."""
+        by_object: dict[tuple, list[str]] = {}
+        for key, ident in sorted(self.objects.items()):
+            by_object.setdefault(ident, []).append(key)
+        return {ident: keys for ident, keys in by_object.items() if len(keys) > 1}
 

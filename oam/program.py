@@ -32,7 +32,7 @@ from oam.errors import ApplicationError, OamError
 from oam.metrics import Prometheus
 from oam.model import read_application
 from oam.registry import POLICIES
-from oam.render import Plan, component_records, namespace_key, object_namespace, render
+from oam.render import Plan, component_records, identity, namespace_key, object_namespace, render
 from oam.resources import Application
 from oam.revisions import STATE_OUTPUT, History
 from oam.stage import Desired
@@ -161,6 +161,31 @@ def not_ours(app, plan: Plan, applied: Applied) -> list:
     return problems
 
 
+def held_twice(app, plan: Plan, applied: Applied) -> list:
+    """Objects the stack holds as two Pulumi resources (an earlier version made an object that two placements
+    deploy twice) of which the stage would delete or move one while the other stays: deleting one resource
+    deletes the object under the other. A problem for each, with how to let the stack forget one instead."""
+    planned = {d.key: d for d in plan.objects}
+    problems = []
+    for ident, keys in applied.held_twice().items():
+        staying = [k for k in keys if k in planned and identity(planned[k].manifest) == ident]
+        going = [k for k in keys if k not in staying]
+        if not staying or not going:
+            continue  # all of them stay, or the object goes with all of them
+        _, kind, namespace, name = ident
+        comp = app.component(planned[staying[0]].component)
+        where = f" in namespace '{namespace}'" if namespace else ""
+        forget = " && ".join(f"pulumi state delete '{applied.urns.get(k, k)}'" for k in going)
+        problems.append(app.locator.problem(
+            comp.path + ("name",) if comp else ("metadata", "name"),
+            f"{kind} '{name}'{where} is held by two Pulumi resources of this stack ({', '.join(keys)}; an earlier "
+            f"version made it once per placement); this stage no longer makes {', '.join(going)} and would delete "
+            f"the object with it, under {', '.join(staying)}; nothing was changed",
+            f"let the stack forget the one that goes, which leaves the object in the cluster: {forget}; then "
+            "pulumi up"))
+    return problems
+
+
 def digest(manifest: dict) -> str:
     return hashlib.sha256(json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
@@ -266,7 +291,7 @@ def run(root: Path = Path(".")) -> dict:
         managed = {ns: namespace_to_manage(app, ns, applied, cfg, pods=ns in placed)
                    for ns in dict.fromkeys(placed + [ns for ns in used if ns is not None])}
         plan = render(app, resolution, applied, {ns: labels for ns, labels in managed.items() if labels is not None})
-        taken = not_ours(app, plan, applied)
+        taken = not_ours(app, plan, applied) + held_twice(app, plan, applied)
         if taken:
             raise ApplicationError(taken)
         digests = {d.key: digest(d.manifest) for d in plan.objects if d.kind != "Namespace"}

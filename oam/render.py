@@ -259,7 +259,7 @@ def _once(objects: list[Desired]) -> list[Desired]:
     same: dict[str, str] = {}  # key left out -> key kept
     out = []
     for d in objects:
-        kept = first.setdefault(_identity(d.manifest), d)
+        kept = first.setdefault(identity(d.manifest), d)
         if kept is not d and kept.component == d.component and d.component and kept.manifest == d.manifest:
             same[d.key] = kept.key
             continue
@@ -275,9 +275,9 @@ def _kept(res: Resolution, objects: list[Desired], tokens: dict[str, str]) -> li
     One that this stage makes anew (the same Pulumi name or the same object) is left to it; an
     ordering edge to an object the stage no longer has is dropped (the object is unchanged).
     """
-    made = {d.key for d in objects} | {_identity(d.manifest) for d in objects}
+    made = {d.key for d in objects} | {identity(d.manifest) for d in objects}
     kept = [Desired.restore(r) for r in res.kept]
-    kept = [d for d in kept if d.key not in made and _identity(d.manifest) not in made]
+    kept = [d for d in kept if d.key not in made and identity(d.manifest) not in made]
     keys = {d.key for d in objects} | {d.key for d in kept}
     for d, record in zip(kept, res.kept):
         d.depends_on = [k for k in d.depends_on if k in keys]
@@ -285,7 +285,8 @@ def _kept(res: Resolution, objects: list[Desired], tokens: dict[str, str]) -> li
     return kept
 
 
-def _identity(manifest: dict[str, Any]) -> tuple:
+def identity(manifest: dict[str, Any]) -> tuple:
+    """Which object of the cluster a manifest is: (apiVersion, kind, namespace or None, name)."""
     meta = manifest["metadata"]
     return manifest["apiVersion"], manifest["kind"], meta.get("namespace"), meta["name"]
 

@@ -263,3 +263,32 @@ spec:
     run = stage(write(tmp_path, text, "adopt.yaml"))
     assert run.manifest("adopt-legacy-object-0")["metadata"]["name"] == "legacy-app"
     assert "spec" not in run.manifest("adopt-legacy-object-0")
+
+
+def test_an_object_an_earlier_version_held_twice_is_not_deleted_under_the_one_that_stays(tmp_path):
+    from oam import program as oam_program
+    from oam.applied import Applied
+    from oam.config import StageConfig
+    from oam.model import read_application
+    from oam.render import plan
+    from oam.revisions import History
+
+    path = write(tmp_path, OBJECTS, "objs.yaml")
+    app = read_application(path, "objs.yaml")
+    stage_plan = plan(app, History(), StageConfig(app="objs.yaml"))
+    role = stage_plan.by_key()["objs-staging-web-object-1"].manifest
+    before = Applied()
+    for key in ("objs-staging-web-object-1", "objs-production-web-object-1"):  # as the version before made it
+        before.add(key, role)
+        before.urns[key] = f"urn:pulumi:dev::oam-delivery::kubernetes:rbac.authorization.k8s.io/v1:ClusterRole::{key}"
+    problems = [str(p) for p in oam_program.held_twice(app, stage_plan, before)]
+    assert len(problems) == 1, problems
+    assert "ClusterRole 'objs-reader' is held by two Pulumi resources of this stack" in problems[0]
+    assert "no longer makes objs-production-web-object-1 and would delete the object with it" in problems[0]
+    assert ("pulumi state delete 'urn:pulumi:dev::oam-delivery::kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
+            "::objs-production-web-object-1'") in problems[0]
+    assert problems[0].startswith("objs.yaml:7:")
+    # Held once, or by resources that all go (the object is no longer made): nothing to say.
+    once = Applied()
+    once.add("objs-staging-web-object-1", role)
+    assert oam_program.held_twice(app, stage_plan, once) == []
