@@ -47,8 +47,10 @@ class Release:
     live: dict[str, list[str]] = field(default_factory=dict)  # component -> revisions with a subset
     gate: Optional[str] = None  # the suspend step it waits at
     aborted: Optional[str] = None  # why a metric gate rolled it back (written only when set)
-    # Without a rolled-out component: the revision of every component, whose change starts a release.
+    # Without a rolled-out component: the revision of every component, and a digest of the file's spec; a
+    # change of either starts a release.
     revisions: Optional[dict[str, int]] = None
+    spec: Optional[str] = None
 
 
 @dataclass
@@ -124,7 +126,7 @@ def _revision(r: Revision) -> dict:
 
 
 def _release(r: Release) -> dict:
-    return _without_unset(r, ("aborted", "revisions"))
+    return _without_unset(r, ("aborted", "revisions", "spec"))
 
 
 def workload_hash(type_: str, properties: dict[str, Any], traits: Optional[list[dict]] = None,

@@ -2,12 +2,14 @@
 
 A release is the unit an approval belongs to: it starts when the revisions to roll out
 change, or when a rolled-back release is tried again. An application without a rolled-out
-component starts one when the revision of any of its components changes (KubeVela runs its
-workflow again from the first step for a new application revision).
+component starts one whenever its spec changes (a component, a trait, a policy, a step): KubeVela
+runs its workflow again from the first step for each new application revision.
 """
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 from typing import Optional
 
 from oam.config import StageConfig
@@ -29,20 +31,37 @@ def describe_release(release: Release) -> str:
     return describe(release.targets or release.revisions or {})
 
 
+def spec_digest(app: AppSpec) -> str:
+    """The application's spec as written (components, traits, policies, steps), digested."""
+    def steps(specs) -> list:
+        return [{"name": s.name, "type": s.type, "properties": s.raw, "timeout": s.timeout, "subSteps": steps(s.sub_steps),
+                 "inputs": [[i.source, i.key] for i in s.inputs], "outputs": [[o.name, repr(o.expression)] for o in s.outputs],
+                 "if": repr(s.condition), "dependsOn": list(s.depends_on)} for s in specs or ()]
+    spec = {"components": [{"name": c.name, "type": c.type, "properties": c.raw_properties,
+                            "traits": [[t.type, t.raw] for t in c.traits], "externalRevision": c.external_revision,
+                            "dependsOn": list(c.depends_on)} for c in app.components],
+            "policies": [[p.name, p.type, p.raw] for p in app.policies],
+            "workflow": None if app.steps is None else steps(app.steps)}
+    text = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 def current_release(app: AppSpec, cfg: StageConfig, prev: Optional[Release], targets: dict[str, int],
                     current: dict[str, Revision], ends_release: bool) -> tuple[Release, bool]:
     """The release this run belongs to, and whether it is the one recorded last time.
 
     ``ends_release``: the workflow has a step that aborts the release (a rollback file).
     """
-    # Without a rolled-out component, the revisions of all of them make the release.
-    revisions = None if targets or app.canaried else {c: rev.n for c, rev in sorted(current.items())}
+    # Without a rolled-out component, the spec makes the release (and its revisions say what it deploys).
+    plain = not app.canaried
+    revisions = {c: rev.n for c, rev in sorted(current.items())} if plain else None
+    spec = spec_digest(app) if plain else None
     if prev is None:
-        return Release(n=1, targets=dict(targets), revisions=revisions), False
-    if (revisions is not None and not prev.targets and prev.revisions is not None
-            and prev.revisions != revisions and not cfg.rollback):
+        return Release(n=1, targets=dict(targets), revisions=revisions, spec=spec), False
+    if (plain and not prev.targets and prev.revisions is not None and not cfg.rollback
+            and (prev.revisions != revisions or prev.spec not in (None, spec))):
         # A gate of the new release waits again: an approval of the last one does not open it.
-        return Release(n=prev.n + 1, targets={}, revisions=revisions), False
+        return Release(n=prev.n + 1, targets={}, revisions=revisions, spec=spec), False
     if prev.targets != targets:
         if cfg.rollback:
             # Roll back the recorded release, whatever file is set: its stable revision is in the history.
@@ -58,16 +77,18 @@ def current_release(app: AppSpec, cfg: StageConfig, prev: Optional[Release], tar
                 f"pulumi config rm rollback && pulumi up; or finish it with its own file and approvals")])
         stable = _stable(prev)
         baselines = {c: stable[c] for c in targets if c in stable and stable[c] != targets[c]}
-        return Release(n=prev.n + 1, targets=dict(targets), baselines=baselines, revisions=revisions), False
+        return Release(n=prev.n + 1, targets=dict(targets), baselines=baselines, revisions=revisions, spec=spec), False
     if prev.phase == ROLLED_BACK and not cfg.rollback and not ends_release and (not prev.aborted or
                                                                              cfg.retry == prev.n):
         # A release rolled back by hand starts again once rollback is unset; one a metric gate
         # rolled back, only when the user asks for it (retry: its number), never by itself.
         return Release(n=prev.n + 1, targets=dict(targets), baselines=dict(prev.baselines),
-                       revisions=revisions), False
+                       revisions=revisions, spec=spec), False
     same = copy.deepcopy(prev)
-    if revisions is not None and prev.revisions is None:
-        same.revisions = revisions  # recorded before releases followed every component: this one is the same
+    if plain and prev.revisions is None:
+        same.revisions = revisions  # recorded before releases followed the spec: this one is the same
+    if plain and prev.spec is None:
+        same.spec = spec
     return same, True
 
 

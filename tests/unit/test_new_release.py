@@ -83,14 +83,23 @@ def test_the_new_release_waits_at_its_gate_with_the_later_component_as_it_was(tm
     assert workflow(approved)["phase"] == "succeeded" and not any("stays as" in n for n in notes(approved))
 
 
-def test_a_trait_change_is_the_same_release_and_keeps_its_approval(tmp_path):
+def test_a_trait_change_starts_a_new_release_too_and_waits_at_the_gate(tmp_path):
+    # KubeVela runs the workflow again for any change of the spec: three replicas of the api need the approval too.
     done, _ = released(tmp_path)
-    labelled = edit(STORE, "        port: 8080\n",
-                    "        port: 8080\n"
-                    "      traits:\n        - type: scaler\n          properties:\n            replicas: 2\n")
-    same = stage(write(tmp_path, labelled, "v1b.yaml"), done, approve="check")
-    assert workflow(same)["release"] == 1 and workflow(same)["phase"] == "succeeded"
-    assert same.manifest("store-api-deployment")["spec"]["replicas"] == 2
+    scaled = write(tmp_path, edit(STORE, "        port: 8080\n", "        port: 8080\n      traits:\n"
+                                  "        - type: scaler\n          properties:\n            replicas: 3\n"), "v1b.yaml")
+    refused = run_stage({"app": str(scaled), "approve": "check"}, done)
+    assert "'check' approved release 1 and does not carry over to release 2 (api-v1, db-v1)" in refused.error
+    waiting = stage(scaled, done)
+    assert workflow(waiting)["release"] == 2 and workflow(waiting)["waiting"] == "check (needs approval)"
+    assert waiting.manifest("store-api-deployment") == done.manifest("store-api-deployment")
+    approved = stage(scaled, waiting, approve="check")
+    assert approved.manifest("store-api-deployment")["spec"]["replicas"] == 3
+    # So does a change of the workflow; a file that changes nothing does not.
+    assert workflow(stage(scaled, approved, approve="check"))["release"] == 2
+    timed = write(tmp_path, edit(scaled.read_text(), "        type: suspend\n",
+                                 "        type: suspend\n        properties:\n          duration: 1h\n"), "v1c.yaml")
+    assert workflow(stage(timed, approved))["release"] == 3
 
 
 def test_a_component_left_out_of_the_file_goes_once_the_new_release_is_done(tmp_path):
@@ -115,13 +124,14 @@ def test_going_back_a_stage_in_the_same_release_still_takes_the_later_component_
 def test_a_record_written_before_releases_followed_every_component_is_the_same_release(tmp_path):
     done, v1 = released(tmp_path)
     record = json.loads(done.outputs["oamState"])
-    del record["release"]["revisions"]  # as the version before wrote it
+    del record["release"]["revisions"], record["release"]["spec"]  # as the version before wrote it
     record.pop("componentObjects", None)
     older = StageRun(resources=done.resources, outputs={**done.outputs, "oamState": json.dumps(record)})
     same = stage(v1, older, approve="check")
     assert workflow(same)["release"] == 1 and workflow(same)["phase"] == "succeeded"
     assert {n: r.inputs for n, r in same.resources.items()} == {n: r.inputs for n, r in done.resources.items()}
     assert json.loads(same.outputs["oamState"])["release"]["revisions"] == {"api": 1, "db": 1}
+    assert json.loads(same.outputs["oamState"])["release"]["spec"] == json.loads(done.outputs["oamState"])["release"]["spec"]
 
 
 def test_a_placement_after_a_gate_keeps_its_namespace_and_objects_as_they_were(tmp_path):
