@@ -37,7 +37,7 @@ from oam.resources import Application
 from oam.revisions import STATE_OUTPUT, History
 from oam.stage import Desired
 from oam.status import failed_status, status
-from oam.workflow.engine import resolve
+from oam.workflow.engine import SUCCEEDED, resolve
 
 READ_OUTPUTS = "pulumi:pulumi:readStackOutputs"
 READ_RESOURCE_OUTPUTS = "pulumi:pulumi:readStackResourceOutputs"
@@ -186,6 +186,29 @@ def held_twice(app, plan: Plan, applied: Applied) -> list:
     return problems
 
 
+def unrecorded(app, plan: Plan, applied: Applied, history: History, cfg: StageConfig) -> list:
+    """A record written before the objects of the components that steps deploy were kept (by an earlier version)
+    cannot keep the ones the workflow has not deployed again yet: the stage would delete them. Refused, with how
+    to have them recorded first (a problem; none when nothing would go)."""
+    if history.component_objects is not None or history.release is None or cfg.stage is not None:
+        return []
+    if plan.resolution.phase == SUCCEEDED or component_records(plan) is None:
+        return []
+    planned = {d.key for d in plan.objects}
+    dropped = sorted(k for k in applied.keys if k not in planned and k not in applied.namespaces)
+    if not dropped:
+        return []
+    more = f" and {len(dropped) - 3} more" if len(dropped) > 3 else ""
+    at = f" (it waits at '{plan.resolution.gate}')" if plan.resolution.gate else ""
+    return [app.locator.problem(
+        ("spec", "workflow"),
+        f"this stack was last updated by an earlier version of this program, which did not record the objects of the "
+        f"components the workflow deploys; this stage would delete {', '.join(dropped[:3])}{more}, which the "
+        f"workflow has not deployed again yet{at}; nothing was changed",
+        "run pulumi up once with the file the stack was last updated with (it changes nothing and records them), "
+        "then with this one")]
+
+
 def digest(manifest: dict) -> str:
     return hashlib.sha256(json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
@@ -291,7 +314,8 @@ def run(root: Path = Path(".")) -> dict:
         managed = {ns: namespace_to_manage(app, ns, applied, cfg, pods=ns in placed)
                    for ns in dict.fromkeys(placed + [ns for ns in used if ns is not None])}
         plan = render(app, resolution, applied, {ns: labels for ns, labels in managed.items() if labels is not None})
-        taken = not_ours(app, plan, applied) + held_twice(app, plan, applied)
+        taken = not_ours(app, plan, applied) + held_twice(app, plan, applied) + unrecorded(
+            app, plan, applied, history, cfg)
         if taken:
             raise ApplicationError(taken)
         digests = {d.key: digest(d.manifest) for d in plan.objects if d.kind != "Namespace"}

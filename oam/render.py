@@ -291,11 +291,11 @@ def identity(manifest: dict[str, Any]) -> tuple:
     return manifest["apiVersion"], manifest["kind"], meta.get("namespace"), meta["name"]
 
 
-def component_records(plan: Plan) -> list[dict[str, Any]]:
-    """What the stack records of the objects of components that steps place (see Resolution.kept): none when
+def component_records(plan: Plan) -> Optional[list[dict[str, Any]]]:
+    """What the stack records of the objects of components that steps place (see Resolution.kept): None when
     the workflow places every component at every stage."""
     if not any(STEPS.get(s.type).places for s in all_steps(plan.app.steps)):
-        return []
+        return None
     return [d.record(plan.tokens[d.owner]) for d in plan.objects if d.placement and d.owner in plan.tokens]
 
 

@@ -64,8 +64,9 @@ class History:
     values: dict[str, list] = field(default_factory=dict)  # step output -> [mark of its source, value]
     applied: dict[str, str] = field(default_factory=dict)  # step with outputs -> its mark when last applied
     step_objects: list[list] = field(default_factory=list)  # [step, manifest] of each object steps applied
-    # Each object of a component that deploy steps place, as applied: kept until a step places it again.
-    component_objects: list[dict] = field(default_factory=list)
+    # Each object of a component that deploy steps place, as applied: kept until a step places it again. None:
+    # not recorded (a workflow that places every component at each stage, or a record from before it was kept).
+    component_objects: Optional[list[dict]] = None
 
     def to_json(self) -> str:
         data = {"version": STATE_VERSION,
@@ -83,7 +84,7 @@ class History:
             data["applied"] = dict(sorted(self.applied.items()))  # absent from a record without step outputs
         if self.step_objects:
             data["stepObjects"] = self.step_objects  # absent from a record without steps that apply objects
-        if self.component_objects:
+        if self.component_objects is not None:
             data["componentObjects"] = self.component_objects  # absent without steps that place components
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
@@ -105,7 +106,8 @@ class History:
             values=dict(data.get("values", {})),
             applied=dict(data.get("applied", {})),
             step_objects=[list(o)[:2] for o in data.get("stepObjects", [])],
-            component_objects=[dict(o) for o in data.get("componentObjects", []) if isinstance(o, dict)],
+            component_objects=None if "componentObjects" not in data else [
+                dict(o) for o in data["componentObjects"] or [] if isinstance(o, dict)],
         )
 
     def revision(self, component: str, n: int) -> Optional[Revision]:

@@ -330,7 +330,9 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
     steps = app.steps
     ends_release = any(STEPS.get(s.type).ends_release for s in all_steps(steps))
 
-    release, same = current_release(app, cfg, previous, targets, current, ends_release)
+    # A record from before releases followed every component: the newest revision of each was the one deployed.
+    latest = {c.name: max((r.n for r in history_before.revisions.get(c.name, ())), default=0) for c in app.components}
+    release, same = current_release(app, cfg, previous, targets, current, ends_release, latest)
     # A release a metric gate rolled back stays rolled back until it is retried or another starts.
     aborted = release.aborted if same and release.phase == ROLLED_BACK else None
     _check_stage(app, cfg)
@@ -425,7 +427,7 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
     # waiting at a gate leaves the components after the gate on their last revision (as KubeVela does, which
     # removes what a release no longer deploys only once its workflow is done), never without them.
     kept = [] if not placing or phase == SUCCEEDED or (cfg.stage is not None and same) else [
-        o for o in history_before.component_objects if not _covers(placed, o.get("placement"), o.get("component"))]
+        o for o in history_before.component_objects or () if not _covers(placed, o.get("placement"), o.get("component"))]
     for name, namespace in dict.fromkeys((o.get("component"), o.get("placement")) for o in kept):
         where = f" in namespace '{namespace}'" if namespace != app.namespace else ""
         until = f"; the workflow waits at '{run.waiting}'" if run.waiting else ""

@@ -47,10 +47,13 @@ def spec_digest(app: AppSpec) -> str:
 
 
 def current_release(app: AppSpec, cfg: StageConfig, prev: Optional[Release], targets: dict[str, int],
-                    current: dict[str, Revision], ends_release: bool) -> tuple[Release, bool]:
+                    current: dict[str, Revision], ends_release: bool,
+                    latest: Optional[dict[str, int]] = None) -> tuple[Release, bool]:
     """The release this run belongs to, and whether it is the one recorded last time.
 
-    ``ends_release``: the workflow has a step that aborts the release (a rollback file).
+    ``ends_release``: the workflow has a step that aborts the release (a rollback file). ``latest``: the newest
+    recorded revision of each component, taken as the one deployed by a record that does not say (an earlier
+    version's): a revision newer than that starts a release (at worst its gates wait once more than needed).
     """
     # Without a rolled-out component, the spec makes the release (and its revisions say what it deploys).
     plain = not app.canaried
@@ -58,8 +61,9 @@ def current_release(app: AppSpec, cfg: StageConfig, prev: Optional[Release], tar
     spec = spec_digest(app) if plain else None
     if prev is None:
         return Release(n=1, targets=dict(targets), revisions=revisions, spec=spec), False
-    if (plain and not prev.targets and prev.revisions is not None and not cfg.rollback
-            and (prev.revisions != revisions or prev.spec not in (None, spec))):
+    before = prev.revisions if prev.revisions is not None else latest
+    if (plain and not prev.targets and before is not None and not cfg.rollback
+            and (before != revisions or prev.spec not in (None, spec))):
         # A gate of the new release waits again: an approval of the last one does not open it.
         return Release(n=prev.n + 1, targets={}, revisions=revisions, spec=spec), False
     if prev.targets != targets:

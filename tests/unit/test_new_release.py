@@ -123,11 +123,7 @@ def test_going_back_a_stage_in_the_same_release_still_takes_the_later_component_
 
 def test_a_record_written_before_releases_followed_every_component_is_the_same_release(tmp_path):
     done, v1 = released(tmp_path)
-    record = json.loads(done.outputs["oamState"])
-    del record["release"]["revisions"], record["release"]["spec"]  # as the version before wrote it
-    record.pop("componentObjects", None)
-    older = StageRun(resources=done.resources, outputs={**done.outputs, "oamState": json.dumps(record)})
-    same = stage(v1, older, approve="check")
+    same = stage(v1, older(done), approve="check")
     assert workflow(same)["release"] == 1 and workflow(same)["phase"] == "succeeded"
     assert {n: r.inputs for n, r in same.resources.items()} == {n: r.inputs for n, r in done.resources.items()}
     assert json.loads(same.outputs["oamState"])["release"]["revisions"] == {"api": 1, "db": 1}
@@ -302,3 +298,37 @@ def test_an_object_an_earlier_version_held_twice_is_not_deleted_under_the_one_th
     once = Applied()
     once.add("objs-staging-web-object-1", role)
     assert oam_program.held_twice(app, stage_plan, once) == []
+
+
+def older(run: StageRun) -> StageRun:
+    """``run`` as the version before recorded it: no revisions or spec in the release, no component objects."""
+    record = json.loads(run.outputs["oamState"])
+    del record["release"]["revisions"], record["release"]["spec"]
+    record.pop("componentObjects", None)
+    return StageRun(resources=run.resources, outputs={**run.outputs, "oamState": json.dumps(record)})
+
+
+def test_after_an_upgrade_a_new_image_that_would_delete_an_unrecorded_component_is_refused_once(tmp_path):
+    done, v1 = released(tmp_path)
+    v2 = write(tmp_path, edit(STORE, "api:7", "api:8"), "v2.yaml")
+    refused = run_stage({"app": str(v2)}, older(done))
+    assert refused.error is not None and refused.resources == {}
+    assert ("this stack was last updated by an earlier version of this program, which did not record the objects "
+            "of the components the workflow deploys; this stage would delete store-api-deployment") in refused.error
+    assert "(it waits at 'check')" in refused.error and "run pulumi up once with the file the stack was last" \
+        in refused.error
+    # As it says: once with the file as it was (no change, the objects recorded), then the new one.
+    recorded = stage(v1, older(done), approve="check")
+    assert json.loads(recorded.outputs["oamState"])["componentObjects"]
+    waiting = stage(v2, recorded)
+    assert workflow(waiting)["release"] == 2
+    assert waiting.manifest("store-api-deployment") == done.manifest("store-api-deployment")
+
+
+def test_after_an_upgrade_a_release_waiting_at_its_gate_goes_on_unchanged(tmp_path):
+    v1 = write(tmp_path, STORE, "v1.yaml")
+    first = stage(v1)
+    again = stage(v1, older(first))
+    assert {n: r.inputs for n, r in again.resources.items()} == {n: r.inputs for n, r in first.resources.items()}
+    assert workflow(again)["release"] == 1 and workflow(again)["waiting"] == "check (needs approval)"
+    assert image(stage(v1, again, approve="check"), "store-api-deployment").endswith("api:7")
