@@ -205,8 +205,8 @@ def unrecorded(app, plan: Plan, applied: Applied, history: History, cfg: StageCo
         f"this stack was last updated by an earlier version of this program, which did not record the objects of the "
         f"components the workflow deploys; this stage would delete {', '.join(dropped[:3])}{more}, which the "
         f"workflow has not deployed again yet{at}; nothing was changed",
-        "run pulumi up once with the file the stack was last updated with (it changes nothing and records them), "
-        "then with this one")]
+        "run pulumi up once with the file and the approvals the stack was last updated with (it changes nothing and "
+        "records them), then with this one")]
 
 
 def digest(manifest: dict) -> str:

@@ -315,8 +315,8 @@ def test_after_an_upgrade_a_new_image_that_would_delete_an_unrecorded_component_
     assert refused.error is not None and refused.resources == {}
     assert ("this stack was last updated by an earlier version of this program, which did not record the objects "
             "of the components the workflow deploys; this stage would delete store-api-deployment") in refused.error
-    assert "(it waits at 'check')" in refused.error and "run pulumi up once with the file the stack was last" \
-        in refused.error
+    assert "(it waits at 'check')" in refused.error
+    assert "run pulumi up once with the file and the approvals the stack was last updated with" in refused.error
     # As it says: once with the file as it was (no change, the objects recorded), then the new one.
     recorded = stage(v1, older(done), approve="check")
     assert json.loads(recorded.outputs["oamState"])["componentObjects"]
