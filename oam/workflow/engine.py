@@ -332,6 +332,12 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
 
     # A record from before releases followed every component: the newest revision of each was the one deployed.
     latest = {c.name: max((r.n for r in history_before.revisions.get(c.name, ())), default=0) for c in app.components}
+    if cfg.rollback and not app.canaried and not (previous is not None and previous.targets):
+        raise ReleaseError([cfg.problem(
+            "rollback", f"{app.locator.file} rolls nothing out (no component has a rollout trait), so no component has "
+                        "a stable revision to return to; rollback would change nothing",
+            "pulumi config rm rollback; to go back, set app to the file of the earlier version and pulumi up (a new "
+            "release: its gates wait again)")])
     release, same = current_release(app, cfg, previous, targets, current, ends_release, latest)
     # A release a metric gate rolled back stays rolled back until it is retried or another starts.
     aborted = release.aborted if same and release.phase == ROLLED_BACK else None

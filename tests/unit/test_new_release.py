@@ -332,3 +332,14 @@ def test_after_an_upgrade_a_release_waiting_at_its_gate_goes_on_unchanged(tmp_pa
     assert {n: r.inputs for n, r in again.resources.items()} == {n: r.inputs for n, r in first.resources.items()}
     assert workflow(again)["release"] == 1 and workflow(again)["waiting"] == "check (needs approval)"
     assert image(stage(v1, again, approve="check"), "store-api-deployment").endswith("api:7")
+
+
+def test_rollback_of_an_application_that_rolls_nothing_out_is_refused_instead_of_saying_rolled_back(tmp_path):
+    done, _ = released(tmp_path)
+    v2 = write(tmp_path, edit(STORE, "postgres:16", "postgres:17"), "v2.yaml")
+    waiting = stage(v2, done)
+    refused = run_stage({"app": str(v2), "rollback": "true"}, waiting)
+    assert refused.error is not None and refused.resources == {}
+    assert "v2.yaml rolls nothing out (no component has a rollout trait), so no component has a stable revision to " \
+           "return to" in refused.error
+    assert "set app to the file of the earlier version" in refused.error
