@@ -433,7 +433,8 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
     # waiting at a gate leaves the components after the gate on their last revision (as KubeVela does, which
     # removes what a release no longer deploys only once its workflow is done), never without them.
     kept = [] if not placing or phase == SUCCEEDED or (cfg.stage is not None and same) else [
-        o for o in history_before.component_objects or () if not _covers(placed, o.get("placement"), o.get("component"))]
+        o for o in history_before.component_objects or ()
+        if not _covers(placed, o.get("placement"), o.get("component"))]
     for name, namespace in dict.fromkeys((o.get("component"), o.get("placement")) for o in kept):
         where = f" in namespace '{namespace}'" if namespace != app.namespace else ""
         until = f"; the workflow waits at '{run.waiting}'" if run.waiting else ""

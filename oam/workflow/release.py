@@ -34,9 +34,10 @@ def describe_release(release: Release) -> str:
 def spec_digest(app: AppSpec) -> str:
     """The application's spec as written (components, traits, policies, steps), digested."""
     def steps(specs) -> list:
-        return [{"name": s.name, "type": s.type, "properties": s.raw, "timeout": s.timeout, "subSteps": steps(s.sub_steps),
-                 "inputs": [[i.source, i.key] for i in s.inputs], "outputs": [[o.name, repr(o.expression)] for o in s.outputs],
-                 "if": repr(s.condition), "dependsOn": list(s.depends_on)} for s in specs or ()]
+        return [{"name": s.name, "type": s.type, "properties": s.raw, "timeout": s.timeout,
+                 "subSteps": steps(s.sub_steps), "inputs": [[i.source, i.key] for i in s.inputs],
+                 "outputs": [[o.name, repr(o.expression)] for o in s.outputs], "if": repr(s.condition),
+                 "dependsOn": list(s.depends_on)} for s in specs or ()]
     spec = {"components": [{"name": c.name, "type": c.type, "properties": c.raw_properties,
                             "traits": [[t.type, t.raw] for t in c.traits], "externalRevision": c.external_revision,
                             "dependsOn": list(c.depends_on)} for c in app.components],
