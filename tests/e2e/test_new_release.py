@@ -75,3 +75,36 @@ def test_a_new_release_waits_at_its_gate_and_keeps_the_component_after_it(pulumi
     assert image(kube, "api") == "registry.example.com/gated/api:2"
     assert project.status()["workflowStatus"]["phase"] == "succeeded"
     assert project.preview_no_changes().returncode == 0
+
+
+def test_a_placement_after_a_gate_keeps_its_namespace_and_deployment(pulumi_env, tmp_path):
+    kube = Kube(pulumi_env)
+    project = make_project(tmp_path / "project", pulumi_env, "placed")
+    example = (project.dir / "examples" / "definitions" / "step-deploy.yaml").read_text()
+    app = project.dir / "examples" / "placed.yaml"
+    app.write_text(example)
+    project.config(app="examples/placed.yaml")
+    assert project.up("staging").ok
+    project.config(approve="to-production")
+    up = project.up("production")
+    assert up.ok, up.output
+    prod = Kube(pulumi_env, namespace="production")
+    before = prod.get("deployment", "frontend")
+    assert before["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1.4.0")
+
+    app.write_text(example.replace("frontend:1.4.0", "frontend:1.5.0"))
+    project.config(approve=None)
+    up = project.up("release 2, staging")
+    assert up.ok, up.output
+    staging = Kube(pulumi_env, namespace="staging").get("deployment", "frontend")
+    assert staging["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1.5.0")
+    after = prod.get("deployment", "frontend")
+    assert after is not None, "the production Deployment is kept, and its namespace with it"
+    assert after["metadata"]["generation"] == before["metadata"]["generation"]
+    assert kube.kubectl("get", "namespace", "production").returncode == 0
+    assert project.preview_no_changes().returncode == 0
+    project.config(approve="to-production")
+    up = project.up("release 2, production")
+    assert up.ok, up.output
+    assert prod.get("deployment", "frontend")["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1.5.0")
+    project.pulumi("destroy", "--yes")
