@@ -18,7 +18,8 @@ class TopologyProperties(OamModel):
     cluster_selector: dict[str, str] = Field(default_factory=dict, description="Not supported (older name of "
                                                                                "clusterLabelSelector)")
     namespace: Optional[TargetNamespace] = Field(
-        None, description="Target namespace; the application's when absent")
+        None, description="Target namespace, of every object of the components it deploys (those that name "
+                          "another too, as in KubeVela); the application's when absent")
     allow_empty: bool = Field(False, description="Accepted; with the local cluster there is always a target")
 
 

@@ -15,7 +15,8 @@ class ApplyComponentProperties(OamModel):
     component: str = Field(description="The component to deploy")
     cluster: str = Field("", description="Only the stack's cluster ('' or 'local')")
     namespace: Optional[TargetNamespace] = Field(
-        None, description="Target namespace; the application's when absent")
+        None, description="Target namespace, of every object of the component (those that name another too, as "
+                          "in KubeVela); the application's when absent")
 
 
 @STEPS.register
