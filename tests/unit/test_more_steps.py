@@ -542,3 +542,25 @@ def test_a_release_a_metric_gate_rolled_back_keeps_what_its_steps_applied_and_wh
     # The same objects; only the ordering edges of the rollback itself are gone.
     assert {n: (r.urn, r.inputs) for n, r in again.resources.items()} == \
         {n: (r.urn, r.inputs) for n, r in back.resources.items()}
+
+
+# --- apply-remaining ---------------------------------------------------------------------------------
+
+APPLY_REMAINING = EXAMPLES / "step-apply-remaining.yaml"
+APPLY_REMAINING_TEXT = APPLY_REMAINING.read_text()
+
+
+def test_apply_remaining_deploys_every_component_but_its_exceptions():
+    first = stage(APPLY_REMAINING)
+    assert kinds(first) == {"store-db-deployment": "Deployment"}
+    rest = stage(APPLY_REMAINING, first, approve="check")
+    assert kinds(rest) == {"store-db-deployment": "Deployment", "store-api-deployment": "Deployment",
+                           "store-worker-deployment": "Deployment"}
+    assert rest.manifest("store-db-deployment") == first.manifest("store-db-deployment")
+
+
+def test_apply_remaining_refuses_an_exception_that_is_no_component(tmp_path):
+    text = edit(APPLY_REMAINING_TEXT, ("exceptions: [db]", "exceptions: [db, apii]"))
+    message = refusal(tmp_path, text)
+    assert f"app.yaml:{line_of(text, 'exceptions:')}: spec.workflow.steps[2].properties.exceptions[1]: 'apii' is " \
+           "not a component of app.yaml; did you mean 'api'?" in message

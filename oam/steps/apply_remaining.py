@@ -1,0 +1,35 @@
+"""apply-remaining: deploy every component but the ones named (KubeVela's older step, still installed)."""
+from __future__ import annotations
+
+from pydantic import Field
+
+from oam.loader import closest
+from oam.model import OamModel
+from oam.registry import STEPS, StepType
+from oam.workflow.placements import Placement
+
+
+class ApplyRemainingProperties(OamModel):
+    exceptions: list[str] = Field(default_factory=list, description="Components not to deploy here (another step "
+                                                                    "deploys them, or none)")
+
+
+@STEPS.register
+class ApplyRemaining(StepType):
+    """Deploy every component the exceptions do not name, in the application's namespace."""
+
+    name = "apply-remaining"
+    Properties = ApplyRemainingProperties
+    places = True
+
+    def check(self, step, app, _):
+        names = [c.name for c in app.components]
+        return [app.locator.problem(step.path + ("properties", "exceptions", i),
+                                    f"'{name}' is not a component of {app.locator.file}", closest(name, names))
+                for i, name in enumerate(step.properties.exceptions) if name not in names]
+
+    def run(self, p: ApplyRemainingProperties, run, step) -> bool:
+        remaining = tuple(c.name for c in run.app.components if c.name not in p.exceptions)
+        if remaining:
+            run.deploy([Placement(run.app.namespace, (), remaining)])
+        return True
