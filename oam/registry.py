@@ -217,6 +217,10 @@ class StepType(Definition):
     gives: ClassVar[tuple[str, ...]] = ()  # what its outputs' valueFrom may read besides context (output, outputs)
     reads_applied: ClassVar[bool] = False  # its outputs read objects it applies: only after the update that did
 
+    def deploys(self, p: Any, app: Any) -> tuple[str, ...]:
+        """The components this step deploys (a step that ``places``): the ones an approval before it lets through."""
+        return ()
+
     def mark(self, p: Any, run: Any, step: Any) -> str:
         """What a value this step gives comes from: a value is read again when its mark changes (by default the
         step's properties)."""

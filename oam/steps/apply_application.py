@@ -18,6 +18,9 @@ class ApplyApplication(StepType):
     Properties = ApplyApplicationProperties
     places = True
 
+    def deploys(self, p: ApplyApplicationProperties, app) -> tuple[str, ...]:
+        return tuple(c.name for c in app.components)
+
     def run(self, p: ApplyApplicationProperties, run, step) -> bool:
         run.deploy(default_placements(run.app))
         return True

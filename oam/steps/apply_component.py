@@ -42,6 +42,9 @@ class ApplyComponent(StepType):
                                           "leave cluster out, and use a stack per other cluster"))
         return problems
 
+    def deploys(self, p: ApplyComponentProperties, app) -> tuple[str, ...]:
+        return (p.component,)
+
     def run(self, p: ApplyComponentProperties, run, step) -> bool:
         run.deploy([Placement(p.namespace or run.app.namespace, (), (p.component,), bool(p.namespace))])
         return True

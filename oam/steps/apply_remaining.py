@@ -28,6 +28,9 @@ class ApplyRemaining(StepType):
                                     f"'{name}' is not a component of {app.locator.file}", closest(name, names))
                 for i, name in enumerate(step.properties.exceptions) if name not in names]
 
+    def deploys(self, p: ApplyRemainingProperties, app) -> tuple[str, ...]:
+        return tuple(c.name for c in app.components if c.name not in p.exceptions)
+
     def run(self, p: ApplyRemainingProperties, run, step) -> bool:
         remaining = tuple(c.name for c in run.app.components if c.name not in p.exceptions)
         if remaining:

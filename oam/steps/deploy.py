@@ -46,6 +46,9 @@ class Deploy(StepType):
     def waits(self, step) -> bool:
         return step.properties is not None and not step.properties.auto
 
+    def deploys(self, p: DeployProperties, app) -> tuple[str, ...]:
+        return tuple(c.name for c in app.components)
+
     def run(self, p: DeployProperties, run, step) -> bool:
         if not p.auto and not run.gate(step, None):
             return False

@@ -26,7 +26,7 @@ from oam.workflow.analysis import Analysis
 from oam.workflow.clock import iso, iso_of, left, parse_iso, utcnow
 from oam.workflow.placements import Placement, default_placements
 from oam.workflow.release import (ACTIVE, PROGRESSING, ROLLED_BACK, SUCCEEDED, SUSPENDED, check_approvals,
-                                  current_release, describe, describe_release)
+                                  current_release, describe, describe_release, held_back)
 from oam.workflow.rollouts import Rollout
 
 __all__ = ["ACTIVE", "PROGRESSING", "ROLLED_BACK", "SUCCEEDED", "SUSPENDED", "Resolution", "Rollout", "StepObject",
@@ -346,7 +346,7 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
         problems = [p for s in all_steps(steps) for p in STEPS.get(s.type).check_release(s, app, release, history)]
         if problems:
             raise ApplicationError(problems)
-    check_approvals(app, cfg, history, release, bool(cfg.rollback or ends_release or aborted))
+    check_approvals(app, cfg, history, release, bool(cfg.rollback or ends_release or aborted), current)
 
     run = WorkflowRun(app, cfg, release, history, same, now, current, metrics, reader)
     executed, total = 0, len(steps) if steps else 0
@@ -391,6 +391,7 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
     history.release = release
     history.approvals = {a: release.n if history.approvals.get(a) is None else history.approvals[a]
                          for a in cfg.approve}
+    history.approved = {a: held for a in cfg.approve if a in app.gates() and (held := held_back(app, a, current))}
     history.gates = run.used_gates
     history.passed = run.used_passed
     outputs = {o.name for s in all_steps(steps) for o in s.outputs}

@@ -15,7 +15,8 @@ from typing import Optional
 from oam.config import StageConfig
 from oam.errors import ConfigError, ReleaseError
 from oam.loader import closest
-from oam.model import AppSpec
+from oam.model import AppSpec, all_steps
+from oam.registry import STEPS
 from oam.revisions import History, Release, Revision
 
 PROGRESSING, SUSPENDED, SUCCEEDED, ROLLED_BACK = "progressing", "suspended", "succeeded", "rolled back"
@@ -104,8 +105,25 @@ def _stable(prev: Release) -> dict[str, int]:
     return dict(prev.targets)
 
 
-def check_approvals(app: AppSpec, cfg: StageConfig, history: History, release: Release, rolling_back: bool) -> None:
-    """An approval must name a gate of the file (a typo is refused); never in the way of a rollback."""
+def held_back(app: AppSpec, gate: str, current: dict[str, Revision]) -> dict[str, int]:
+    """The revision of each component a gate holds back: those its own step and every later step deploy."""
+    steps = all_steps(app.steps)
+    names = [s.name for s in steps]
+    if gate not in names:
+        return {}
+    out: dict[str, int] = {}
+    for s in steps[names.index(gate):]:
+        definition = STEPS.get(s.type)
+        if definition is not None and definition.places:
+            out.update({c: current[c].n for c in definition.deploys(s.properties, app) if c in current})
+    return dict(sorted(out.items()))
+
+
+def check_approvals(app: AppSpec, cfg: StageConfig, history: History, release: Release, rolling_back: bool,
+                    current: Optional[dict[str, Revision]] = None) -> None:
+    """An approval must name a gate of the file (a typo is refused); never in the way of a rollback. It opens its
+    gate for the release it was given in, and for the revisions of the components the gate holds back then: a
+    component changed since (in a release that rolls out others) needs the gate approved again."""
     gates = app.gates()
     problems = []
     for name in cfg.approve:
@@ -116,6 +134,15 @@ def check_approvals(app: AppSpec, cfg: StageConfig, history: History, release: R
                     "approve", f"'{name}' approved release {given_for} and does not carry over to release "
                                f"{release.n} ({describe_release(release)})",
                     "pulumi config rm approve && pulumi up; approve again when this release waits at the gate"))
+            elif given_for is not None and name in history.approved and not rolling_back:
+                was, now = history.approved[name], held_back(app, name, current or {})
+                changed = sorted(c for c in now if was.get(c) != now[c])
+                if changed:
+                    before = ", ".join(f"{c}-v{was[c]}" if c in was else f"no {c}" for c in changed)
+                    problems.append(cfg.problem(
+                        "approve", f"'{name}' approved {before} and does not carry over to "
+                                   f"{describe({c: now[c] for c in changed})}, which it holds back",
+                        "pulumi config rm approve && pulumi up; approve again when the workflow waits at the gate"))
         elif given_for is None and not rolling_back:
             problems.append(cfg.problem("approve", f"'{name}' is not a suspend step of {app.locator.file}",
                                         closest(name, gates)))

@@ -305,6 +305,7 @@ def older(run: StageRun) -> StageRun:
     record = json.loads(run.outputs["oamState"])
     del record["release"]["revisions"], record["release"]["spec"]
     record.pop("componentObjects", None)
+    record.pop("approved", None)
     return StageRun(resources=run.resources, outputs={**run.outputs, "oamState": json.dumps(record)})
 
 
@@ -343,3 +344,61 @@ def test_rollback_of_an_application_that_rolls_nothing_out_is_refused_instead_of
     assert "v2.yaml rolls nothing out (no component has a rollout trait), so no component has a stable revision to " \
            "return to" in refused.error
     assert "set app to the file of the earlier version" in refused.error
+
+
+# --- a release that rolls one component out, and a gate that holds another back ---------------------
+
+MIXED = """apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: mixed
+spec:
+  components:
+    - name: db
+      type: webservice
+      properties:
+        image: docker.io/library/postgres:16
+        port: 5432
+    - name: api
+      type: webservice
+      properties:
+        image: registry.example.com/shop/api:7
+        port: 8080
+      traits:
+        - type: rollout
+          properties:
+            targetSize: 2
+            rolloutBatches:
+              - replicas: 1
+              - replicas: 1
+  workflow:
+    steps:
+      - name: service
+        type: apply-component
+        properties:
+          component: api
+      - name: check
+        type: suspend
+      - name: database
+        type: apply-component
+        properties:
+          component: db
+"""
+
+
+def test_an_approval_does_not_carry_over_to_a_new_revision_of_a_component_its_gate_holds_back(tmp_path):
+    v1 = write(tmp_path, MIXED, "v1.yaml")
+    done = stage(v1, stage(v1), approve="check")
+    assert done.outputs["status"]["api"]["phase"] == "succeeded"
+    v2 = write(tmp_path, edit(MIXED, "postgres:16", "postgres:17"), "v2.yaml")
+    refused = run_stage({"app": str(v2), "approve": "check"}, done)
+    assert refused.error is not None and refused.resources == {}
+    assert "'check' approved db-v1 and does not carry over to db-v2, which it holds back" in refused.error
+    waiting = stage(v2, done)
+    assert waiting.outputs["status"]["api"]["waiting"] == "check (needs approval)"
+    assert waiting.manifest("mixed-db-deployment") == done.manifest("mixed-db-deployment")
+    assert waiting.manifest("mixed-api-v1") == done.manifest("mixed-api-v1")
+    approved = stage(v2, waiting, approve="check")
+    assert image(approved, "mixed-db-deployment") == "docker.io/library/postgres:17"
+    assert stage(v2, approved, approve="check").manifest("mixed-db-deployment") == \
+        approved.manifest("mixed-db-deployment")
