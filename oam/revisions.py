@@ -58,8 +58,8 @@ class History:
     revisions: dict[str, list[Revision]] = field(default_factory=dict)
     release: Optional[Release] = None
     approvals: dict[str, int] = field(default_factory=dict)  # suspend step -> release it was given for
-    # suspend step -> the revision of each component it holds back (its step and later ones deploy), when approved
-    approved: dict[str, dict[str, int]] = field(default_factory=dict)
+    # suspend step -> each component it holds back (its step and later ones deploy) as it was when approved
+    approved: dict[str, dict[str, str]] = field(default_factory=dict)
     gates: dict[str, str] = field(default_factory=dict)  # timed suspend step -> when it started waiting
     passed: dict[str, str] = field(default_factory=dict)  # metric gate -> when its analysis passed (kept if any)
     tried: dict[str, str] = field(default_factory=dict)  # object -> digest of the manifest the API server took
@@ -104,7 +104,7 @@ class History:
             revisions={c: [Revision(**r) for r in revs] for c, revs in data.get("revisions", {}).items()},
             release=Release(**release) if release else None,
             approvals={k: int(v) for k, v in data.get("approvals", {}).items()},
-            approved={k: {c: int(n) for c, n in dict(v).items()} for k, v in data.get("approved", {}).items()},
+            approved={k: {c: str(n) for c, n in dict(v).items()} for k, v in data.get("approved", {}).items()},
             gates=dict(data.get("gates", {})),
             passed=dict(data.get("passed", {})),
             tried=dict(data.get("tried", {})),

@@ -105,18 +105,32 @@ def _stable(prev: Release) -> dict[str, int]:
     return dict(prev.targets)
 
 
-def held_back(app: AppSpec, gate: str, current: dict[str, Revision]) -> dict[str, int]:
-    """The revision of each component a gate holds back: those its own step and every later step deploy."""
+def held_back(app: AppSpec, gate: str, current: dict[str, Revision]) -> dict[str, str]:
+    """Each component a gate holds back (those its own step and every later step deploy): its revision and a
+    digest of how the file writes it (traits too), ``<revision>/<digest>``."""
     steps = all_steps(app.steps)
     names = [s.name for s in steps]
     if gate not in names:
         return {}
-    out: dict[str, int] = {}
+    out: dict[str, str] = {}
     for s in steps[names.index(gate):]:
         definition = STEPS.get(s.type)
         if definition is not None and definition.places:
-            out.update({c: current[c].n for c in definition.deploys(s.properties, app) if c in current})
+            for name in definition.deploys(s.properties, app):
+                comp = app.component(name)
+                if comp is not None and name in current:
+                    written = json.dumps([comp.type, comp.raw_properties, [[t.type, t.raw] for t in comp.traits],
+                                          comp.external_revision, list(comp.depends_on)], sort_keys=True, default=repr)
+                    out[name] = f"{current[name].name}/{hashlib.sha256(written.encode()).hexdigest()[:12]}"
     return dict(sorted(out.items()))
+
+
+def _change(was: Optional[str], now: str) -> str:
+    """What changed in a component a gate holds back, from two ``held_back`` entries."""
+    if was is None:
+        return f"new: {now.split('/')[0]}"
+    before, after = was.split("/")[0], now.split("/")[0]
+    return f"{before} to {after}" if before != after else f"{after}, traits changed"
 
 
 def check_approvals(app: AppSpec, cfg: StageConfig, history: History, release: Release, rolling_back: bool,
@@ -138,10 +152,10 @@ def check_approvals(app: AppSpec, cfg: StageConfig, history: History, release: R
                 was, now = history.approved[name], held_back(app, name, current or {})
                 changed = sorted(c for c in now if was.get(c) != now[c])
                 if changed:
-                    before = ", ".join(f"{c}-v{was[c]}" if c in was else f"no {c}" for c in changed)
+                    what = ", ".join(f"{c} ({_change(was.get(c), now[c])})" for c in changed)
                     problems.append(cfg.problem(
-                        "approve", f"'{name}' approved {before} and does not carry over to "
-                                   f"{describe({c: now[c] for c in changed})}, which it holds back",
+                        "approve", f"'{name}' was approved for the components it holds back as they were then, and "
+                                   f"does not carry over to the change of {what}",
                         "pulumi config rm approve && pulumi up; approve again when the workflow waits at the gate"))
         elif given_for is None and not rolling_back:
             problems.append(cfg.problem("approve", f"'{name}' is not a suspend step of {app.locator.file}",

@@ -393,7 +393,8 @@ def test_an_approval_does_not_carry_over_to_a_new_revision_of_a_component_its_ga
     v2 = write(tmp_path, edit(MIXED, "postgres:16", "postgres:17"), "v2.yaml")
     refused = run_stage({"app": str(v2), "approve": "check"}, done)
     assert refused.error is not None and refused.resources == {}
-    assert "'check' approved db-v1 and does not carry over to db-v2, which it holds back" in refused.error
+    assert ("'check' was approved for the components it holds back as they were then, and does not carry over to the "
+            "change of db (db-v1 to db-v2)") in refused.error
     waiting = stage(v2, done)
     assert waiting.outputs["status"]["api"]["waiting"] == "check (needs approval)"
     assert waiting.manifest("mixed-db-deployment") == done.manifest("mixed-db-deployment")
@@ -402,3 +403,15 @@ def test_an_approval_does_not_carry_over_to_a_new_revision_of_a_component_its_ga
     assert image(approved, "mixed-db-deployment") == "docker.io/library/postgres:17"
     assert stage(v2, approved, approve="check").manifest("mixed-db-deployment") == \
         approved.manifest("mixed-db-deployment")
+
+
+def test_a_trait_change_of_a_component_a_gate_holds_back_needs_the_gate_approved_again(tmp_path):
+    v1 = write(tmp_path, MIXED, "v1.yaml")
+    done = stage(v1, stage(v1), approve="check")
+    scaled = write(tmp_path, edit(MIXED, "        port: 5432\n", "        port: 5432\n      traits:\n"
+                                  "        - type: scaler\n          properties:\n            replicas: 3\n"), "v2.yaml")
+    refused = run_stage({"app": str(scaled), "approve": "check"}, done)
+    assert "does not carry over to the change of db (db-v1, traits changed)" in refused.error, refused.error
+    waiting = stage(scaled, done)
+    assert waiting.manifest("mixed-db-deployment") == done.manifest("mixed-db-deployment")
+    assert stage(scaled, waiting, approve="check").manifest("mixed-db-deployment")["spec"]["replicas"] == 3
