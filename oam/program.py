@@ -30,14 +30,14 @@ from oam.durations import show_duration
 from oam.context import NAME_LABEL
 from oam.errors import ApplicationError, OamError
 from oam.metrics import Prometheus
-from oam.model import read_application
-from oam.registry import POLICIES
+from oam.model import all_steps, read_application
+from oam.registry import POLICIES, STEPS
 from oam.render import Plan, component_records, identity, namespace_key, object_namespace, render
 from oam.resources import Application
 from oam.revisions import STATE_OUTPUT, History
 from oam.stage import Desired
 from oam.status import failed_status, status
-from oam.workflow.engine import SUCCEEDED, resolve
+from oam.workflow.engine import ROLLED_BACK, SUCCEEDED, resolve
 
 READ_OUTPUTS = "pulumi:pulumi:readStackOutputs"
 READ_RESOURCE_OUTPUTS = "pulumi:pulumi:readStackResourceOutputs"
@@ -192,8 +192,9 @@ def unrecorded(app, plan: Plan, applied: Applied, history: History, cfg: StageCo
     to have them recorded first (a problem; none when nothing would go)."""
     if history.component_objects is not None or history.release is None or cfg.stage is not None:
         return []
-    if plan.resolution.phase == SUCCEEDED or component_records(plan) is None:
-        return []
+    if plan.resolution.phase in (SUCCEEDED, ROLLED_BACK) or not any(
+            STEPS.get(s.type).places for s in all_steps(app.steps)):
+        return []  # done (what it no longer makes goes), or a workflow that deploys every component at each stage
     planned = {d.key for d in plan.objects}
     dropped = sorted(k for k in applied.keys if k not in planned and k not in applied.namespaces)
     if not dropped:

@@ -19,8 +19,8 @@ from typing import Any, Optional
 from oam.applied import Applied
 from oam.context import NAME_LABEL, REVISION_LABEL, ComponentContext, Workload
 from oam.errors import ApplicationError
-from oam.model import AppSpec, ComponentSpec, all_steps, rollout_of, splits_traffic
-from oam.registry import COMPONENTS, POLICIES, STEPS, TRAITS
+from oam.model import AppSpec, ComponentSpec, rollout_of, splits_traffic
+from oam.registry import COMPONENTS, POLICIES, TRAITS
 from oam.revisions import Revision
 from oam.stage import ComponentStage, Desired
 from oam.workflow.engine import Resolution, resolve
@@ -245,7 +245,7 @@ def render(app: AppSpec, res: Resolution, applied: Optional[Applied] = None,
     applied_by_steps = _step_objects(app, res, namespaces)
     _wait_for_step_objects(objects, applied_by_steps)
     objects += applied_by_steps
-    objects += _kept(res, objects, tokens)
+    objects += _kept(app, res, objects, tokens, namespaces)
     _check_names(app, res, objects)
     _check_selectors(app, objects, applied)
     return Plan(app, res, objects, tokens)
@@ -269,20 +269,20 @@ def _once(objects: list[Desired]) -> list[Desired]:
     return out
 
 
-def _kept(res: Resolution, objects: list[Desired], tokens: dict[str, str]) -> list[Desired]:
+def _kept(app: AppSpec, res: Resolution, objects: list[Desired], tokens: dict[str, str],
+          namespaces: dict[str, dict[str, str]]) -> list[Desired]:
     """The objects of components no step of this run has placed again, exactly as the last update applied them.
 
-    One that this stage makes anew (the same Pulumi name or the same object) is left to it; an
-    ordering edge to an object the stage no longer has is dropped (the object is unchanged).
+    One that this stage makes anew (the same Pulumi name or the same object) is left to it. Unchanged, they
+    wait for nothing but the namespace the stack makes for them.
     """
     made = {d.key for d in objects} | {identity(d.manifest) for d in objects}
-    kept = [Desired.restore(r) for r in res.kept]
-    kept = [d for d in kept if d.key not in made and identity(d.manifest) not in made]
-    keys = {d.key for d in objects} | {d.key for d in kept}
-    for d, record in zip(kept, res.kept):
-        d.depends_on = [k for k in d.depends_on if k in keys]
-        tokens.setdefault(d.owner, record["token"])
-    return kept
+    restored = [(Desired.restore(r), r["token"]) for r in res.kept]
+    restored = [(d, token) for d, token in restored if d.key not in made and identity(d.manifest) not in made]
+    for d, token in restored:
+        d.depends_on = [namespace_key(app, d.placement)] if d.placement in namespaces else []
+        tokens.setdefault(d.owner, token)
+    return [d for d, _ in restored]
 
 
 def identity(manifest: dict[str, Any]) -> tuple:
@@ -291,11 +291,9 @@ def identity(manifest: dict[str, Any]) -> tuple:
     return manifest["apiVersion"], manifest["kind"], meta.get("namespace"), meta["name"]
 
 
-def component_records(plan: Plan) -> Optional[list[dict[str, Any]]]:
-    """What the stack records of the objects of components that steps place (see Resolution.kept): None when
-    the workflow places every component at every stage."""
-    if not any(STEPS.get(s.type).places for s in all_steps(plan.app.steps)):
-        return None
+def component_records(plan: Plan) -> list[dict[str, Any]]:
+    """What the stack records of the objects of its components, for a later workflow whose steps deploy them to
+    keep them as they are until it reaches those steps (see Resolution.kept)."""
     return [d.record(plan.tokens[d.owner]) for d in plan.objects if d.placement and d.owner in plan.tokens]
 
 

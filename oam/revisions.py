@@ -66,8 +66,8 @@ class History:
     values: dict[str, list] = field(default_factory=dict)  # step output -> [mark of its source, value]
     applied: dict[str, str] = field(default_factory=dict)  # step with outputs -> its mark when last applied
     step_objects: list[list] = field(default_factory=list)  # [step, manifest] of each object steps applied
-    # Each object of a component that deploy steps place, as applied: kept until a step places it again. None:
-    # not recorded (a workflow that places every component at each stage, or a record from before it was kept).
+    # Each object of the components, as applied: one a workflow's steps have not deployed again stays so until they
+    # do. None: not recorded (a record from before it was kept).
     component_objects: Optional[list[dict]] = None
 
     def to_json(self) -> str:
@@ -89,7 +89,7 @@ class History:
         if self.step_objects:
             data["stepObjects"] = self.step_objects  # absent from a record without steps that apply objects
         if self.component_objects is not None:
-            data["componentObjects"] = self.component_objects  # absent without steps that place components
+            data["componentObjects"] = self.component_objects  # absent from records written before it was kept
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod

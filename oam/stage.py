@@ -34,10 +34,13 @@ class Desired:
         return self.manifest["kind"]
 
     def record(self, token: str) -> dict[str, Any]:
-        """As the stack's record keeps it (with the Pulumi type of its component resource): unset fields left out."""
+        """As the stack's record keeps it (with the Pulumi type of its component resource): unset fields left out,
+        and its ordering edges (they follow what the cluster holds, not what the object is)."""
         out: dict[str, Any] = {"token": token}
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name == "depends_on":
+                continue
             unset = f.default_factory() if f.default_factory is not MISSING else f.default  # type: ignore[misc]
             if value != unset:
                 out[f.name] = list(value) if isinstance(value, tuple) else value

@@ -415,3 +415,14 @@ def test_a_trait_change_of_a_component_a_gate_holds_back_needs_the_gate_approved
     waiting = stage(scaled, done)
     assert waiting.manifest("mixed-db-deployment") == done.manifest("mixed-db-deployment")
     assert stage(scaled, waiting, approve="check").manifest("mixed-db-deployment")["spec"]["replicas"] == 3
+
+
+def test_a_workflow_with_a_gate_added_later_keeps_what_the_file_without_it_deployed(tmp_path):
+    without = write(tmp_path, STORE[:STORE.index("  workflow:\n")], "v1.yaml")
+    first = stage(without)
+    assert set(first.of_kind("Deployment")) == {"store-db-deployment", "store-api-deployment"}
+    gated = write(tmp_path, edit(STORE, "api:7", "api:8"), "v2.yaml")
+    waiting = stage(gated, first)
+    assert workflow(waiting)["waiting"] == "check (needs approval)"
+    assert waiting.manifest("store-api-deployment") == first.manifest("store-api-deployment")
+    assert image(stage(gated, waiting, approve="check"), "store-api-deployment").endswith("api:8")
