@@ -30,14 +30,14 @@ from oam.durations import show_duration
 from oam.context import NAME_LABEL
 from oam.errors import ApplicationError, OamError
 from oam.metrics import Prometheus
-from oam.model import all_steps, read_application
-from oam.registry import POLICIES, STEPS
+from oam.model import read_application
+from oam.registry import POLICIES
 from oam.render import Plan, component_records, identity, namespace_key, object_namespace, render
 from oam.resources import Application
 from oam.revisions import STATE_OUTPUT, History
 from oam.stage import Desired
 from oam.status import failed_status, status
-from oam.workflow.engine import ROLLED_BACK, SUCCEEDED, resolve
+from oam.workflow.engine import ROLLED_BACK, resolve
 
 READ_OUTPUTS = "pulumi:pulumi:readStackOutputs"
 READ_RESOURCE_OUTPUTS = "pulumi:pulumi:readStackResourceOutputs"
@@ -186,21 +186,19 @@ def held_twice(app, plan: Plan, applied: Applied) -> list:
     return problems
 
 
-def unrecorded(app, plan: Plan, applied: Applied, history: History, cfg: StageConfig) -> list:
+def unrecorded(app, plan: Plan, applied: Applied, history: History) -> list:
     """A record written before the objects of the components that steps deploy were kept (by an earlier version)
     cannot keep the ones the workflow has not deployed again yet: the stage would delete them. Refused, with how
     to have them recorded first (a problem; none when nothing would go)."""
-    if history.component_objects is not None or history.release is None or cfg.stage is not None:
-        return []
-    if plan.resolution.phase in (SUCCEEDED, ROLLED_BACK) or not any(
-            STEPS.get(s.type).places for s in all_steps(app.steps)):
-        return []  # done (what it no longer makes goes), or a workflow that deploys every component at each stage
+    res = plan.resolution
+    if history.component_objects is not None or history.release is None or not res.keeps or res.phase == ROLLED_BACK:
+        return []  # recorded, a new stack, or a stage that keeps nothing (what it no longer makes goes)
     planned = {d.key for d in plan.objects}
     dropped = sorted(k for k in applied.keys if k not in planned and k not in applied.namespaces)
     if not dropped:
         return []
     more = f" and {len(dropped) - 3} more" if len(dropped) > 3 else ""
-    at = f" (it waits at '{plan.resolution.gate}')" if plan.resolution.gate else ""
+    at = f" (it waits at '{res.gate}')" if res.gate else ""
     return [app.locator.problem(
         ("spec", "workflow"),
         f"this stack was last updated by an earlier version of this program, which did not record the objects of the "
@@ -316,7 +314,7 @@ def run(root: Path = Path(".")) -> dict:
                    for ns in dict.fromkeys(placed + [ns for ns in used if ns is not None])}
         plan = render(app, resolution, applied, {ns: labels for ns, labels in managed.items() if labels is not None})
         taken = not_ours(app, plan, applied) + held_twice(app, plan, applied) + unrecorded(
-            app, plan, applied, history, cfg)
+            app, plan, applied, history)
         if taken:
             raise ApplicationError(taken)
         digests = {d.key: digest(d.manifest) for d in plan.objects if d.kind != "Namespace"}

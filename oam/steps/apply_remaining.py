@@ -32,7 +32,7 @@ class ApplyRemaining(StepType):
         return tuple(c.name for c in app.components if c.name not in p.exceptions)
 
     def run(self, p: ApplyRemainingProperties, run, step) -> bool:
-        remaining = tuple(c.name for c in run.app.components if c.name not in p.exceptions)
+        remaining = self.deploys(p, run.app)
         if remaining:
             run.deploy([Placement(run.app.namespace, (), remaining)])
         return True

@@ -67,6 +67,8 @@ class Resolution:
     data_wait: Optional[str] = None  # why the workflow waits at ``gate`` for a step output it cannot read yet
     # The recorded objects of components placed before that no step run so far has placed again: kept as applied.
     kept: list[dict] = field(default_factory=list)
+    # Whether this stage keeps such components (steps deploy them, the workflow is not done, not pinned back).
+    keeps: bool = False
 
 
 class WorkflowRun:
@@ -332,12 +334,6 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
 
     # A record from before releases followed every component: the newest revision of each was the one deployed.
     latest = {c.name: max((r.n for r in history_before.revisions.get(c.name, ())), default=0) for c in app.components}
-    if cfg.rollback and not app.canaried and not (previous is not None and previous.targets):
-        raise ReleaseError([cfg.problem(
-            "rollback", f"{app.locator.file} rolls nothing out (no component has a rollout trait), so no component has "
-                        "a stable revision to return to; rollback would change nothing",
-            "pulumi config rm rollback; to go back, set app to the file of the earlier version and pulumi up (a new "
-            "release: its gates wait again)")])
     release, same = current_release(app, cfg, previous, targets, current, ends_release, latest)
     # A release a metric gate rolled back stays rolled back until it is retried or another starts.
     aborted = release.aborted if same and release.phase == ROLLED_BACK else None
@@ -433,9 +429,9 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
     # A component that steps placed before stays as it was applied until a step places it again: a new release
     # waiting at a gate leaves the components after the gate on their last revision (as KubeVela does, which
     # removes what a release no longer deploys only once its workflow is done), never without them.
-    kept = [] if not placing or phase == SUCCEEDED or (cfg.stage is not None and same) else [
-        o for o in history_before.component_objects or ()
-        if not _covers(placed, o.get("placement"), o.get("component"))]
+    keeps = placing and phase != SUCCEEDED and not (cfg.stage is not None and same)
+    kept = [o for o in history_before.component_objects or ()
+            if not _covers(placed, o.get("placement"), o.get("component"))] if keeps else []
     for name, namespace in dict.fromkeys((o.get("component"), o.get("placement")) for o in kept):
         where = f" in namespace '{namespace}'" if namespace != app.namespace else ""
         until = f"; the workflow waits at '{run.waiting}'" if run.waiting else ""
@@ -443,7 +439,7 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
                      f"{release.n} deploys it there{until}")
     return Resolution(release, current, sized, phase, executed, total, run.waiting, run.opens_at,
                       notes, run.messages, history, ready_timeout, placed, run.analysis, run.objects, run.shown,
-                      run.data_wait, kept)
+                      run.data_wait, kept, keeps)
 
 
 def _covers(placements: list[Placement], namespace, component) -> bool:

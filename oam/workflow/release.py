@@ -32,6 +32,18 @@ def describe_release(release: Release) -> str:
     return describe(release.targets or release.revisions or {})
 
 
+def _digest(value, size: int = 16) -> str:
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:size]
+
+
+def _written(comp) -> dict:
+    """A component as the file writes it: type, properties, traits, externalRevision, dependsOn."""
+    return {"name": comp.name, "type": comp.type, "properties": comp.raw_properties,
+            "traits": [[t.type, t.raw] for t in comp.traits], "externalRevision": comp.external_revision,
+            "dependsOn": list(comp.depends_on)}
+
+
 def spec_digest(app: AppSpec) -> str:
     """The application's spec as written (components, traits, policies, steps), digested."""
     def steps(specs) -> list:
@@ -39,13 +51,9 @@ def spec_digest(app: AppSpec) -> str:
                  "subSteps": steps(s.sub_steps), "inputs": [[i.source, i.key] for i in s.inputs],
                  "outputs": [[o.name, repr(o.expression)] for o in s.outputs], "if": repr(s.condition),
                  "dependsOn": list(s.depends_on)} for s in specs or ()]
-    spec = {"components": [{"name": c.name, "type": c.type, "properties": c.raw_properties,
-                            "traits": [[t.type, t.raw] for t in c.traits], "externalRevision": c.external_revision,
-                            "dependsOn": list(c.depends_on)} for c in app.components],
-            "policies": [[p.name, p.type, p.raw] for p in app.policies],
-            "workflow": None if app.steps is None else steps(app.steps)}
-    text = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=repr)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return _digest({"components": [_written(c) for c in app.components],
+                    "policies": [[p.name, p.type, p.raw] for p in app.policies],
+                    "workflow": None if app.steps is None else steps(app.steps)})
 
 
 def current_release(app: AppSpec, cfg: StageConfig, prev: Optional[Release], targets: dict[str, int],
@@ -59,6 +67,12 @@ def current_release(app: AppSpec, cfg: StageConfig, prev: Optional[Release], tar
     """
     # Without a rolled-out component, the spec makes the release (and its revisions say what it deploys).
     plain = not app.canaried
+    if cfg.rollback and plain and not (prev is not None and prev.targets):
+        raise ReleaseError([cfg.problem(
+            "rollback", f"{app.locator.file} rolls nothing out (no component has a rollout trait), so no component has "
+                        "a stable revision to return to; rollback would change nothing",
+            "pulumi config rm rollback; to go back, set app to the file of the earlier version and pulumi up (a new "
+            "release: its gates wait again)")])
     revisions = {c: rev.n for c, rev in sorted(current.items())} if plain else None
     spec = spec_digest(app) if plain else None
     if prev is None:
@@ -119,9 +133,7 @@ def held_back(app: AppSpec, gate: str, current: dict[str, Revision]) -> dict[str
             for name in definition.deploys(s.properties, app):
                 comp = app.component(name)
                 if comp is not None and name in current:
-                    written = json.dumps([comp.type, comp.raw_properties, [[t.type, t.raw] for t in comp.traits],
-                                          comp.external_revision, list(comp.depends_on)], sort_keys=True, default=repr)
-                    out[name] = f"{current[name].name}/{hashlib.sha256(written.encode()).hexdigest()[:12]}"
+                    out[name] = f"{current[name].name}/{_digest(_written(comp), 12)}"
     return dict(sorted(out.items()))
 
 
@@ -136,8 +148,8 @@ def _change(was: Optional[str], now: str) -> str:
 def check_approvals(app: AppSpec, cfg: StageConfig, history: History, release: Release, rolling_back: bool,
                     current: Optional[dict[str, Revision]] = None) -> None:
     """An approval must name a gate of the file (a typo is refused); never in the way of a rollback. It opens its
-    gate for the release it was given in, and for the revisions of the components the gate holds back then: a
-    component changed since (in a release that rolls out others) needs the gate approved again."""
+    gate for the release it was given in, and for the components the gate holds back as they were written then:
+    one changed since (in a release that rolls out others) needs the gate approved again."""
     gates = app.gates()
     problems = []
     for name in cfg.approve:

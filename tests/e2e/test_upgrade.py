@@ -12,6 +12,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -72,12 +73,17 @@ def preview_steps(project: Project) -> list[tuple[str, str]]:
     return [(s["op"], s["urn"].rsplit("::", 1)[-1]) for s in steps if s["op"] != "same"]
 
 
-@pytest.fixture(scope="module")
-def project(pulumi_env, tmp_path_factory) -> Project:
-    base = tmp_path_factory.mktemp("upgrade")
-    p = make_project_from(checkout(OLD_VERSION, base / "old"), base / "project", pulumi_env, "upgrade")
+def old_project(version: str, stack: str, env: dict[str, str], tmp_path_factory) -> Iterator[Project]:
+    """A stack of its own run by the program as it was at ``version``; destroyed at the end (a module fixture's)."""
+    base = tmp_path_factory.mktemp(stack)
+    p = make_project_from(checkout(version, base / "old"), base / "project", env, stack)
     yield p
     p.pulumi("destroy", "--yes", check=False)
+
+
+@pytest.fixture(scope="module")
+def project(pulumi_env, tmp_path_factory) -> Iterator[Project]:
+    yield from old_project(OLD_VERSION, "upgrade", pulumi_env, tmp_path_factory)
 
 
 def test_1_old_program_stops_at_the_gate(project: Project, kube: Kube):

@@ -5,21 +5,20 @@ stack has recorded what it keeps (one pulumi up with the file as it was), and ne
 the gate."""
 from __future__ import annotations
 
+from typing import Iterator
+
 import pytest
 
 from tests.e2e.conftest import Kube, Project, ROOT
 from tests.e2e.test_new_release import APP, image
-from tests.e2e.test_upgrade import checkout, install_program, make_project_from, preview_steps
+from tests.e2e.test_upgrade import install_program, old_project, preview_steps
 
 OLD_VERSION = "12a4e87"  # the version before releases followed every change of such an application
 
 
 @pytest.fixture(scope="module")
-def project(pulumi_env, tmp_path_factory) -> Project:
-    base = tmp_path_factory.mktemp("upgrade-gated")
-    p = make_project_from(checkout(OLD_VERSION, base / "old"), base / "project", pulumi_env, "upgradegated")
-    yield p
-    p.pulumi("destroy", "--yes", check=False)
+def project(pulumi_env, tmp_path_factory) -> Iterator[Project]:
+    yield from old_project(OLD_VERSION, "upgradegated", pulumi_env, tmp_path_factory)
 
 
 def write_app(project: Project, tag: str) -> None:

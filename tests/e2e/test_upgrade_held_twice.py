@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Iterator
 
 import pytest
 
 from tests.e2e.conftest import Kube, Project, ROOT
-from tests.e2e.test_upgrade import checkout, install_program, make_project_from
+from tests.e2e.test_upgrade import install_program, old_project
 
 OLD_VERSION = "12a4e87"  # made an object without a namespace once per placement
 
@@ -54,11 +55,8 @@ spec:
 
 
 @pytest.fixture(scope="module")
-def project(pulumi_env, tmp_path_factory) -> Project:
-    base = tmp_path_factory.mktemp("upgrade-twice")
-    p = make_project_from(checkout(OLD_VERSION, base / "old"), base / "project", pulumi_env, "upgradetwice")
-    yield p
-    p.pulumi("destroy", "--yes", check=False)
+def project(pulumi_env, tmp_path_factory) -> Iterator[Project]:
+    yield from old_project(OLD_VERSION, "upgradetwice", pulumi_env, tmp_path_factory)
 
 
 def cluster_role(kube: Kube) -> dict:
