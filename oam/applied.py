@@ -25,6 +25,7 @@ class Applied:
     keys: set[str] = field(default_factory=set)  # every object the stack holds
     objects: dict[str, tuple] = field(default_factory=dict)  # key -> (apiVersion, kind, namespace, name)
     urns: dict[str, str] = field(default_factory=dict)  # key -> URN, when read from the stack
+    components: dict[str, str] = field(default_factory=dict)  # component resource name -> URN, from the stack
 
     def add(self, key: str, manifest: dict[str, Any]) -> None:
         self.keys.add(key)
@@ -62,6 +63,8 @@ class Applied:
         """From the engine's ``readStackResourceOutputs`` (secrets unwrapped): URN -> {type, outputs}."""
         out = cls()
         for urn, entry in (resources or {}).items():
+            if isinstance(entry, dict) and str(entry.get("type", "")).startswith("oam:component:"):
+                out.components[str(urn).rsplit("::", 1)[-1]] = str(urn)
             if not isinstance(entry, dict) or not str(entry.get("type", "")).startswith("kubernetes:"):
                 continue
             outputs = entry.get("outputs") or {}

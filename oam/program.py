@@ -331,7 +331,7 @@ def run(root: Path = Path(".")) -> dict:
     failed_view = failed_status(plan, cfg)
     # First what a failed update leaves behind; the record itself only once everything is applied.
     pulumi.runtime.get_root_resource().register_outputs({"status": failed_view})
-    application = Application(plan, timeout)
+    application = Application(plan, timeout, applied)
     done = application.settled(lambda failed: report_failures(plan, cfg, timeout, failed))
     outputs = {"status": status(plan, cfg), STATE_OUTPUT: plan.resolution.history.to_json()}
     pulumi.export("status", done.apply(lambda ok: outputs["status"] if ok else failed_view))

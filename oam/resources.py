@@ -11,9 +11,12 @@ from typing import Callable, Optional
 import pulumi
 from pulumi_kubernetes._utilities import get_version as k8s_version
 
+from oam.applied import Applied
 from oam.durations import show_duration
-from oam.render import Plan
+from oam.render import Plan, identity
 from oam.stage import Desired
+
+APPLICATION = "oam:index:Application"
 
 
 class Component(pulumi.ComponentResource):
@@ -26,17 +29,20 @@ class Component(pulumi.ComponentResource):
 class Application(pulumi.ComponentResource):
     """An OAM Application at one stage of its workflow."""
 
-    def __init__(self, plan: Plan, ready_timeout: int, opts: Optional[pulumi.ResourceOptions] = None):
+    def __init__(self, plan: Plan, ready_timeout: int, applied: Optional[Applied] = None,
+                 opts: Optional[pulumi.ResourceOptions] = None):
         app = plan.app
         self.plan = plan
-        super().__init__("oam:index:Application", app.name, None, opts)
-        owners = {name: Component(token, name, pulumi.ResourceOptions(parent=self))
+        super().__init__(APPLICATION, app.name, None, opts)
+        was = moved(plan, applied or Applied(), pulumi.get_stack(), pulumi.get_project())
+        owners = {name: Component(token, name, pulumi.ResourceOptions(parent=self, aliases=_was(was, name)))
                   for name, token in plan.tokens.items()}
         self.children: dict[str, pulumi.CustomResource] = {}
         wait = show_duration(ready_timeout)
         for desired in ordered(plan.objects):
             opts = pulumi.ResourceOptions(parent=owners.get(desired.owner, self),
-                                          depends_on=[self.children[k] for k in desired.depends_on])
+                                          depends_on=[self.children[k] for k in desired.depends_on],
+                                          aliases=_was(was, desired.key))
             if desired.kind == "Namespace" or desired.retain:
                 # pulumi destroy never deletes a namespace: it may hold objects that are not ours.
                 opts.retain_on_delete = True
@@ -143,7 +149,6 @@ def _resource(d: Desired, opts: pulumi.ResourceOptions) -> pulumi.CustomResource
     every pulumi up, for types the manifests do not need.
     """
     m = d.manifest
-    group_version = "core/v1" if m["apiVersion"] == "v1" else m["apiVersion"]
     props = {"apiVersion": m["apiVersion"], "kind": m["kind"], "metadata": engine_metadata(m),
              **{k: v for k, v in m.items() if k not in ("apiVersion", "kind", "metadata")}}
     extra = pulumi.ResourceOptions(version=k8s_version())
@@ -152,8 +157,57 @@ def _resource(d: Desired, opts: pulumi.ResourceOptions) -> pulumi.CustomResource
             if props.get(key) is not None:
                 props[key] = pulumi.Output.secret(props[key])
         extra.additional_secret_outputs = ["data", "stringData"]
-    return pulumi.CustomResource(f"kubernetes:{group_version}:{m['kind']}", d.key, props,
+    return pulumi.CustomResource(type_token(m), d.key, props,
                                  pulumi.ResourceOptions.merge(opts, extra))
+
+
+def type_token(manifest: dict) -> str:
+    """The provider's type of an object: ``kubernetes:<group/version>:<Kind>``."""
+    group_version = "core/v1" if manifest["apiVersion"] == "v1" else manifest["apiVersion"]
+    return f"kubernetes:{group_version}:{manifest['kind']}"
+
+
+def moved(plan: Plan, applied: Applied, stack: str, project: str) -> dict[str, str]:
+    """The Pulumi resources of the stage that the stack holds under another URN: resource name -> that URN.
+
+    A component whose type changes (webservice to worker) gets a component resource of
+    another type, so its objects' URNs change although the objects stay the same. Under a
+    new URN, Pulumi would apply the object again, then delete it under the old one: the
+    running Deployment would go. Each such resource and object is given its old URN as an
+    alias, and the stack moves it in place. An object is the same one when it has the same
+    provider type, namespace and name; an object the stack holds twice is left to
+    ``program.held_twice``.
+    """
+    root = f"urn:pulumi:{stack}::{project}::"
+    planned = {d.key for d in plan.objects}
+    by_object: dict[tuple, list[str]] = {}
+    for key, ident in applied.objects.items():
+        by_object.setdefault(ident, []).append(key)
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    for d in plan.objects:
+        ident = identity(d.manifest)
+        ident = ident[:2] + (ident[2] or None,) + ident[3:]
+        held = by_object.get(ident, [])
+        old = d.key if d.key in held else (held[0] if len(held) == 1 and held[0] not in planned else None)
+        urn = applied.urns.get(old) if old else None
+        if urn is None or urn in taken or len(held) > 1:
+            continue
+        token = plan.tokens.get(d.owner)
+        chain = f"{APPLICATION}${token}" if token else APPLICATION
+        if urn != f"{root}{chain}${type_token(d.manifest)}::{d.key}" and urn.rsplit("::", 2)[-2].endswith(
+                "$" + type_token(d.manifest)):
+            out[d.key] = urn
+            taken.add(urn)
+    for name, token in plan.tokens.items():
+        urn = applied.components.get(name)
+        if urn is not None and urn != f"{root}{APPLICATION}${token}::{name}":
+            out[name] = urn
+    return out
+
+
+def _was(moved: dict[str, str], name: str) -> Optional[list[str]]:
+    return [moved[name]] if name in moved else None
 
 
 def ordered(objects: list[Desired]) -> list[Desired]:

@@ -109,6 +109,12 @@ class _Monitor(pmocks.MockMonitor):
         super().__init__(mocks)
         self.run = run
 
+    def make_urn(self, parent: str, type_: str, name: str) -> str:
+        # As the engine names a resource: the types of all its ancestors but the stack, then its own.
+        if parent and "::pulumi:pulumi:Stack::" not in parent:
+            type_ = parent.split("::")[2] + "$" + type_
+        return "urn:pulumi:" + "::".join([STACK, PROJECT, type_, name])
+
     def RegisterResourceOutputs(self, request):
         outputs = _unwrap(plain(pmocks.rpc.deserialize_properties(request.outputs)))
         if request.urn.endswith("::pulumi:pulumi:Stack::" + f"{PROJECT}-{STACK}") and outputs:
@@ -127,7 +133,9 @@ class _Monitor(pmocks.MockMonitor):
                                          ("deleteBeforeReplace", request.deleteBeforeReplace),
                                          ("replaceOnChanges", list(request.replaceOnChanges)),
                                          ("additionalSecretOutputs", list(request.additionalSecretOutputs)),
-                                         ("version", request.version)) if v}
+                                         ("version", request.version),
+                                         ("aliases", [a.urn for a in request.aliases if a.urn]
+                                          + list(request.aliasURNs))) if v}
             self.run.resources[request.name] = Registered(urn, request.type, request.name, request.parent, inputs,
                                                           list(request.dependencies), timeouts, options)
         return super().RegisterResource(request)

@@ -1,0 +1,91 @@
+"""A component whose type changes keeps its running objects, on the real engine and cluster.
+
+The component resource of another type gives every object of the component a new URN. Without
+the old URN as an alias, Pulumi applied the Deployment again under the new one and then deleted
+it under the old one: the stage ended with no Deployment, and a stack that said it had one."""
+from __future__ import annotations
+
+from tests.e2e.conftest import Kube, make_project
+
+HEAD = """apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: typed
+spec:
+  components:
+    - name: api
+"""
+WEBSERVICE = HEAD + """      type: webservice
+      properties:
+        image: registry.example.com/typed/api:1
+        ports:
+          - port: 8080
+            expose: true
+"""
+WORKER = HEAD + """      type: worker
+      properties:
+        image: registry.example.com/typed/api:1
+"""
+# The same Deployment (its selector cannot change) written out in full, as a user moves a component to k8s-objects.
+OBJECTS = HEAD + """      type: k8s-objects
+      properties:
+        objects:
+          - apiVersion: apps/v1
+            kind: Deployment
+            metadata:
+              name: api
+              namespace: default
+            spec:
+              replicas: 1
+              selector:
+                matchLabels:
+                  app.oam.dev/name: typed
+                  app.oam.dev/component: api
+              template:
+                metadata:
+                  labels:
+                    app.oam.dev/name: typed
+                    app.oam.dev/component: api
+                spec:
+                  containers:
+                    - name: api
+                      image: registry.example.com/typed/api:2
+"""
+
+
+def test_a_component_that_changes_type_keeps_its_deployment(pulumi_env, tmp_path):
+    kube = Kube(pulumi_env)
+    project = make_project(tmp_path / "project", pulumi_env, "typed")
+    app = project.dir / "examples" / "typed.yaml"
+    app.write_text(WEBSERVICE)
+    project.config(app="examples/typed.yaml")
+    up = project.up("webservice")
+    assert up.ok, up.output
+    uid = kube.get("deployment", "api")["metadata"]["uid"]
+    assert kube.get("service", "api") is not None
+
+    app.write_text(WORKER)
+    up = project.up("worker")
+    assert up.ok, up.output
+    live = kube.get("deployment", "api")
+    assert live is not None and live["metadata"]["uid"] == uid, "the Deployment stays the same object"
+    assert up.ops().get("typed-api-deployment") == "update", up.ops()
+    assert kube.get("service", "api") is None, "a worker has no Service: it goes"
+    assert project.preview_no_changes().returncode == 0
+
+    app.write_text(OBJECTS)
+    up = project.up("k8s-objects")
+    assert up.ok, up.output
+    live = kube.get("deployment", "api")
+    assert live is not None and live["metadata"]["uid"] == uid, "the Deployment written out is the same object"
+    assert live["spec"]["template"]["spec"]["containers"][0]["image"] == "registry.example.com/typed/api:2"
+    assert "delete" not in up.ops().values(), up.ops()
+    assert project.preview_no_changes().returncode == 0
+
+    app.write_text(WEBSERVICE)
+    up = project.up("webservice again")
+    assert up.ok, up.output
+    live = kube.get("deployment", "api")
+    assert live is not None and live["metadata"]["uid"] == uid
+    assert kube.get("service", "api") is not None
+    assert project.preview_no_changes().returncode == 0

@@ -1,0 +1,87 @@
+"""A component whose type changes, or an object that moves to another component: each Pulumi resource whose URN
+changes with it carries its old URN as an alias, so the stack moves it in place instead of applying it under the
+new URN and deleting it under the old one. Under Pulumi's mocks."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.harness import StageRun, run_stage
+
+HEAD = """apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: typed
+spec:
+  components:
+"""
+WEBSERVICE = HEAD + """    - name: api
+      type: webservice
+      properties:
+        image: registry.example.com/typed/api:1
+        ports:
+          - port: 8080
+            expose: true
+"""
+WORKER = HEAD + """    - name: api
+      type: worker
+      properties:
+        image: registry.example.com/typed/api:1
+"""
+CONFIG = """    - name: {owner}
+      type: k8s-objects
+      properties:
+        objects:
+          - apiVersion: v1
+            kind: ConfigMap
+            metadata:
+              name: settings
+            data:
+              mode: {mode}
+"""
+
+
+def stage(tmp_path: Path, text: str, previous: StageRun = None) -> StageRun:
+    path = tmp_path / "app.yaml"
+    path.write_text(text)
+    run = run_stage({"app": str(path)}, previous)
+    assert run.error is None, run.error
+    return run
+
+
+def aliases(run: StageRun, name: str) -> list[str]:
+    return run.resources[name].options.get("aliases", [])
+
+
+def test_a_component_that_changes_type_keeps_its_objects_under_their_old_urns(tmp_path):
+    first = stage(tmp_path, WEBSERVICE)
+    deployment = first.resources["typed-api-deployment"]
+    assert aliases(first, "typed-api-deployment") == [] and aliases(first, "typed-api") == []
+
+    worker = stage(tmp_path, WORKER, first)
+    moved = worker.resources["typed-api-deployment"]
+    assert moved.urn != deployment.urn and "oam:component:Worker" in moved.urn
+    assert aliases(worker, "typed-api-deployment") == [deployment.urn]
+    assert aliases(worker, "typed-api") == [first.resources["typed-api"].urn]
+
+    again = stage(tmp_path, WORKER, worker)
+    assert aliases(again, "typed-api-deployment") == [] and aliases(again, "typed-api") == [], \
+        "once moved, nothing more to carry"
+
+
+def test_an_object_that_moves_to_another_component_keeps_its_old_urn(tmp_path):
+    first = stage(tmp_path, HEAD + CONFIG.format(owner="base", mode="a"))
+    [(old_key, old)] = first.of_kind("ConfigMap").items()
+    moved = stage(tmp_path, HEAD + CONFIG.format(owner="shared", mode="b"), first)
+    [(new_key, new)] = moved.of_kind("ConfigMap").items()
+    assert new_key != old_key, "the object's Pulumi name follows its component"
+    assert aliases(moved, new_key) == [old.urn]
+
+
+def test_another_object_of_the_same_name_is_not_taken_for_the_old_one(tmp_path):
+    first = stage(tmp_path, HEAD + CONFIG.format(owner="base", mode="a"))
+    # The ConfigMap stays with 'base'; a second component writes one of another name.
+    both = HEAD + CONFIG.format(owner="base", mode="a") + CONFIG.format(owner="other", mode="b").replace(
+        "name: settings", "name: more")
+    run = stage(tmp_path, both, first)
+    assert all(aliases(run, key) == [] for key in run.of_kind("ConfigMap")), \
+        {key: aliases(run, key) for key in run.of_kind("ConfigMap")}
