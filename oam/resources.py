@@ -171,39 +171,40 @@ def moved(plan: Plan, applied: Applied, stack: str, project: str) -> dict[str, s
     """The Pulumi resources of the stage that the stack holds under another URN: resource name -> that URN.
 
     A component whose type changes (webservice to worker) gets a component resource of
-    another type, so its objects' URNs change although the objects stay the same. Under a
-    new URN, Pulumi would apply the object again, then delete it under the old one: the
-    running Deployment would go. Each such resource and object is given its old URN as an
-    alias, and the stack moves it in place. An object is the same one when it has the same
-    provider type, namespace and name; an object the stack holds twice is left to
+    another type, so its objects' URNs change although the objects stay the same; so does an
+    object that moves to another component, or to another version of its API (a URN names
+    the provider type, version included). Under a new URN, Pulumi would apply the object
+    again, then delete it under the old one: the running Deployment would go. Each such
+    resource is given its old URN as an alias, and the stack moves it in place. An object is
+    the same one when it has the same API group, kind, namespace and name (the provider's own
+    classes alias every version of a kind so); an object the stack holds twice is left to
     ``program.held_twice``.
     """
     root = f"urn:pulumi:{stack}::{project}::"
     planned = {d.key for d in plan.objects}
     by_object: dict[tuple, list[str]] = {}
-    for key, ident in applied.objects.items():
-        by_object.setdefault(ident, []).append(key)
+    for key, (api_version, kind, namespace, name) in applied.objects.items():
+        by_object.setdefault(_same(api_version, kind, namespace, name), []).append(key)
     out: dict[str, str] = {}
-    taken: set[str] = set()
     for d in plan.objects:
-        ident = identity(d.manifest)
-        ident = ident[:2] + (ident[2] or None,) + ident[3:]
-        held = by_object.get(ident, [])
-        old = d.key if d.key in held else (held[0] if len(held) == 1 and held[0] not in planned else None)
-        urn = applied.urns.get(old) if old else None
-        if urn is None or urn in taken or len(held) > 1:
-            continue
-        token = plan.tokens.get(d.owner)
+        held = by_object.get(_same(*identity(d.manifest)), [])
+        if len(held) != 1 or (held[0] != d.key and held[0] in planned) or held[0] not in applied.urns:
+            continue  # new, held twice, or still another resource's
+        urn, token = applied.urns[held[0]], plan.tokens.get(d.owner)
         chain = f"{APPLICATION}${token}" if token else APPLICATION
-        if urn != f"{root}{chain}${type_token(d.manifest)}::{d.key}" and urn.rsplit("::", 2)[-2].endswith(
-                "$" + type_token(d.manifest)):
+        if urn != f"{root}{chain}${type_token(d.manifest)}::{d.key}":
             out[d.key] = urn
-            taken.add(urn)
     for name, token in plan.tokens.items():
         urn = applied.components.get(name)
         if urn is not None and urn != f"{root}{APPLICATION}${token}::{name}":
             out[name] = urn
     return out
+
+
+def _same(api_version, kind, namespace, name) -> tuple:
+    """What makes two manifests the same object of the cluster, whatever version of its API they are written in."""
+    group = str(api_version).rpartition("/")[0]
+    return group, kind, namespace or None, name
 
 
 def _was(moved: dict[str, str], name: str) -> Optional[list[str]]:

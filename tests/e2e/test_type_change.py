@@ -89,3 +89,47 @@ def test_a_component_that_changes_type_keeps_its_deployment(pulumi_env, tmp_path
     assert live is not None and live["metadata"]["uid"] == uid
     assert kube.get("service", "api") is not None
     assert project.preview_no_changes().returncode == 0
+
+
+SCALER = """apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: scaled
+spec:
+  components:
+    - name: scaling
+      type: k8s-objects
+      properties:
+        objects:
+          - apiVersion: {version}
+            kind: HorizontalPodAutoscaler
+            metadata:
+              name: api
+              namespace: default
+            spec:
+              scaleTargetRef:
+                apiVersion: apps/v1
+                kind: Deployment
+                name: api
+              minReplicas: 1
+              maxReplicas: {most}
+"""
+
+
+def test_an_object_written_in_another_version_of_its_api_stays(pulumi_env, tmp_path):
+    kube = Kube(pulumi_env)
+    project = make_project(tmp_path / "project", pulumi_env, "scaled")
+    app = project.dir / "examples" / "scaled.yaml"
+    app.write_text(SCALER.format(version="autoscaling/v1", most=3))
+    project.config(app="examples/scaled.yaml")
+    up = project.up("v1")
+    assert up.ok, up.output
+    uid = kube.get("hpa", "api")["metadata"]["uid"]
+
+    app.write_text(SCALER.format(version="autoscaling/v2", most=4))
+    up = project.up("v2")
+    assert up.ok, up.output
+    live = kube.get("hpa", "api")
+    assert live is not None and live["metadata"]["uid"] == uid and live["spec"]["maxReplicas"] == 4
+    assert "delete" not in up.ops().values() and "replace" not in up.ops().values(), up.ops()
+    assert project.preview_no_changes().returncode == 0

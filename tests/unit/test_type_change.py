@@ -85,3 +85,34 @@ def test_another_object_of_the_same_name_is_not_taken_for_the_old_one(tmp_path):
     run = stage(tmp_path, both, first)
     assert all(aliases(run, key) == [] for key in run.of_kind("ConfigMap")), \
         {key: aliases(run, key) for key in run.of_kind("ConfigMap")}
+
+
+SCALER = HEAD + """    - name: scaling
+      type: k8s-objects
+      properties:
+        objects:
+          - apiVersion: {version}
+            kind: HorizontalPodAutoscaler
+            metadata:
+              name: api
+            spec:
+              scaleTargetRef:
+                apiVersion: apps/v1
+                kind: Deployment
+                name: api
+              minReplicas: 1
+              maxReplicas: 3
+"""
+
+
+def test_an_object_written_in_another_version_of_its_api_keeps_its_old_urn(tmp_path):
+    first = stage(tmp_path, SCALER.format(version="autoscaling/v1"))
+    [(key, old)] = first.of_kind("HorizontalPodAutoscaler").items()
+    assert old.type == "kubernetes:autoscaling/v1:HorizontalPodAutoscaler"
+    second = stage(tmp_path, SCALER.format(version="autoscaling/v2"), first)
+    new = second.resources[key]
+    assert new.type == "kubernetes:autoscaling/v2:HorizontalPodAutoscaler" and new.urn != old.urn
+    assert aliases(second, key) == [old.urn]
+    # Another group's kind of the same name is another object.
+    other = stage(tmp_path, SCALER.format(version="example.com/v1"), first)
+    assert aliases(other, key) == []
