@@ -9,7 +9,7 @@ object from where it really is, in the safe direction.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 
 @dataclass
@@ -26,8 +26,10 @@ class Applied:
     objects: dict[str, tuple] = field(default_factory=dict)  # key -> (apiVersion, kind, namespace, name)
     urns: dict[str, str] = field(default_factory=dict)  # key -> URN, when read from the stack
     components: dict[str, str] = field(default_factory=dict)  # component resource name -> URN, from the stack
+    _by_object: Optional[dict[tuple, list[str]]] = field(default=None, repr=False, compare=False)
 
     def add(self, key: str, manifest: dict[str, Any]) -> None:
+        self._by_object = None
         self.keys.add(key)
         meta = manifest.get("metadata") or {}
         self.objects[key] = (manifest.get("apiVersion"), manifest.get("kind"), meta.get("namespace") or None,
@@ -74,6 +76,25 @@ class Applied:
                 out.urns[key] = str(urn)
         return out
 
+    def held_as(self, key: str, manifest: dict[str, Any], planned: set[str]) -> Optional[str]:
+        """The Pulumi resource name under which the stack holds the object ``manifest`` is, to be registered as
+        ``key``: ``key`` itself, or the resource it was before that the stage (``planned``) no longer has (a
+        component that changed type or an object that moved to another); None for a new object or one held twice.
+
+        The same object: the same API group, kind, namespace and name, whatever version of its API either is
+        written in (the provider's own classes take every version of a kind as one).
+        """
+        if self._by_object is None:
+            self._by_object = {}
+            for k, (api_version, kind, namespace, name) in self.objects.items():
+                self._by_object.setdefault(_same(api_version, kind, namespace, name), []).append(k)
+        meta = manifest.get("metadata") or {}
+        held = self._by_object.get(_same(manifest.get("apiVersion"), manifest.get("kind"), meta.get("namespace"),
+                                         meta.get("name")), [])
+        if len(held) != 1 or (held[0] != key and held[0] in planned):
+            return None  # new, held twice, or still another resource's
+        return held[0]
+
     def held_twice(self) -> dict[tuple, list[str]]:
         """Objects two Pulumi resources of the stack hold (an earlier version could make one twice): identity ->
         their keys."""
@@ -82,3 +103,8 @@ class Applied:
             by_object.setdefault(ident, []).append(key)
         return {ident: keys for ident, keys in by_object.items() if len(keys) > 1}
 
+
+
+def _same(api_version: Any, kind: Any, namespace: Any, name: Any) -> tuple:
+    group = str(api_version).rpartition("/")[0]
+    return group, kind, namespace or None, name

@@ -506,18 +506,28 @@ def _check_names(app: AppSpec, res: Resolution, objects: list[Desired]) -> None:
 
 
 def _check_selectors(app: AppSpec, objects: list[Desired], applied: Applied) -> None:
-    """An object written in full that runs pods keeps its selector: Kubernetes cannot change it, and
-    Pulumi would replace the object (every pod deleted before new ones exist)."""
+    """An object that runs pods keeps its selector: Kubernetes cannot change it, and Pulumi would replace the
+    object (every pod deleted before new ones exist). The object as it was applied may have been another
+    resource's (a component that changed type: ``Applied.held_as``)."""
     problems = []
+    planned = {d.key for d in objects}
     for d in objects:
-        before = applied.selectors.get(d.key)
+        if d.kind not in ("Deployment", "StatefulSet", "DaemonSet"):
+            continue
+        old = applied.held_as(d.key, d.manifest, planned)
+        before = applied.selectors.get(old) if old else None
         now = (d.manifest.get("spec") or {}).get("selector")
-        if d.path and before is not None and now != before:
-            problems.append(app.locator.problem(
-                d.path + ("spec", "selector"), f"the selector of {d.kind} '{d.manifest['metadata']['name']}' "
-                f"differs from the one applied ({json.dumps(before, sort_keys=True)}); Kubernetes cannot change "
-                "it, and the object would be replaced, every pod deleted before new ones exist",
-                "keep the selector, or give the object a new name to run the new one beside it"))
+        if before is None or now == before:
+            continue
+        comp = app.component(d.component) if d.component else None
+        where = d.path + ("spec", "selector") if d.path else comp.path + ("type",) if comp else ("metadata", "name")
+        problems.append(app.locator.problem(
+            where, f"the selector of {d.kind} '{d.manifest['metadata']['name']}' "
+            f"differs from the one applied ({json.dumps(before, sort_keys=True)}); Kubernetes cannot change "
+            "it, and the object would be replaced, every pod deleted before new ones exist",
+            "keep the selector, or give the object a new name to run the new one beside it" if d.path else
+            "keep the component's type (or write the object in full with that selector, as k8s-objects), or give "
+            "the component a new name to run the new one beside it"))
     if problems:
         raise ApplicationError(problems)
 

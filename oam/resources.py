@@ -13,7 +13,7 @@ from pulumi_kubernetes._utilities import get_version as k8s_version
 
 from oam.applied import Applied
 from oam.durations import show_duration
-from oam.render import Plan, identity
+from oam.render import Plan
 from oam.stage import Desired
 
 APPLICATION = "oam:index:Application"
@@ -175,36 +175,25 @@ def moved(plan: Plan, applied: Applied, stack: str, project: str) -> dict[str, s
     object that moves to another component, or to another version of its API (a URN names
     the provider type, version included). Under a new URN, Pulumi would apply the object
     again, then delete it under the old one: the running Deployment would go. Each such
-    resource is given its old URN as an alias, and the stack moves it in place. An object is
-    the same one when it has the same API group, kind, namespace and name (the provider's own
-    classes alias every version of a kind so); an object the stack holds twice is left to
-    ``program.held_twice``.
+    resource is given its old URN as an alias, and the stack moves it in place (which object
+    is the same one: ``Applied.held_as``).
     """
     root = f"urn:pulumi:{stack}::{project}::"
     planned = {d.key for d in plan.objects}
-    by_object: dict[tuple, list[str]] = {}
-    for key, (api_version, kind, namespace, name) in applied.objects.items():
-        by_object.setdefault(_same(api_version, kind, namespace, name), []).append(key)
     out: dict[str, str] = {}
     for d in plan.objects:
-        held = by_object.get(_same(*identity(d.manifest)), [])
-        if len(held) != 1 or (held[0] != d.key and held[0] in planned) or held[0] not in applied.urns:
-            continue  # new, held twice, or still another resource's
-        urn, token = applied.urns[held[0]], plan.tokens.get(d.owner)
+        old = applied.held_as(d.key, d.manifest, planned)
+        if old is None or old not in applied.urns:
+            continue
+        token = plan.tokens.get(d.owner)
         chain = f"{APPLICATION}${token}" if token else APPLICATION
-        if urn != f"{root}{chain}${type_token(d.manifest)}::{d.key}":
-            out[d.key] = urn
+        if applied.urns[old] != f"{root}{chain}${type_token(d.manifest)}::{d.key}":
+            out[d.key] = applied.urns[old]
     for name, token in plan.tokens.items():
         urn = applied.components.get(name)
         if urn is not None and urn != f"{root}{APPLICATION}${token}::{name}":
             out[name] = urn
     return out
-
-
-def _same(api_version, kind, namespace, name) -> tuple:
-    """What makes two manifests the same object of the cluster, whatever version of its API they are written in."""
-    group = str(api_version).rpartition("/")[0]
-    return group, kind, namespace or None, name
 
 
 def _was(moved: dict[str, str], name: str) -> Optional[list[str]]:

@@ -116,3 +116,48 @@ def test_an_object_written_in_another_version_of_its_api_keeps_its_old_urn(tmp_p
     # Another group's kind of the same name is another object.
     other = stage(tmp_path, SCALER.format(version="example.com/v1"), first)
     assert aliases(other, key) == []
+
+
+DEPLOYMENT = HEAD + """    - name: api
+      type: k8s-objects
+      properties:
+        objects:
+          - apiVersion: apps/v1
+            kind: Deployment
+            metadata:
+              name: api
+            spec:
+              selector:
+                matchLabels: {labels}
+              template:
+                metadata:
+                  labels: {labels}
+                spec:
+                  containers:
+                    - name: api
+                      image: registry.example.com/typed/api:1
+"""
+SAME = '{"app.oam.dev/name": typed, "app.oam.dev/component": api}'
+OTHER = '{"app": api}'
+
+
+def refused(tmp_path: Path, text: str, previous: StageRun) -> str:
+    path = tmp_path / "app.yaml"
+    path.write_text(text)
+    run = run_stage({"app": str(path)}, previous)
+    assert run.error is not None and not run.resources, "refused before anything is registered"
+    return run.error
+
+
+def test_a_component_that_changes_type_keeps_the_selector_of_its_deployment(tmp_path):
+    first = stage(tmp_path, WEBSERVICE)
+    same = stage(tmp_path, DEPLOYMENT.format(labels=SAME), first)
+    assert aliases(same, next(iter(same.of_kind("Deployment")))) == [first.resources["typed-api-deployment"].urn]
+
+    error = refused(tmp_path, DEPLOYMENT.format(labels=OTHER), first)
+    assert "app.yaml:16: spec.components[0].properties.objects[0].spec.selector: the selector of Deployment 'api' " \
+           "differs from the one applied" in error, error
+
+    written = stage(tmp_path, DEPLOYMENT.format(labels=OTHER))
+    error = refused(tmp_path, WEBSERVICE, written)
+    assert "app.yaml:8: spec.components[0].type: the selector of Deployment 'api' differs" in error, error
