@@ -108,6 +108,10 @@ def _exchange(method: str, path: str, body: Optional[dict], content_type: Option
 
 
 DRY_RUN_MANAGER = "oam-dry-run"
+# Kinds whose objects run pods or route to them: replacing one (deleted, then created anew) would leave
+# nothing to serve in between, and the safety rules never replace them.
+NEVER_REPLACED = ("Deployment", "StatefulSet", "DaemonSet", "Service", "Ingress", "VirtualService",
+                  "DestinationRule", "Gateway")
 SHARED_NAMESPACE = "default"  # where an object of a namespace the stage creates is tried (it cannot be tried there)
 
 
@@ -153,14 +157,18 @@ def dry_run(manifest: dict, kubeconfig: Optional[str] = None, context: Optional[
         if status.get("code") == 409:
             raise ProbeError(f"it cannot be tried: its namespace does not exist yet, and namespace "
                              f"'{SHARED_NAMESPACE}' holds an object of its name")
-    return _refusal(status, replaced=live is not None)
+    return _refusal(status, replaced=live is not None, kind=manifest.get("kind"))
 
 
-def _refusal(status: dict, replaced: bool) -> Optional[str]:
+def _refusal(status: dict, replaced: bool, kind: Optional[str] = None) -> Optional[str]:
     code, message = status.get("code"), str(status.get("message") or status.get("reason") or "")
     causes = (status.get("details") or {}).get("causes") or []
     if replaced and code == 422 and causes and all(
             "immutable" in str(c.get("message")) or "updates to" in str(c.get("message")) for c in causes):
+        if kind in NEVER_REPLACED:
+            return (f"{message}; the provider would replace the {kind}, deleting it before it is created again, "
+                    "and nothing would serve in between: this program never replaces an object that runs pods or "
+                    "routes to them")
         return None  # a field that cannot change in place: the provider replaces the object
     if "does not support dry run" in message:
         raise ProbeError(message)

@@ -5,14 +5,10 @@ from typing import Literal
 
 from pydantic import Field
 
+from oam.cluster import NEVER_REPLACED
 from oam.model import OamModel
 from oam.policies._selector import ResourceSelector, released
 from oam.registry import POLICIES, PolicyType
-
-# Kinds whose objects run pods or route to them: recreating one would leave nothing to serve in between,
-# and the safety rules never replace them.
-NEVER_RECREATED = ("Deployment", "StatefulSet", "DaemonSet", "Service", "Ingress", "VirtualService",
-                   "DestinationRule", "Gateway")
 
 
 class UpdateStrategy(OamModel):
@@ -55,14 +51,14 @@ class ResourceUpdate(PolicyType):
                                              f"a {kind} is never recreated: it runs pods or routes to them, and in "
                                              "between nothing would serve", "recreate the objects they read "
                                                                             "(ConfigMap, Secret) instead")
-                         for j, kind in enumerate(kinds or ()) if kind in NEVER_RECREATED]
+                         for j, kind in enumerate(kinds or ()) if kind in NEVER_REPLACED]
             problems += [app.locator.problem(where + ("strategy", "recreateFields", j), f"'{f}' is not a field path",
                                              "write it like data.key or spec.storageClassName")
                          for j, f in enumerate(rule.strategy.recreate_fields) if not f.strip(".") or ".." in f]
         return problems
 
     def keep(self, p: ResourceUpdateProperties, desired, component) -> None:
-        if released(desired, component) or desired.kind in NEVER_RECREATED:
+        if released(desired, component) or desired.kind in NEVER_REPLACED:
             return
         for rule in p.rules:
             if rule.strategy.recreate_fields and rule.selector.resource_types and rule.selector.matches(desired,

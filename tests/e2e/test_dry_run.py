@@ -76,3 +76,59 @@ def test_the_api_server_tries_each_object_before_the_stage_applies_anything(pulu
     assert project.preview_no_changes().returncode == 0, "the refused stage left nothing behind"
     project.pulumi("destroy", "--yes", "--skip-preview")
     assert kube.get("deployment", "api") is None
+
+
+STATEFUL = """apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: kept
+spec:
+  components:
+    - name: store
+      type: k8s-objects
+      properties:
+        objects:
+          - apiVersion: apps/v1
+            kind: StatefulSet
+            metadata:
+              name: store
+              namespace: default
+            spec:
+              serviceName: {service}
+              replicas: 1
+              selector:
+                matchLabels:
+                  app: store
+              template:
+                metadata:
+                  labels:
+                    app: store
+                spec:
+                  containers:
+                    - name: store
+                      image: registry.example.com/kept/store:1
+"""
+
+
+def test_a_field_that_cannot_change_in_place_is_refused_for_an_object_that_runs_pods(pulumi_env, tmp_path):
+    """The provider would replace the StatefulSet (deleted, then created again: no pod in between); the API server's
+    answer to the dry run stops the stage instead."""
+    kube = Kube(pulumi_env)
+    project = make_project(tmp_path / "project", pulumi_env, "kept")
+    app = project.dir / "examples" / "kept.yaml"
+    app.write_text(STATEFUL.format(service="store"))
+    project.config(app="examples/kept.yaml")
+    up = project.up("first")
+    assert up.ok, up.output
+    uid = kube.get("statefulset", "store")["metadata"]["uid"]
+
+    app.write_text(STATEFUL.format(service="other"))
+    up = project.up("service name changed")
+    assert not up.ok
+    assert "examples/kept.yaml:11: spec.components[0].properties.objects[0]: Kubernetes refuses the StatefulSet " \
+           "'store' made here" in up.output, up.output
+    assert "never replaces an object that runs pods" in up.output, up.output
+    assert not up.ops(), up.ops()
+    assert kube.get("statefulset", "store")["metadata"]["uid"] == uid
+    app.write_text(STATEFUL.format(service="store"))
+    assert project.preview_no_changes().returncode == 0

@@ -72,8 +72,21 @@ def test_a_field_that_cannot_change_in_place_is_no_refusal_of_an_existing_object
     statefulset = status(422, "StatefulSet.apps \"s\" is invalid: spec: Forbidden: updates to statefulset spec for "
                               "fields other than 'replicas' are forbidden", "Forbidden: updates to statefulset spec")
     assert cluster._refusal(statefulset, replaced=True) is None
+    assert cluster._refusal(immutable, replaced=True, kind="Job") is None  # a Job is replaced: nothing else reads it
     mixed = status(422, "invalid", "field is immutable", 'Duplicate value: "web"')
     assert cluster._refusal(mixed, replaced=True) == "invalid"
+
+
+def test_a_field_that_cannot_change_in_place_is_a_refusal_of_an_object_that_runs_pods_or_routes_to_them():
+    statefulset = status(422, "StatefulSet.apps \"s\" is invalid: spec: Forbidden: updates to statefulset spec for "
+                              "fields other than 'replicas' are forbidden", "Forbidden: updates to statefulset spec")
+    answer = cluster._refusal(statefulset, replaced=True, kind="StatefulSet")
+    assert answer.startswith(statefulset["message"] + "; the provider would replace the StatefulSet"), answer
+    assert "never replaces an object that runs pods or routes to them" in answer
+    selector = status(422, 'Deployment.apps "d" is invalid: spec.selector: Invalid value: ...: field is immutable',
+                      "Invalid value: ...: field is immutable")
+    assert cluster._refusal(selector, replaced=True, kind="Deployment") is not None
+    assert cluster._refusal(selector, replaced=False, kind="Deployment") is not None
 
 
 @pytest.mark.parametrize("answer", [
