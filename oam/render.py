@@ -519,6 +519,15 @@ def _check_selectors(app: AppSpec, objects: list[Desired], applied: Applied) -> 
         now = (d.manifest.get("spec") or {}).get("selector")
         if before is None or now == before:
             continue
+        was = ((before.get("matchLabels") or {}) if isinstance(before, dict) else {}).get(NAME_LABEL)
+        if not d.path and was is not None and was != app.name:
+            problems.append(app.locator.problem(
+                ("metadata", "name"), f"this stack deployed the application as '{was}': its {d.kind}s select their "
+                f"pods by {NAME_LABEL}={was}, which Kubernetes cannot change, and renamed each would be replaced, "
+                "every pod deleted before new ones exist",
+                f"keep the name '{was}', or deploy '{app.name}' to another namespace from a new stack (pulumi stack "
+                "init), and destroy this one once the new one serves"))
+            continue
         comp = app.component(d.component) if d.component else None
         where = d.path + ("spec", "selector") if d.path else comp.path + ("type",) if comp else ("metadata", "name")
         problems.append(app.locator.problem(
@@ -529,7 +538,7 @@ def _check_selectors(app: AppSpec, objects: list[Desired], applied: Applied) -> 
             "keep the component's type (or write the object in full with that selector, as k8s-objects), or give "
             "the component a new name to run the new one beside it"))
     if problems:
-        raise ApplicationError(problems)
+        raise ApplicationError(list(dict.fromkeys(problems)))
 
 
 def _maker(app: AppSpec, d: Desired) -> tuple[str, tuple]:

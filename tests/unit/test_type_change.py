@@ -161,3 +161,12 @@ def test_a_component_that_changes_type_keeps_the_selector_of_its_deployment(tmp_
     written = stage(tmp_path, DEPLOYMENT.format(labels=OTHER))
     error = refused(tmp_path, WEBSERVICE, written)
     assert "app.yaml:8: spec.components[0].type: the selector of Deployment 'api' differs" in error, error
+
+
+def test_a_renamed_application_is_refused_at_its_name_not_replaced(tmp_path):
+    first = stage(tmp_path, WEBSERVICE)
+    error = refused(tmp_path, WEBSERVICE.replace("name: typed", "name: renamed"), first)
+    assert "app.yaml:4: metadata.name: this stack deployed the application as 'typed': its Deployments select " \
+           "their pods by app.oam.dev/name=typed" in error, error
+    assert "keep the name 'typed', or deploy 'renamed' to another namespace from a new stack" in error
+    assert error.count("metadata.name") == 1, "said once"
