@@ -112,6 +112,9 @@ DRY_RUN_MANAGER = "oam-dry-run"
 # nothing to serve in between, and the safety rules never replace them.
 NEVER_REPLACED = ("Deployment", "StatefulSet", "DaemonSet", "Service", "Ingress", "VirtualService",
                   "DestinationRule", "Gateway")
+# A claim replaced is deleted first, and with it (under a Delete reclaim policy) its volume's data: replaced
+# only when a resource-update policy asks for it.
+HOLDS_DATA = ("PersistentVolumeClaim",)
 SHARED_NAMESPACE = "default"  # where an object of a namespace the stage creates is tried (it cannot be tried there)
 
 
@@ -126,7 +129,7 @@ def object_path(manifest: dict, namespace: Optional[str] = None) -> str:
 
 
 def dry_run(manifest: dict, kubeconfig: Optional[str] = None, context: Optional[str] = None,
-            timeout: float = 10) -> Optional[str]:
+            timeout: float = 10, recreate: bool = False) -> Optional[str]:
     """Whether the API server would take ``manifest`` now, asked without changing anything: None when it would,
     else its refusal (a field it does not know, a value it refuses, an admission webhook's denial).
 
@@ -157,10 +160,13 @@ def dry_run(manifest: dict, kubeconfig: Optional[str] = None, context: Optional[
         if status.get("code") == 409:
             raise ProbeError(f"it cannot be tried: its namespace does not exist yet, and namespace "
                              f"'{SHARED_NAMESPACE}' holds an object of its name")
-    return _refusal(status, replaced=live is not None, kind=manifest.get("kind"))
+    return _refusal(status, replaced=live is not None, kind=manifest.get("kind"), recreate=recreate)
 
 
-def _refusal(status: dict, replaced: bool, kind: Optional[str] = None) -> Optional[str]:
+def _refusal(status: dict, replaced: bool, kind: Optional[str] = None, recreate: bool = False) -> Optional[str]:
+    """The server's answer to a dry run as a refusal (None when it takes the object). ``replaced``: the object
+    exists, so a field that cannot change in place means the provider would replace it; ``recreate``: a policy
+    asks for that."""
     code, message = status.get("code"), str(status.get("message") or status.get("reason") or "")
     causes = (status.get("details") or {}).get("causes") or []
     if replaced and code == 422 and causes and all(
@@ -169,6 +175,10 @@ def _refusal(status: dict, replaced: bool, kind: Optional[str] = None) -> Option
             return (f"{message}; the provider would replace the {kind}, deleting it before it is created again, "
                     "and nothing would serve in between: this program never replaces an object that runs pods or "
                     "routes to them")
+        if kind in HOLDS_DATA and not recreate:
+            return (f"{message}; the provider would replace the {kind}, deleting it before it is created again, "
+                    "and with it, under a Delete reclaim policy, its volume's data: a resource-update policy whose "
+                    "recreateFields name the field can ask for that")
         return None  # a field that cannot change in place: the provider replaces the object
     if "does not support dry run" in message:
         raise ProbeError(message)

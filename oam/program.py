@@ -233,7 +233,8 @@ def refused_by_cluster(app, plan: Plan, digests: dict[str, str], tried: dict[str
 
     def ask(desired: Desired):
         try:
-            return dry_run(desired.manifest, k8s.get("kubeconfig"), k8s.get("context"))
+            return dry_run(desired.manifest, k8s.get("kubeconfig"), k8s.get("context"),
+                           recreate=bool(desired.recreate_on))
         except ProbeError as err:
             return err
 

@@ -132,3 +132,64 @@ def test_a_field_that_cannot_change_in_place_is_refused_for_an_object_that_runs_
     assert kube.get("statefulset", "store")["metadata"]["uid"] == uid
     app.write_text(STATEFUL.format(service="store"))
     assert project.preview_no_changes().returncode == 0
+
+
+CLAIM = """apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: claimed
+spec:
+  components:
+    - name: data
+      type: k8s-objects
+      properties:
+        objects:
+          - apiVersion: v1
+            kind: PersistentVolumeClaim
+            metadata:
+              name: data
+              namespace: default
+            spec:
+              accessModes: [{mode}]
+              resources:
+                requests:
+                  storage: 1Gi
+{policies}"""
+RECREATE = """  policies:
+    - name: recreate-claims
+      type: resource-update
+      properties:
+        rules:
+          - selector:
+              resourceTypes: [PersistentVolumeClaim]
+            strategy:
+              recreateFields: [spec.accessModes]
+"""
+
+
+def test_a_claim_is_not_replaced_unless_a_policy_asks_for_it(pulumi_env, tmp_path):
+    """A claim replaced is deleted first, and with it its volume's data under a Delete reclaim policy."""
+    kube = Kube(pulumi_env)
+    project = make_project(tmp_path / "project", pulumi_env, "claimed")
+    app = project.dir / "examples" / "claimed.yaml"
+    app.write_text(CLAIM.format(mode="ReadWriteOnce", policies=""))
+    project.config(app="examples/claimed.yaml")
+    up = project.up("first")
+    assert up.ok, up.output
+    uid = kube.get("pvc", "data")["metadata"]["uid"]
+
+    app.write_text(CLAIM.format(mode="ReadWriteMany", policies=""))
+    up = project.up("access mode changed")
+    assert not up.ok
+    assert "examples/claimed.yaml:11: spec.components[0].properties.objects[0]: Kubernetes refuses the " \
+           "PersistentVolumeClaim 'data' made here" in up.output, up.output
+    assert "its volume's data" in up.output, up.output
+    assert not up.ops(), up.ops()
+    assert kube.get("pvc", "data")["metadata"]["uid"] == uid
+
+    app.write_text(CLAIM.format(mode="ReadWriteMany", policies=RECREATE))
+    up = project.up("asked for")
+    assert up.ok, up.output
+    live = kube.get("pvc", "data")
+    assert live["metadata"]["uid"] != uid and live["spec"]["accessModes"] == ["ReadWriteMany"]
+    assert project.preview_no_changes().returncode == 0

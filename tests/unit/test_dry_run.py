@@ -89,6 +89,15 @@ def test_a_field_that_cannot_change_in_place_is_a_refusal_of_an_object_that_runs
     assert cluster._refusal(selector, replaced=False, kind="Deployment") is not None
 
 
+def test_a_claim_is_replaced_only_when_a_policy_asks_for_it():
+    claim = status(422, 'PersistentVolumeClaim "data" is invalid: spec: Forbidden: spec is immutable after creation '
+                        "except resources.requests and volumeAttributesClassName for bound claims",
+                   "Forbidden: spec is immutable after creation")
+    answer = cluster._refusal(claim, replaced=True, kind="PersistentVolumeClaim")
+    assert answer is not None and "its volume's data" in answer and "resource-update" in answer, answer
+    assert cluster._refusal(claim, replaced=True, kind="PersistentVolumeClaim", recreate=True) is None
+
+
 @pytest.mark.parametrize("answer", [
     status(500, "failed to create typed patch object (default/a; apps/v1, Kind=Deployment): .spec.x: field not "
                 "declared in schema"),
