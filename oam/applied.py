@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 
+# The kinds whose objects the program never lets the provider replace (see render's check of replacements).
+INPUTS_KEPT = ("Deployment", "StatefulSet", "DaemonSet", "Service", "PersistentVolumeClaim")
+
+
 @dataclass
 class Applied:
     """Per Pulumi resource name: the replicas each Deployment was last applied with, the subsets each
@@ -26,6 +30,8 @@ class Applied:
     objects: dict[str, tuple] = field(default_factory=dict)  # key -> (apiVersion, kind, namespace, name)
     urns: dict[str, str] = field(default_factory=dict)  # key -> URN, when read from the stack
     components: dict[str, str] = field(default_factory=dict)  # component resource name -> URN, from the stack
+    # key -> the manifest the object was last applied from, for the kinds whose replacement the program refuses
+    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     _by_object: Optional[dict[tuple, list[str]]] = field(default=None, repr=False, compare=False)
 
     def add(self, key: str, manifest: dict[str, Any]) -> None:
@@ -45,6 +51,8 @@ class Applied:
                     dest = (route or {}).get("destination") or {}
                     if dest.get("subset") and (route.get("weight") is None or route.get("weight", 0) > 0):
                         self.routed.setdefault(str(dest.get("host")), set()).add(str(dest["subset"]))
+        if manifest.get("kind") in INPUTS_KEPT:
+            self.inputs[key] = manifest
         if manifest.get("kind") == "Deployment":
             replicas = (manifest.get("spec") or {}).get("replicas")
             self.replicas[key] = 1 if replicas is None else int(replicas)
@@ -74,6 +82,8 @@ class Applied:
                 key = str(urn).rsplit("::", 1)[-1]
                 out.add(key, outputs)
                 out.urns[key] = str(urn)
+                if key in out.inputs and isinstance(outputs.get("__inputs"), dict):
+                    out.inputs[key] = outputs["__inputs"]  # the provider keeps what it was given next to the live object
         return out
 
     def held_as(self, key: str, manifest: dict[str, Any], planned: set[str]) -> Optional[str]:

@@ -248,6 +248,7 @@ def render(app: AppSpec, res: Resolution, applied: Optional[Applied] = None,
     objects += _kept(app, res, objects, tokens, namespaces)
     _check_names(app, res, objects)
     _check_selectors(app, objects, applied)
+    _check_replacements(app, objects, applied)
     return Plan(app, res, objects, tokens)
 
 
@@ -539,6 +540,64 @@ def _check_selectors(app: AppSpec, objects: list[Desired], applied: Applied) -> 
             "the component a new name to run the new one beside it"))
     if problems:
         raise ApplicationError(list(dict.fromkeys(problems)))
+
+
+# Fields whose change the Kubernetes provider makes by replacing the object (deleted, then created anew), for
+# the kinds the program never lets it replace; a selector is checked on its own (_check_selectors). Some of
+# them Kubernetes could change in place (a StatefulSet's revisionHistoryLimit): the API server's dry run
+# would take the change, and the provider would still replace the object.
+REPLACED_ON = {
+    "StatefulSet": ("spec.podManagementPolicy", "spec.revisionHistoryLimit", "spec.serviceName",
+                    "spec.volumeClaimTemplates"),
+    "Service": ("spec.clusterIP",),
+    "PersistentVolumeClaim": ("spec.accessModes", "spec.selector", "spec.storageClassName", "spec.volumeName"),
+}
+_ABSENT = object()
+
+
+def _at(manifest: dict[str, Any], path: str) -> Any:
+    value: Any = manifest
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return _ABSENT
+        value = value[part]
+    return value
+
+
+def _check_replacements(app: AppSpec, objects: list[Desired], applied: Applied) -> None:
+    """A change the provider would make by replacing an object that runs pods, routes to them or holds data is
+    refused (a claim's, unless a resource-update policy asks for it): compared with what the object was last
+    applied from, as the provider compares."""
+    problems = []
+    planned = {d.key for d in objects}
+    for d in objects:
+        fields = REPLACED_ON.get(d.kind, ())
+        if not fields or (d.kind == "PersistentVolumeClaim" and d.recreate_on):
+            continue
+        old = applied.held_as(d.key, d.manifest, planned)
+        before = applied.inputs.get(old) if old else None
+        if before is None:
+            continue
+        for path in fields:
+            was, now = _at(before, path), _at(d.manifest, path)
+            if was == now:
+                continue
+            show = lambda v: "unset" if v is _ABSENT else json.dumps(v, sort_keys=True)  # noqa: E731
+            comp = app.component(d.component) if d.component else None
+            trait = next((t for t in comp.traits if t.type == d.source), None) if comp else None
+            where = (d.path + tuple(path.split(".")) if d.path else trait.path if trait else
+                     comp.path if comp else ("metadata", "name"))
+            data = d.kind == "PersistentVolumeClaim"
+            problems.append(app.locator.problem(
+                where, f"{path} of {d.kind} '{d.manifest['metadata']['name']}' would change from {show(was)} to "
+                f"{show(now)}; the Kubernetes provider makes that change by deleting the {d.kind} and creating it "
+                "again" + (", and with it, under a Delete reclaim policy, its volume's data" if data else
+                           ", and nothing would serve in between"),
+                f"keep {path} as it was applied" + (", or ask for the claim to be recreated with a resource-update "
+                                                     f"policy whose recreateFields name {path}" if data else
+                                                     ", or give the object a new name to run the new one beside it")))
+    if problems:
+        raise ApplicationError(problems)
 
 
 def _maker(app: AppSpec, d: Desired) -> tuple[str, tuple]:

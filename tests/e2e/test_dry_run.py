@@ -94,7 +94,7 @@ spec:
               name: store
               namespace: default
             spec:
-              serviceName: {service}
+              {history}
               replicas: 1
               selector:
                 matchLabels:
@@ -110,27 +110,29 @@ spec:
 """
 
 
-def test_a_field_that_cannot_change_in_place_is_refused_for_an_object_that_runs_pods(pulumi_env, tmp_path):
-    """The provider would replace the StatefulSet (deleted, then created again: no pod in between); the API server's
-    answer to the dry run stops the stage instead."""
+def test_a_field_the_provider_replaces_for_is_refused_for_an_object_that_runs_pods(pulumi_env, tmp_path):
+    """The provider would replace the StatefulSet (deleted, then created again: no pod in between); the stage is
+    refused before anything is applied instead (the API server's dry run would refuse it too)."""
     kube = Kube(pulumi_env)
     project = make_project(tmp_path / "project", pulumi_env, "kept")
     app = project.dir / "examples" / "kept.yaml"
-    app.write_text(STATEFUL.format(service="store"))
+    app.write_text(STATEFUL.format(history="minReadySeconds: 0"))
     project.config(app="examples/kept.yaml")
     up = project.up("first")
     assert up.ok, up.output
     uid = kube.get("statefulset", "store")["metadata"]["uid"]
 
-    app.write_text(STATEFUL.format(service="other"))
-    up = project.up("service name changed")
+    # Kubernetes would change revisionHistoryLimit in place (the dry run takes it); the provider replaces the
+    # StatefulSet for it.
+    app.write_text(STATEFUL.format(history="revisionHistoryLimit: 3"))
+    up = project.up("history limit set")
     assert not up.ok
-    assert "examples/kept.yaml:11: spec.components[0].properties.objects[0]: Kubernetes refuses the StatefulSet " \
-           "'store' made here" in up.output, up.output
-    assert "never replaces an object that runs pods" in up.output, up.output
+    assert "examples/kept.yaml:17: spec.components[0].properties.objects[0].spec.revisionHistoryLimit: " \
+           "spec.revisionHistoryLimit of StatefulSet 'store' would change from unset to 3" in up.output, up.output
+    assert "nothing would serve in between" in up.output, up.output
     assert not up.ops(), up.ops()
     assert kube.get("statefulset", "store")["metadata"]["uid"] == uid
-    app.write_text(STATEFUL.format(service="store"))
+    app.write_text(STATEFUL.format(history="minReadySeconds: 0"))
     assert project.preview_no_changes().returncode == 0
 
 
@@ -181,8 +183,8 @@ def test_a_claim_is_not_replaced_unless_a_policy_asks_for_it(pulumi_env, tmp_pat
     app.write_text(CLAIM.format(mode="ReadWriteMany", policies=""))
     up = project.up("access mode changed")
     assert not up.ok
-    assert "examples/claimed.yaml:11: spec.components[0].properties.objects[0]: Kubernetes refuses the " \
-           "PersistentVolumeClaim 'data' made here" in up.output, up.output
+    assert "examples/claimed.yaml:17: spec.components[0].properties.objects[0].spec.accessModes: spec.accessModes " \
+           "of PersistentVolumeClaim 'data' would change" in up.output, up.output
     assert "its volume's data" in up.output, up.output
     assert not up.ops(), up.ops()
     assert kube.get("pvc", "data")["metadata"]["uid"] == uid
