@@ -98,9 +98,7 @@ class Applied:
             self._by_object = {}
             for k, (api_version, kind, namespace, name) in self.objects.items():
                 self._by_object.setdefault(_same(api_version, kind, namespace, name), []).append(k)
-        meta = manifest.get("metadata") or {}
-        held = self._by_object.get(_same(manifest.get("apiVersion"), manifest.get("kind"), meta.get("namespace"),
-                                         meta.get("name")), [])
+        held = self._by_object.get(same_object(manifest), [])
         if len(held) != 1 or (held[0] != key and held[0] in planned):
             return None  # new, held twice, or still another resource's
         return held[0]
@@ -118,3 +116,9 @@ class Applied:
 def _same(api_version: Any, kind: Any, namespace: Any, name: Any) -> tuple:
     group = str(api_version).rpartition("/")[0]
     return group, kind, namespace or None, name
+
+
+def same_object(manifest: dict[str, Any]) -> tuple:
+    """What makes two manifests the same object of the cluster: API group, kind, namespace, name (any version)."""
+    meta = manifest.get("metadata") or {}
+    return _same(manifest.get("apiVersion"), manifest.get("kind"), meta.get("namespace"), meta.get("name"))

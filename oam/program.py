@@ -23,7 +23,7 @@ import pulumi
 from pulumi.runtime import rpc
 
 from oam import cluster
-from oam.applied import Applied
+from oam.applied import Applied, same_object
 from oam.cluster import ProbeError, dry_run, labels_by_name, namespace_labels
 from oam.config import StageConfig, read_stage_config
 from oam.durations import show_duration
@@ -163,25 +163,30 @@ def not_ours(app, plan: Plan, applied: Applied) -> list:
 
 def held_twice(app, plan: Plan, applied: Applied) -> list:
     """Objects the stack holds as two Pulumi resources (an earlier version made an object that two placements
-    deploy twice) of which the stage would delete or move one while the other stays: deleting one resource
-    deletes the object under the other. A problem for each, with how to let the stack forget one instead."""
+    deploy twice) that the stage still makes, under one resource: deleting each other resource would delete the
+    object under the one that stays. A problem for each, with how to let the stack forget the others instead."""
     planned = {d.key: d for d in plan.objects}
+    made = {same_object(d.manifest): d for d in plan.objects}
     problems = []
     for ident, keys in applied.held_twice().items():
-        staying = [k for k in keys if k in planned and identity(planned[k].manifest) == ident]
-        going = [k for k in keys if k not in staying]
-        if not staying or not going:
-            continue  # all of them stay, or the object goes with all of them
+        d = made.get(same_object({"apiVersion": ident[0], "kind": ident[1],
+                                  "metadata": {"namespace": ident[2], "name": ident[3]}}))
+        if d is None:
+            continue  # the object goes with all of them
+        stays = d.key if d.key in keys else sorted(keys)[0]  # the one the stage keeps (moved to its new name)
+        going = [k for k in keys if k != stays and k not in planned]
+        if not going:
+            continue
         _, kind, namespace, name = ident
-        comp = app.component(planned[staying[0]].component)
+        comp = app.component(d.component)
         where = f" in namespace '{namespace}'" if namespace else ""
         forget = " && ".join(f"pulumi state delete '{applied.urns.get(k, k)}'" for k in going)
         problems.append(app.locator.problem(
             comp.path + ("name",) if comp else ("metadata", "name"),
-            f"{kind} '{name}'{where} is held by two Pulumi resources of this stack ({', '.join(keys)}; an earlier "
-            f"version made it once per placement); this stage no longer makes {', '.join(going)} and would delete "
-            f"the object with it, under {', '.join(staying)}; nothing was changed",
-            f"let the stack forget the one that goes, which leaves the object in the cluster: {forget}; then "
+            f"{kind} '{name}'{where} is held by {len(keys)} Pulumi resources of this stack ({', '.join(keys)}; an "
+            f"earlier version made it once per placement); this stage makes it once, and would delete "
+            f"{', '.join(going)}, and the object with it; nothing was changed",
+            f"let the stack forget the ones that go, which leaves the object in the cluster: {forget}; then "
             "pulumi up"))
     return problems
 

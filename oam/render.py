@@ -42,15 +42,16 @@ def _context(app: AppSpec, comp: ComponentSpec) -> ComponentContext:
     ctx = ComponentContext(app.name, app.namespace, comp.name, workload.ports)
     if workload.service is not None:
         ctx.service = ctx.service_manifest(copy.deepcopy(workload.service["ports"]), workload.service["type"])
+    roles = _object_roles(workload.objects)
     for i, manifest in enumerate(workload.objects):
         obj = copy.deepcopy(manifest)
         meta = obj.setdefault("metadata", {})
         meta["labels"] = {**meta.get("labels", {}), **ctx.selector()}
         if obj["kind"] not in CLUSTER_SCOPED:
             meta.setdefault("namespace", app.namespace)
-        ctx.add(f"object-{i}", obj, after=tuple(f"object-{j}" for j in workload.object_after.get(i, ())))
+        ctx.add(roles[i], obj, after=tuple(roles[j] for j in workload.object_after.get(i, ())))
         if i < len(workload.object_paths):
-            ctx.paths[f"object-{i}"] = comp.path + ("properties", *workload.object_paths[i])
+            ctx.paths[roles[i]] = comp.path + ("properties", *workload.object_paths[i])
     for trait in comp.traits:
         ctx.current, before = trait.type, ctx.service
         TRAITS.get(trait.type).apply(trait.properties, ctx)
@@ -65,6 +66,27 @@ def _context(app: AppSpec, comp: ComponentSpec) -> ComponentContext:
             if ctx.annotations:
                 meta["annotations"] = {**meta.get("annotations", {}), **ctx.annotations}
     return ctx
+
+
+def _object_roles(objects: list[dict[str, Any]]) -> list[str]:
+    """The role (the end of its Pulumi name) of each object a component writes out in full: its kind, the
+    namespace it names if it names one, and its name: what the file writes, whatever namespace a placement gives.
+
+    Never its place in the list: with a new object put first, each Pulumi name would then stand for
+    another object, and the engine would apply each anew and delete it under the name it had before.
+    """
+    roles: list[str] = []
+    for obj in objects:
+        meta = obj.get("metadata") or {}
+        where = meta.get("namespace")
+        role = "-".join([str(obj.get("kind", "object")).lower(),
+                         *([str(where)] if where else []), str(meta.get("name", ""))])
+        n = 2
+        while role in roles:  # the same kind and name twice (another API group, say): refused elsewhere, or kept apart
+            role = f"{role.rsplit('~', 1)[0]}~{n}"
+            n += 1
+        roles.append(role)
+    return roles
 
 
 def _declare_http(service: dict[str, Any], ports: set[int]) -> None:

@@ -16,7 +16,8 @@ from tests.unit.test_objects_in_full import APP
 
 NS = "in-full"
 TEXT = APP.replace("  name: legacy\n", f"  name: legacy\n  namespace: {NS}\n")
-SERVICE, DEPLOYMENT, CONFIG, INGRESS = (f"legacy-api-object-{i}" for i in range(4))
+SERVICE, DEPLOYMENT, CONFIG, INGRESS = (f"legacy-api-{role}" for role in ("service-api", "deployment-api",
+                                                                         "configmap-api-config", "ingress-api"))
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +114,7 @@ def test_4_resource_update_recreates_an_immutable_configmap_kubernetes_would_not
         up = p.up("new data")
         assert up.ok, up.output
         # Recreated, not updated: the API server refuses a change to an immutable ConfigMap's data.
-        assert {op for name, op in up.ops().items() if name == "settings-settings-object-0"} <= {
+        assert {op for name, op in up.ops().items() if name == "settings-settings-configmap-frozen"} <= {
             "replace", "create-replacement", "delete-replaced"} and up.ops(), up.ops()
         assert "create-replacement" in up.ops().values(), up.ops()
         assert p.preview_no_changes().returncode == 0

@@ -80,7 +80,7 @@ def test_2_new_program_refuses_to_delete_it_and_names_the_command(project: Proje
     (project.dir / "examples" / "twice.yaml").write_text(APP)
     refused = project.up("new, refused")
     assert not refused.ok
-    assert "ClusterRole 'twice-reader' is held by two Pulumi resources of this stack" in refused.output, \
+    assert "ClusterRole 'twice-reader' is held by 2 Pulumi resources of this stack" in refused.output, \
         refused.output
     command = re.search(r"pulumi state delete '([^']+)'", refused.output)
     assert command, refused.output

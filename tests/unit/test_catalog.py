@@ -116,10 +116,10 @@ def test_cron_task_is_a_cronjob():
 
 def test_k8s_objects_are_applied_as_written_in_the_namespace():
     run = stage("component-k8s-objects.yaml")
-    cm, role = run.manifest("base-settings-object-0"), run.manifest("base-settings-object-1")
-    assert run.resources["base-settings-object-0"].type == "kubernetes:core/v1:ConfigMap"
+    cm, role = run.manifest("base-settings-configmap-frontend-settings"), run.manifest("base-settings-role-reader")
+    assert run.resources["base-settings-configmap-frontend-settings"].type == "kubernetes:core/v1:ConfigMap"
     assert cm["data"] == {"theme": "dark"} and cm["metadata"]["namespace"] == "default"
-    assert run.resources["base-settings-object-1"].type == "kubernetes:rbac.authorization.k8s.io/v1:Role"
+    assert run.resources["base-settings-role-reader"].type == "kubernetes:rbac.authorization.k8s.io/v1:Role"
     assert role["rules"][0]["verbs"] == ["get", "list"]
     assert not run.of_kind("Deployment")
 
@@ -459,7 +459,7 @@ def test_garbage_collect_and_apply_once_set_how_pulumi_keeps_objects():
 
 def test_resource_update_recreates_the_immutable_settings_when_their_data_changes():
     run = stage("policy-resource-update.yaml")
-    settings = run.resources["web-settings-object-0"].options
+    settings = run.resources["web-settings-configmap-frontend-settings"].options
     assert settings.get("replaceOnChanges") == ["data"] and settings.get("deleteBeforeReplace")
     assert not run.resources["web-frontend-deployment"].options.get("replaceOnChanges")
 
@@ -516,8 +516,8 @@ def test_refused_definitions_say_why(kind, name, tmp_path):
 
 def test_raw_applies_its_one_object():
     run = stage("component-raw.yaml")
-    cm = run.manifest("base-limits-object-0")
-    assert run.resources["base-limits-object-0"].type == "kubernetes:core/v1:ConfigMap"
+    cm = run.manifest("base-limits-configmap-shop-limits")
+    assert run.resources["base-limits-configmap-shop-limits"].type == "kubernetes:core/v1:ConfigMap"
     assert (cm["metadata"]["name"], cm["data"]) == ("shop-limits", {"maxOrders": "100"})
 
 

@@ -204,17 +204,18 @@ def test_a_topology_namespace_takes_every_object_there_and_an_object_without_one
     app = write(tmp_path, OBJECTS, "objs.yaml")
     both = stage(app)
     # As KubeVela does: the namespace a topology names overrides the one an object names.
-    assert where(both, "ConfigMap") == {"objs-staging-web-object-0": "staging",
-                                        "objs-production-web-object-0": "production"}
+    assert where(both, "ConfigMap") == {"objs-staging-web-configmap-default-settings": "staging",
+                                        "objs-production-web-configmap-default-settings": "production"}
     # One ClusterRole, one Pulumi resource: two would each apply it, and the first to go would delete it.
-    assert where(both, "ClusterRole") == {"objs-staging-web-object-1": None}
+    assert where(both, "ClusterRole") == {"objs-staging-web-clusterrole-objs-reader": None}
 
 
 def test_a_namespace_an_object_names_stays_without_a_topology_namespace(tmp_path):
     text = edit(OBJECTS, "      properties:\n        namespace: staging\n", "      properties:\n        clusters: [local]\n")
     app = write(tmp_path, text, "objs.yaml")
     run = stage(app)
-    assert where(run, "ConfigMap") == {"objs-web-object-0": "default", "objs-production-web-object-0": "production"}
+    assert where(run, "ConfigMap") == {"objs-web-configmap-default-settings": "default",
+                                       "objs-production-web-configmap-default-settings": "production"}
 
 
 def test_one_object_two_placements_render_differently_is_refused(tmp_path):
@@ -267,8 +268,8 @@ spec:
               resourceTypes: [Deployment]
 """
     run = stage(write(tmp_path, text, "adopt.yaml"))
-    assert run.manifest("adopt-legacy-object-0")["metadata"]["name"] == "legacy-app"
-    assert "spec" not in run.manifest("adopt-legacy-object-0")
+    assert run.manifest("adopt-legacy-deployment-legacy-app")["metadata"]["name"] == "legacy-app"
+    assert "spec" not in run.manifest("adopt-legacy-deployment-legacy-app")
 
 
 def test_an_object_an_earlier_version_held_twice_is_not_deleted_under_the_one_that_stays(tmp_path):
@@ -282,21 +283,26 @@ def test_an_object_an_earlier_version_held_twice_is_not_deleted_under_the_one_th
     path = write(tmp_path, OBJECTS, "objs.yaml")
     app = read_application(path, "objs.yaml")
     stage_plan = plan(app, History(), StageConfig(app="objs.yaml"))
-    role = stage_plan.by_key()["objs-staging-web-object-1"].manifest
-    before = Applied()
-    for key in ("objs-staging-web-object-1", "objs-production-web-object-1"):  # as the version before made it
-        before.add(key, role)
-        before.urns[key] = f"urn:pulumi:dev::oam-delivery::kubernetes:rbac.authorization.k8s.io/v1:ClusterRole::{key}"
-    problems = [str(p) for p in oam_program.held_twice(app, stage_plan, before)]
-    assert len(problems) == 1, problems
-    assert "ClusterRole 'objs-reader' is held by two Pulumi resources of this stack" in problems[0]
-    assert "no longer makes objs-production-web-object-1 and would delete the object with it" in problems[0]
-    assert ("pulumi state delete 'urn:pulumi:dev::oam-delivery::kubernetes:rbac.authorization.k8s.io/v1:ClusterRole"
-            "::objs-production-web-object-1'") in problems[0]
-    assert problems[0].startswith("objs.yaml:7:")
+    role = stage_plan.by_key()["objs-staging-web-clusterrole-objs-reader"].manifest
+    urn = "urn:pulumi:dev::oam-delivery::kubernetes:rbac.authorization.k8s.io/v1:ClusterRole::"
+    # As the version before made it: once per placement, each named by its place in the list.
+    for made in (("objs-staging-web-clusterrole-objs-reader", "objs-production-web-clusterrole-objs-reader"),
+                 ("objs-staging-web-object-1", "objs-production-web-object-1")):
+        before = Applied()
+        for key in made:
+            before.add(key, role)
+            before.urns[key] = urn + key
+        problems = [str(p) for p in oam_program.held_twice(app, stage_plan, before)]
+        assert len(problems) == 1, problems
+        assert "ClusterRole 'objs-reader' is held by 2 Pulumi resources of this stack" in problems[0]
+        stays = made[0] if made[0] in stage_plan.by_key() else sorted(made)[0]
+        [going] = [k for k in made if k != stays]
+        assert f"this stage makes it once, and would delete {going}, and the object with it" in problems[0], problems
+        assert f"pulumi state delete '{urn}{going}'" in problems[0]
+        assert problems[0].startswith("objs.yaml:7:")
     # Held once, or by resources that all go (the object is no longer made): nothing to say.
     once = Applied()
-    once.add("objs-staging-web-object-1", role)
+    once.add("objs-staging-web-clusterrole-objs-reader", role)
     assert oam_program.held_twice(app, stage_plan, once) == []
 
 

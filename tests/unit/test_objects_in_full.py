@@ -102,7 +102,8 @@ def _plan(tmp_path: Path, text: str, applied: Applied = None):
 
 def test_what_pods_need_comes_first_what_routes_to_them_after_they_are_ready(tmp_path):
     edges = {d.key: d.depends_on for d in _plan(tmp_path, APP).objects}
-    service, deployment, config, ingress, role = (f"legacy-api-object-{i}" for i in range(5))
+    service, deployment, config, ingress, role = (f"legacy-api-{role}" for role in (
+        "service-api", "deployment-api", "configmap-api-config", "ingress-api", "role-api-reader"))
     assert edges[deployment] == [config]
     assert edges[service] == [deployment] and edges[ingress] == [deployment]
     assert edges[config] == [] and edges[role] == []
@@ -121,7 +122,7 @@ def test_without_objects_that_run_pods_nothing_is_ordered(tmp_path):
 def test_a_selector_once_applied_is_kept(tmp_path):
     first = _plan(tmp_path, APP)
     applied = Applied.from_plan(first)
-    assert applied.selectors["legacy-api-object-1"] == {"matchLabels": {"app": "api"}}
+    assert applied.selectors["legacy-api-deployment-api"] == {"matchLabels": {"app": "api"}}
     # The same selector, with a new image: applied as an update.
     _plan(tmp_path, APP.replace("registry.example.com/api:1", "registry.example.com/api:2"), applied)
     changed = APP.replace("                matchLabels:\n                  app: api\n",

@@ -156,7 +156,7 @@ def test_a_list_or_mapping_written_null_is_none_given_as_kubevela_reads_it(tmp_p
     assert settings.traits[0].type == "labels"
     run = run_stage({"app": str(tmp_path / "nulls.yaml")})
     assert run.error is None, run.error
-    assert {r.name for r in run.resources.values()} >= {"nulls-web-deployment", "nulls-settings-object-0"}
+    assert {r.name for r in run.resources.values()} >= {"nulls-web-deployment", "nulls-settings-configmap-settings"}
 
 
 def test_an_application_without_components_deploys_nothing_and_a_workflow_ref_is_refused(tmp_path):
