@@ -32,7 +32,7 @@ from oam.errors import ApplicationError, OamError
 from oam.metrics import Prometheus
 from oam.model import read_application
 from oam.registry import POLICIES
-from oam.render import Plan, component_records, identity, namespace_key, object_namespace, render
+from oam.render import Plan, component_records, namespace_key, object_namespace, render
 from oam.resources import Application
 from oam.revisions import STATE_OUTPUT, History
 from oam.stage import Desired
