@@ -199,7 +199,8 @@ def unrecorded(app, plan: Plan, applied: Applied, history: History) -> list:
     if history.component_objects is not None or history.release is None or not res.keeps or res.phase == ROLLED_BACK:
         return []  # recorded, a new stack, or a stage that keeps nothing (what it no longer makes goes)
     planned = {d.key for d in plan.objects}
-    dropped = sorted(k for k in applied.keys if k not in planned and k not in applied.namespaces)
+    carried = {applied.held_as(d.key, d.manifest, planned) for d in plan.objects}  # moved to a new name: kept
+    dropped = sorted(k for k in applied.keys if k not in planned and k not in carried and k not in applied.namespaces)
     if not dropped:
         return []
     more = f" and {len(dropped) - 3} more" if len(dropped) > 3 else ""
