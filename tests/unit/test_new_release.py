@@ -432,3 +432,37 @@ def test_a_workflow_with_a_gate_added_later_keeps_what_the_file_without_it_deplo
     assert workflow(waiting)["waiting"] == "check (needs approval)"
     assert waiting.manifest("store-api-deployment") == first.manifest("store-api-deployment")
     assert image(stage(gated, waiting, approve="check"), "store-api-deployment").endswith("api:8")
+
+
+def test_after_an_upgrade_an_object_that_moves_to_a_new_name_is_not_counted_as_deleted(tmp_path):
+    """A record of the version before objects were named by kind and name (object-0): the stage that an unrecorded
+    record cannot keep names what it would delete, and the object that moves to its new name is not of them."""
+    import dataclasses
+
+    text = edit(STORE, """    - name: db
+      type: webservice
+      properties:
+        image: docker.io/library/postgres:16
+        port: 5432
+""", """    - name: db
+      type: k8s-objects
+      properties:
+        objects:
+          - apiVersion: v1
+            kind: ConfigMap
+            metadata:
+              name: db-settings
+            data:
+              level: info
+""").replace("      dependsOn: [db]\n", "")
+    v1 = write(tmp_path, text, "v1.yaml")
+    done = stage(v1, stage(v1), approve="check")
+    new_key = "store-db-configmap-db-settings"
+    old = {("store-db-object-0" if name == new_key else name):
+           dataclasses.replace(r, urn=r.urn.replace(new_key, "store-db-object-0"), name="store-db-object-0")
+           if name == new_key else r for name, r in done.resources.items()}
+    v2 = write(tmp_path, edit(text, "api:7", "api:8"), "v2.yaml")
+    refused = run_stage({"app": str(v2)}, StageRun(resources=old, outputs=older(done).outputs))
+    assert refused.error is not None
+    assert "this stage would delete store-api-deployment" in refused.error, refused.error
+    assert "store-db-object-0" not in refused.error, refused.error
