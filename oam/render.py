@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Optional
 
-from oam.applied import Applied
+from oam.applied import Applied, same_object
 from oam.context import NAME_LABEL, REVISION_LABEL, ComponentContext, Workload
 from oam.errors import ApplicationError
 from oam.model import AppSpec, ComponentSpec, rollout_of, splits_traffic
@@ -494,11 +494,18 @@ def _check_names(app: AppSpec, res: Resolution, objects: list[Desired]) -> None:
     owners: dict[tuple, Desired] = {}
     for d in objects:
         meta = d.manifest["metadata"]
-        for ident in (("pulumi", d.key), (d.manifest["apiVersion"], d.kind, meta.get("namespace"), meta["name"])):
+        for ident in (("pulumi", d.key), same_object(d.manifest)):  # one object, whatever version it is written in
             first = owners.setdefault(ident, d)
             if first is not d and (first.component, first.step) != (d.component, d.step):
                 what = f"Pulumi resource '{d.key}'" if ident[0] == "pulumi" else f"{d.kind} '{meta['name']}'"
                 problems.append(_made_twice(app, d, first, what))
+            elif first is not d and d.component and first.placement == d.placement and app.component(d.component):
+                problems.append(app.locator.problem(
+                    d.path or app.component(d.component).path + ("name",),
+                    f"component '{d.component}' makes {d.kind} '{meta['name']}' twice"
+                    + (f" (as {first.manifest['apiVersion']} and {d.manifest['apiVersion']})"
+                       if first.manifest["apiVersion"] != d.manifest["apiVersion"] else ""),
+                    "list the object once"))
             elif first is not d and d.component and first.key != d.key and app.component(d.component):
                 # One component in two placements, an object that stays where it is, rendered differently.
                 problems.append(app.locator.problem(

@@ -170,3 +170,10 @@ def test_a_renamed_application_is_refused_at_its_name_not_replaced(tmp_path):
            "their pods by app.oam.dev/name=typed" in error, error
     assert "keep the name 'typed', or deploy 'renamed' to another namespace from a new stack" in error
     assert error.count("metadata.name") == 1, "said once"
+
+
+def test_one_object_written_twice_in_two_versions_of_its_api_is_refused(tmp_path):
+    second = SCALER[SCALER.index("          - apiVersion"):].format(version="autoscaling/v2")
+    error = refused(tmp_path, SCALER.format(version="autoscaling/v1") + second, None)
+    assert "spec.components[0].properties.objects[1]: component 'scaling' makes HorizontalPodAutoscaler 'api' " \
+           "twice (as autoscaling/v1 and autoscaling/v2); list the object once" in error, error
