@@ -82,6 +82,7 @@ STATEFUL = """apiVersion: core.oam.dev/v1beta1
 kind: Application
 metadata:
   name: kept
+  namespace: kept
 spec:
   components:
     - name: store
@@ -92,7 +93,6 @@ spec:
             kind: StatefulSet
             metadata:
               name: store
-              namespace: default
             spec:
               {history}
               replicas: 1
@@ -111,9 +111,10 @@ spec:
 
 
 def test_a_field_the_provider_replaces_for_is_refused_for_an_object_that_runs_pods(pulumi_env, tmp_path):
-    """The provider would replace the StatefulSet (deleted, then created again: no pod in between); the stage is
-    refused before anything is applied instead (the API server's dry run would refuse it too)."""
-    kube = Kube(pulumi_env)
+    """The provider would replace the StatefulSet (deleted, then created again: no pod in between) for a field
+    Kubernetes changes in place, which the API server's dry run takes; the stage is refused before anything is
+    applied instead."""
+    kube = Kube(pulumi_env, namespace="kept")
     project = make_project(tmp_path / "project", pulumi_env, "kept")
     app = project.dir / "examples" / "kept.yaml"
     app.write_text(STATEFUL.format(history="minReadySeconds: 0"))
@@ -140,6 +141,7 @@ CLAIM = """apiVersion: core.oam.dev/v1beta1
 kind: Application
 metadata:
   name: claimed
+  namespace: claimed
 spec:
   components:
     - name: data
@@ -150,7 +152,6 @@ spec:
             kind: PersistentVolumeClaim
             metadata:
               name: data
-              namespace: default
             spec:
               accessModes: [{mode}]
               resources:
@@ -171,7 +172,7 @@ RECREATE = """  policies:
 
 def test_a_claim_is_not_replaced_unless_a_policy_asks_for_it(pulumi_env, tmp_path):
     """A claim replaced is deleted first, and with it its volume's data under a Delete reclaim policy."""
-    kube = Kube(pulumi_env)
+    kube = Kube(pulumi_env, namespace="claimed")
     project = make_project(tmp_path / "project", pulumi_env, "claimed")
     app = project.dir / "examples" / "claimed.yaml"
     app.write_text(CLAIM.format(mode="ReadWriteOnce", policies=""))

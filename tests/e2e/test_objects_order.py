@@ -10,6 +10,7 @@ APP = """apiVersion: core.oam.dev/v1beta1
 kind: Application
 metadata:
   name: listed
+  namespace: listed
 spec:
   components:
     - name: config
@@ -31,7 +32,7 @@ def listed(*names: str) -> str:
 
 
 def test_objects_stay_when_one_is_put_first_or_the_list_is_reordered(pulumi_env, tmp_path):
-    kube = Kube(pulumi_env)
+    kube = Kube(pulumi_env, namespace="listed")
     project = make_project(tmp_path / "project", pulumi_env, "listed")
     app = project.dir / "examples" / "listed.yaml"
     app.write_text(listed("a", "b"))

@@ -11,6 +11,7 @@ HEAD = """apiVersion: core.oam.dev/v1beta1
 kind: Application
 metadata:
   name: typed
+  namespace: typed
 spec:
   components:
     - name: api
@@ -34,7 +35,6 @@ OBJECTS = HEAD + """      type: k8s-objects
             kind: Deployment
             metadata:
               name: api
-              namespace: default
             spec:
               replicas: 1
               selector:
@@ -54,7 +54,7 @@ OBJECTS = HEAD + """      type: k8s-objects
 
 
 def test_a_component_that_changes_type_keeps_its_deployment(pulumi_env, tmp_path):
-    kube = Kube(pulumi_env)
+    kube = Kube(pulumi_env, namespace="typed")
     project = make_project(tmp_path / "project", pulumi_env, "typed")
     app = project.dir / "examples" / "typed.yaml"
     app.write_text(WEBSERVICE)
@@ -95,6 +95,7 @@ SCALER = """apiVersion: core.oam.dev/v1beta1
 kind: Application
 metadata:
   name: scaled
+  namespace: scaled
 spec:
   components:
     - name: scaling
@@ -105,7 +106,6 @@ spec:
             kind: HorizontalPodAutoscaler
             metadata:
               name: api
-              namespace: default
             spec:
               scaleTargetRef:
                 apiVersion: apps/v1
@@ -117,7 +117,7 @@ spec:
 
 
 def test_an_object_written_in_another_version_of_its_api_stays(pulumi_env, tmp_path):
-    kube = Kube(pulumi_env)
+    kube = Kube(pulumi_env, namespace="scaled")
     project = make_project(tmp_path / "project", pulumi_env, "scaled")
     app = project.dir / "examples" / "scaled.yaml"
     app.write_text(SCALER.format(version="autoscaling/v1", most=3))

@@ -16,6 +16,7 @@ APP = """apiVersion: core.oam.dev/v1beta1
 kind: Application
 metadata:
   name: renamed
+  namespace: renamed
 spec:
   components:
     - name: config
@@ -54,7 +55,7 @@ def test_1_old_program_names_objects_by_place(project: Project, pulumi_env):
 
 
 def test_2_new_program_moves_them_in_place(project: Project, pulumi_env):
-    kube = Kube(pulumi_env)
+    kube = Kube(pulumi_env, namespace="renamed")
     before = uids(kube)
     install_program(ROOT, project.dir)
     (project.dir / "examples" / "listed.yaml").write_text(listed("a", "b"))  # the user's file, kept
