@@ -9,8 +9,8 @@ from tests.e2e.conftest import Kube, make_project
 APP = """apiVersion: core.oam.dev/v1beta1
 kind: Application
 metadata:
-  name: listed
-  namespace: listed
+  name: {app}
+  namespace: {app}
 spec:
   components:
     - name: config
@@ -27,8 +27,9 @@ CONFIG_MAP = """          - apiVersion: v1
 """
 
 
-def listed(*names: str) -> str:
-    return APP.format(objects="".join(CONFIG_MAP.format(name=n) for n in names))
+def listed(*names: str, app: str = "listed") -> str:
+    """The application ``app`` (in a namespace of its name) of one component listing a ConfigMap per name."""
+    return APP.format(app=app, objects="".join(CONFIG_MAP.format(name=n) for n in names))
 
 
 def test_objects_stay_when_one_is_put_first_or_the_list_is_reordered(pulumi_env, tmp_path):

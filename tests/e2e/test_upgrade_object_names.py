@@ -8,33 +8,14 @@ from typing import Iterator
 import pytest
 
 from tests.e2e.conftest import Kube, Project, ROOT
+from tests.e2e.test_objects_order import listed as in_its_namespace
 from tests.e2e.test_upgrade import install_program, old_project, preview_steps
 
 OLD_VERSION = "e3301a8"  # named objects written out in full by their place in the list
 
-APP = """apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata:
-  name: renamed
-  namespace: renamed
-spec:
-  components:
-    - name: config
-      type: k8s-objects
-      properties:
-        objects:
-{objects}"""
-CONFIG_MAP = """          - apiVersion: v1
-            kind: ConfigMap
-            metadata:
-              name: {name}
-            data:
-              k: v
-"""
-
 
 def listed(*names: str) -> str:
-    return APP.format(objects="".join(CONFIG_MAP.format(name=n) for n in names))
+    return in_its_namespace(*names, app="renamed")
 
 
 @pytest.fixture(scope="module")
