@@ -112,7 +112,6 @@ class Applied:
         return {ident: keys for ident, keys in by_object.items() if len(keys) > 1}
 
 
-
 def _same(api_version: Any, kind: Any, namespace: Any, name: Any) -> tuple:
     group = str(api_version).rpartition("/")[0]
     return group, kind, namespace or None, name
