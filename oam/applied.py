@@ -94,22 +94,23 @@ class Applied:
         The same object: the same API group, kind, namespace and name, whatever version of its API either is
         written in (the provider's own classes take every version of a kind as one).
         """
-        if self._by_object is None:
-            self._by_object = {}
-            for k, (api_version, kind, namespace, name) in self.objects.items():
-                self._by_object.setdefault(_same(api_version, kind, namespace, name), []).append(k)
-        held = self._by_object.get(same_object(manifest), [])
+        held = self._held().get(same_object(manifest), [])
         if len(held) != 1 or (held[0] != key and held[0] in planned):
             return None  # new, held twice, or still another resource's
         return held[0]
 
     def held_twice(self) -> dict[tuple, list[str]]:
-        """Objects two Pulumi resources of the stack hold (an earlier version could make one twice): identity ->
-        their keys."""
-        by_object: dict[tuple, list[str]] = {}
-        for key, ident in sorted(self.objects.items()):
-            by_object.setdefault(ident, []).append(key)
-        return {ident: keys for ident, keys in by_object.items() if len(keys) > 1}
+        """Objects two Pulumi resources of the stack hold (an earlier version could make one twice): the object
+        (``same_object``) -> their keys."""
+        return {ident: keys for ident, keys in self._held().items() if len(keys) > 1}
+
+    def _held(self) -> dict[tuple, list[str]]:
+        """The object (``same_object``) -> the keys of the resources that hold it, in order."""
+        if self._by_object is None:
+            self._by_object = {}
+            for key, (api_version, kind, namespace, name) in sorted(self.objects.items()):
+                self._by_object.setdefault(_same(api_version, kind, namespace, name), []).append(key)
+        return self._by_object
 
 
 def _same(api_version: Any, kind: Any, namespace: Any, name: Any) -> tuple:

@@ -32,7 +32,7 @@ from oam.errors import ApplicationError, OamError
 from oam.metrics import Prometheus
 from oam.model import read_application
 from oam.registry import POLICIES
-from oam.render import Plan, component_records, namespace_key, object_namespace, render
+from oam.render import Plan, component_records, made_at, namespace_key, object_namespace, render
 from oam.resources import Application
 from oam.revisions import STATE_OUTPUT, History
 from oam.stage import Desired
@@ -169,8 +169,7 @@ def held_twice(app, plan: Plan, applied: Applied) -> list:
     made = {same_object(d.manifest): d for d in plan.objects}
     problems = []
     for ident, keys in applied.held_twice().items():
-        d = made.get(same_object({"apiVersion": ident[0], "kind": ident[1],
-                                  "metadata": {"namespace": ident[2], "name": ident[3]}}))
+        d = made.get(ident)
         if d is None:
             continue  # the object goes with all of them
         stays = d.key if d.key in keys else sorted(keys)[0]  # the one the stage keeps (moved to its new name)
@@ -256,12 +255,9 @@ def refused_by_cluster(app, plan: Plan, digests: dict[str, str], tried: dict[str
     for desired, answer in zip(objects, answers):
         if not isinstance(answer, str):
             continue
-        comp = app.component(desired.component)
-        trait = next((t for t in comp.traits if t.type == desired.source), None) if comp else None
-        where = desired.path or (trait.path if trait else comp.path if comp else ("metadata", "name"))
         meta = desired.manifest["metadata"]
         problems.append(app.locator.problem(
-            where, f"Kubernetes refuses the {desired.kind} '{meta['name']}' made here: {answer}",
+            made_at(app, desired), f"Kubernetes refuses the {desired.kind} '{meta['name']}' made here: {answer}",
             "nothing was applied; fix what sets the field it names"))
     return problems
 

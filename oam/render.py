@@ -593,6 +593,18 @@ def _at(manifest: dict[str, Any], path: str) -> Any:
     return value
 
 
+def _shown(value: Any) -> str:
+    return "unset" if value is _ABSENT else json.dumps(value, sort_keys=True)
+
+
+def made_at(app: AppSpec, d: Desired) -> tuple:
+    """Where the file makes ``d``: the object written out in full, else the trait that makes it, else its
+    component; the application's name for what the stack makes itself."""
+    comp = app.component(d.component) if d.component else None
+    trait = next((t for t in comp.traits if t.type == d.source), None) if comp else None
+    return d.path or (trait.path if trait else comp.path if comp else ("metadata", "name"))
+
+
 def _check_replacements(app: AppSpec, objects: list[Desired], applied: Applied) -> None:
     """A change the provider would make by replacing an object that runs pods, routes to them or holds data is
     refused (a claim's, unless a resource-update policy asks for it): compared with what the object was last
@@ -611,15 +623,11 @@ def _check_replacements(app: AppSpec, objects: list[Desired], applied: Applied) 
             was, now = _at(before, path), _at(d.manifest, path)
             if was == now:
                 continue
-            show = lambda v: "unset" if v is _ABSENT else json.dumps(v, sort_keys=True)  # noqa: E731
-            comp = app.component(d.component) if d.component else None
-            trait = next((t for t in comp.traits if t.type == d.source), None) if comp else None
-            where = (d.path + tuple(path.split(".")) if d.path else trait.path if trait else
-                     comp.path if comp else ("metadata", "name"))
             data = d.kind == "PersistentVolumeClaim"
             problems.append(app.locator.problem(
-                where, f"{path} of {d.kind} '{d.manifest['metadata']['name']}' would change from {show(was)} to "
-                f"{show(now)}; the Kubernetes provider makes that change by deleting the {d.kind} and creating it "
+                made_at(app, d) + (tuple(path.split(".")) if d.path else ()),
+                f"{path} of {d.kind} '{d.manifest['metadata']['name']}' would change from {_shown(was)} to "
+                f"{_shown(now)}; the Kubernetes provider makes that change by deleting the {d.kind} and creating it "
                 "again" + (", and with it, under a Delete reclaim policy, its volume's data" if data else
                            ", and nothing would serve in between"),
                 f"keep {path} as it was applied" + (", or ask for the claim to be recreated with a resource-update "
