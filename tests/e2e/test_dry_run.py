@@ -8,6 +8,7 @@ for the field it drops.
 from __future__ import annotations
 
 from tests.e2e.conftest import Kube, make_project
+from tests.unit.test_replacement import STATEFUL
 
 APP = """apiVersion: core.oam.dev/v1beta1
 kind: Application
@@ -78,36 +79,9 @@ def test_the_api_server_tries_each_object_before_the_stage_applies_anything(pulu
     assert kube.get("deployment", "api") is None
 
 
-STATEFUL = """apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata:
-  name: kept
-  namespace: kept
-spec:
-  components:
-    - name: store
-      type: k8s-objects
-      properties:
-        objects:
-          - apiVersion: apps/v1
-            kind: StatefulSet
-            metadata:
-              name: store
-            spec:
-              {history}
-              replicas: 1
-              selector:
-                matchLabels:
-                  app: store
-              template:
-                metadata:
-                  labels:
-                    app: store
-                spec:
-                  containers:
-                    - name: store
-                      image: registry.example.com/kept/store:1
-"""
+def stateful(history: str) -> str:
+    """The unit tests' StatefulSet written out in full, in a namespace of its own."""
+    return STATEFUL.format(history=history, tag=1).replace("  name: kept\n", "  name: kept\n  namespace: kept\n", 1)
 
 
 def test_a_field_the_provider_replaces_for_is_refused_for_an_object_that_runs_pods(pulumi_env, tmp_path):
@@ -117,7 +91,7 @@ def test_a_field_the_provider_replaces_for_is_refused_for_an_object_that_runs_po
     kube = Kube(pulumi_env, namespace="kept")
     project = make_project(tmp_path / "project", pulumi_env, "kept")
     app = project.dir / "examples" / "kept.yaml"
-    app.write_text(STATEFUL.format(history="minReadySeconds: 0"))
+    app.write_text(stateful("minReadySeconds: 0"))
     project.config(app="examples/kept.yaml")
     up = project.up("first")
     assert up.ok, up.output
@@ -125,7 +99,7 @@ def test_a_field_the_provider_replaces_for_is_refused_for_an_object_that_runs_po
 
     # Kubernetes would change revisionHistoryLimit in place (the dry run takes it); the provider replaces the
     # StatefulSet for it.
-    app.write_text(STATEFUL.format(history="revisionHistoryLimit: 3"))
+    app.write_text(stateful("revisionHistoryLimit: 3"))
     up = project.up("history limit set")
     assert not up.ok
     assert "examples/kept.yaml:17: spec.components[0].properties.objects[0].spec.revisionHistoryLimit: " \
@@ -133,7 +107,7 @@ def test_a_field_the_provider_replaces_for_is_refused_for_an_object_that_runs_po
     assert "nothing would serve in between" in up.output, up.output
     assert not up.ops(), up.ops()
     assert kube.get("statefulset", "store")["metadata"]["uid"] == uid
-    app.write_text(STATEFUL.format(history="minReadySeconds: 0"))
+    app.write_text(stateful("minReadySeconds: 0"))
     assert project.preview_no_changes().returncode == 0
 
 

@@ -6,51 +6,18 @@ it under the old one: the stage ended with no Deployment, and a stack that said 
 from __future__ import annotations
 
 from tests.e2e.conftest import Kube, make_project
+from tests.unit import test_type_change as unit
 
-HEAD = """apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata:
-  name: typed
-  namespace: typed
-spec:
-  components:
-    - name: api
-"""
-WEBSERVICE = HEAD + """      type: webservice
-      properties:
-        image: registry.example.com/typed/api:1
-        ports:
-          - port: 8080
-            expose: true
-"""
-WORKER = HEAD + """      type: worker
-      properties:
-        image: registry.example.com/typed/api:1
-"""
+
+
+def in_namespace(text: str, namespace: str) -> str:
+    """An application of the unit tests, in a namespace of its own."""
+    return text.replace("  name: typed\n", f"  name: typed\n  namespace: {namespace}\n", 1)
+
+
+WEBSERVICE, WORKER = (in_namespace(t, "typed") for t in (unit.WEBSERVICE, unit.WORKER))
 # The same Deployment (its selector cannot change) written out in full, as a user moves a component to k8s-objects.
-OBJECTS = HEAD + """      type: k8s-objects
-      properties:
-        objects:
-          - apiVersion: apps/v1
-            kind: Deployment
-            metadata:
-              name: api
-            spec:
-              replicas: 1
-              selector:
-                matchLabels:
-                  app.oam.dev/name: typed
-                  app.oam.dev/component: api
-              template:
-                metadata:
-                  labels:
-                    app.oam.dev/name: typed
-                    app.oam.dev/component: api
-                spec:
-                  containers:
-                    - name: api
-                      image: registry.example.com/typed/api:2
-"""
+OBJECTS = in_namespace(unit.DEPLOYMENT.format(labels=unit.SAME), "typed").replace("typed/api:1", "typed/api:2")
 
 
 def test_a_component_that_changes_type_keeps_its_deployment(pulumi_env, tmp_path):
@@ -91,42 +58,22 @@ def test_a_component_that_changes_type_keeps_its_deployment(pulumi_env, tmp_path
     assert project.preview_no_changes().returncode == 0
 
 
-SCALER = """apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata:
-  name: scaled
-  namespace: scaled
-spec:
-  components:
-    - name: scaling
-      type: k8s-objects
-      properties:
-        objects:
-          - apiVersion: {version}
-            kind: HorizontalPodAutoscaler
-            metadata:
-              name: api
-            spec:
-              scaleTargetRef:
-                apiVersion: apps/v1
-                kind: Deployment
-                name: api
-              minReplicas: 1
-              maxReplicas: {most}
-"""
+def scaler(version: str, most: int) -> str:
+    return in_namespace(unit.SCALER.format(version=version), "scaled").replace("maxReplicas: 3",
+                                                                            f"maxReplicas: {most}")
 
 
 def test_an_object_written_in_another_version_of_its_api_stays(pulumi_env, tmp_path):
     kube = Kube(pulumi_env, namespace="scaled")
     project = make_project(tmp_path / "project", pulumi_env, "scaled")
     app = project.dir / "examples" / "scaled.yaml"
-    app.write_text(SCALER.format(version="autoscaling/v1", most=3))
+    app.write_text(scaler("autoscaling/v1", 3))
     project.config(app="examples/scaled.yaml")
     up = project.up("v1")
     assert up.ok, up.output
     uid = kube.get("hpa", "api")["metadata"]["uid"]
 
-    app.write_text(SCALER.format(version="autoscaling/v2", most=4))
+    app.write_text(scaler("autoscaling/v2", 4))
     up = project.up("v2")
     assert up.ok, up.output
     live = kube.get("hpa", "api")
