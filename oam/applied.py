@@ -25,6 +25,7 @@ class Applied:
     namespaces: set[str] = field(default_factory=set)
     subsets: dict[str, list[str]] = field(default_factory=dict)
     routed: dict[str, set[str]] = field(default_factory=dict)  # host -> subsets a VirtualService sends traffic to
+    weights: dict[str, dict[str, int]] = field(default_factory=dict)  # VirtualService key -> subset -> its weight
     selectors: dict[str, Any] = field(default_factory=dict)  # the selector of each object that runs pods
     keys: set[str] = field(default_factory=set)  # every object the stack holds
     objects: dict[str, tuple] = field(default_factory=dict)  # key -> (apiVersion, kind, namespace, name)
@@ -46,6 +47,7 @@ class Applied:
             subsets = (manifest.get("spec") or {}).get("subsets") or []
             self.subsets[key] = [str(s.get("name")) for s in subsets if isinstance(s, dict)]
         elif manifest.get("kind") == "VirtualService":
+            self.weights[key] = route_weights(manifest)
             for http in (manifest.get("spec") or {}).get("http") or []:
                 for route in (http or {}).get("route") or []:
                     dest = (route or {}).get("destination") or {}
@@ -111,6 +113,21 @@ class Applied:
             for key, (api_version, kind, namespace, name) in sorted(self.objects.items()):
                 self._by_object.setdefault(_same(api_version, kind, namespace, name), []).append(key)
         return self._by_object
+
+
+def route_weights(manifest: dict[str, Any]) -> dict[str, int]:
+    """The share of a VirtualService's traffic each subset it names gets: subset -> weight, the largest over its
+    HTTP routes (a route's only destination gets it all; "" is a destination without a subset, the Service's
+    every pod). Weights read back from the stack may be floats."""
+    out: dict[str, int] = {}
+    for http in (manifest.get("spec") or {}).get("http") or []:
+        routes = [r for r in (http or {}).get("route") or [] if isinstance(r, dict)]
+        for route in routes:
+            subset = str((route.get("destination") or {}).get("subset") or "")
+            weight = route.get("weight", 100 if len(routes) == 1 else 0)
+            if isinstance(weight, (int, float)) and not isinstance(weight, bool):
+                out[subset] = max(out.get(subset, 0), int(weight))
+    return out
 
 
 def _same(api_version: Any, kind: Any, namespace: Any, name: Any) -> tuple:

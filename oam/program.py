@@ -23,8 +23,8 @@ import pulumi
 from pulumi.runtime import rpc
 
 from oam import cluster
-from oam.applied import Applied, same_object
-from oam.cluster import ProbeError, dry_run, labels_by_name, namespace_labels
+from oam.applied import Applied, route_weights, same_object
+from oam.cluster import ProbeError, dry_run, labels_by_name, namespace_labels, readiness
 from oam.config import StageConfig, read_stage_config
 from oam.durations import show_duration
 from oam.context import NAME_LABEL
@@ -262,6 +262,63 @@ def refused_by_cluster(app, plan: Plan, digests: dict[str, str], tried: dict[str
     return problems
 
 
+POLL = 1.0  # seconds between two readings of pods that a route waits for
+
+
+def wait_for_traffic(plan: Plan, applied: Applied, timeout: int, preview: bool) -> Optional[str]:
+    """Before anything is applied: the Deployments that this stage's routes give more traffic, and whose pods the
+    update leaves as they are, are Ready as the cluster has them now (``Desired.ready_first``). Their pods were
+    Ready when they were applied, but a pod can lose its readiness since (a failing probe, a crash); the provider
+    waits only for what it changes. A preview says which are not Ready now; an update waits for them up to
+    ``timeout``. Returns why the stage stops, with nothing changed, when they are not Ready by then."""
+    by_key = plan.by_key()
+    waits: dict[str, tuple[Desired, str]] = {}  # Deployment key -> (it, what the route changes for it)
+    for route in plan.objects:
+        for key in route.ready_first:
+            d = by_key[key]
+            was = applied.weights.get(route.key, {})
+            now = route_weights(route.manifest).get(d.revision, 0)
+            waits.setdefault(key, (d, f"VirtualService {route.manifest['metadata']['name']} raises its share from "
+                                      f"{was.get(d.revision, was.get('', 0))}% to {now}%"))
+    if not waits:
+        return None
+    k8s = pulumi.Config("kubernetes")
+    deadline, told = time.monotonic() + timeout, False
+    while True:
+        pending = {}
+        for key, (d, change) in waits.items():
+            try:
+                counts = readiness(d.manifest, k8s.get("kubeconfig"), k8s.get("context"))
+            except ProbeError as err:
+                pulumi.log.warn(f"could not read whether {d.manifest['metadata']['name']}'s pods are Ready ({err}); "
+                                f"{change} without that check")
+                continue
+            if counts is not None and not counts[2]:
+                pending[key] = (d, change, counts)
+        waits = {key: waits[key] for key in pending}
+        if not pending:
+            return None
+        lines = [f"{d.manifest['metadata']['name']}: {ready}/{wanted} pods Ready, and {change}"
+                 for d, change, (ready, wanted, _) in pending.values()]
+        if preview:
+            for line in lines:
+                pulumi.log.warn(f"{line}; pulumi up will wait up to {show_duration(timeout)} for its pods to be Ready "
+                                "before the route moves")
+            return None
+        if time.monotonic() >= deadline:
+            back = "" if plan.resolution.phase == ROLLED_BACK else \
+                ", or roll back: pulumi config set rollback true && pulumi up"
+            return (
+                "; ".join(lines) + f". A route gives more traffic only to pods that are Ready, and these were not "
+                f"within {show_duration(timeout)} (readyTimeout, or the step's timeout): nothing was changed. Next: "
+                f"make the pods Ready (or replace them), then pulumi up again{back}")
+        if not told:
+            told = True
+            for line in lines:
+                pulumi.log.info(f"{line}: waiting for its pods to be Ready before the route moves")
+        time.sleep(POLL)
+
+
 EXIT_AFTER_MESSAGE = 32  # what Pulumi's Python runner exits with after a message the user can act on
 
 
@@ -334,6 +391,12 @@ def run(root: Path = Path(".")) -> dict:
     failed_view = failed_status(plan, cfg)
     # First what a failed update leaves behind; the record itself only once everything is applied.
     pulumi.runtime.get_root_resource().register_outputs({"status": failed_view})
+    stopped = wait_for_traffic(plan, applied, timeout, pulumi.runtime.is_dry_run())
+    if stopped:
+        # The stack's outputs once the program stops: the status says the stage failed, the record stays as it was.
+        pulumi.export("status", failed_view)
+        pulumi.export(STATE_OUTPUT, pulumi.Output.secret(recorded))
+        raise pulumi.RunError(stopped)
     application = Application(plan, timeout, applied)
     done = application.settled(lambda failed: report_failures(plan, cfg, timeout, failed))
     outputs = {"status": status(plan, cfg), STATE_OUTPUT: plan.resolution.history.to_json()}

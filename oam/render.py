@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Optional
 
-from oam.applied import Applied, same_object
+from oam.applied import Applied, route_weights, same_object
 from oam.context import NAME_LABEL, REVISION_LABEL, ComponentContext, Workload
 from oam.errors import ApplicationError
 from oam.model import AppSpec, ComponentSpec, rollout_of, splits_traffic
@@ -696,3 +696,22 @@ def _order_routes(deployments: list[Desired], subsets: list[str], retiring: list
         route.depends_on += gaining + subsets
     for d in losing + retiring:
         d.depends_on += [r.key for r in routes]  # replicas and subsets go only after their traffic has gone
+    for route in routes:
+        route.ready_first = tuple(_more_traffic(route, deployments, applied))
+
+
+def _more_traffic(route: Desired, deployments: list[Desired], applied: Applied) -> list[str]:
+    """The Deployments that ``route`` gives a larger share of the traffic than the cluster's route does, and that
+    nothing else makes the route wait for: the update leaves their pods as they are (the provider awaits only what
+    it changes) or changes them only after the route. Pods that were Ready when they were applied may not be now
+    (a failing probe, a crash); these must be Ready, as the cluster has them, before the route moves."""
+    now, was = route_weights(route.manifest), applied.weights.get(route.key, {})
+    out = []
+    for d in deployments:
+        # A route that sent to the Service gave every revision behind it a share: no more traffic is "more" here.
+        if d.key not in applied.keys or now.get(d.revision, 0) <= was.get(d.revision, was.get("", 0)):
+            continue  # new (created, then awaited, before the route), or no more traffic than it has
+        changed = (applied.inputs.get(d.key) or {}).get("spec") != d.manifest.get("spec")
+        if not changed or d.key not in route.depends_on:
+            out.append(d.key)
+    return out

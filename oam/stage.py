@@ -28,6 +28,9 @@ class Desired:
     step: str = ""  # the workflow step that applies it, for an object no component owns
     path: tuple = ()  # where an object written out in full (k8s-objects, raw, a step's) is in the file
     placement: str = ""  # the namespace of the placement whose rendering made it (a component's object)
+    # A route's: the Deployments it gives a larger share of the traffic than they have now that this update does not
+    # change (so nothing else waits for their pods): they must be Ready, as the cluster has them, before it is applied.
+    ready_first: tuple[str, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -35,11 +38,11 @@ class Desired:
 
     def record(self, token: str) -> dict[str, Any]:
         """As the stack's record keeps it (with the Pulumi type of its component resource): unset fields left out,
-        and its ordering edges (they follow what the cluster holds, not what the object is)."""
+        and its ordering edges and waits (they follow what the cluster holds, not what the object is)."""
         out: dict[str, Any] = {"token": token}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "depends_on":
+            if f.name in ("depends_on", "ready_first"):
                 continue
             unset = f.default_factory() if f.default_factory is not MISSING else f.default  # type: ignore[misc]
             if value != unset:

@@ -63,6 +63,8 @@ class StageRun:
     registered: list[dict] = field(default_factory=list)  # every RegisterResourceOutputs of the stack, in order
     failed: list[str] = field(default_factory=list)  # resources whose step failed
     tried: list[tuple[str, str]] = field(default_factory=list)  # (kind, name) of each object the API server tried
+    read: list[tuple[str, str]] = field(default_factory=list)  # (kind, name) of each object whose pods were counted
+    logs: list[tuple[str, str]] = field(default_factory=list)  # (severity, message) the program logged
 
     @property
     def state(self) -> Optional[str]:
@@ -160,7 +162,8 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
               namespaces: Optional[dict[str, Optional[dict]]] = None,
               existing: Optional[dict[tuple, dict[str, dict]]] = None,
               refuse: Optional[dict[tuple[str, str], str]] = None,
-              live: Optional[dict[tuple[str, str], dict]] = None) -> StageRun:
+              live: Optional[dict[tuple[str, str], dict]] = None,
+              pods: Optional[dict[tuple[str, str], tuple[int, int, bool]]] = None) -> StageRun:
     """Run the program once with ``config`` (keys without the project prefix).
 
     ``previous`` supplies the stack outputs of the last update, as the engine would, and the
@@ -171,6 +174,8 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
     ``existing`` is what else the cluster holds: (apiVersion, kind, namespace) -> name -> labels.
     ``refuse`` is what the API server's dry run refuses: (kind, name) -> its message; it takes the rest.
     ``live`` is what the cluster holds for the steps' outputs to read: (kind, name) -> the object.
+    ``pods`` is how the cluster's Deployments serve: (kind, name) -> (Ready pods, wanted, all Ready); by default
+    every one the program asks about is Ready.
     ``fail`` names resources whose step fails. Then, as the engine does, the recorded
     outputs are the previous ones overlaid with the first the program registered: the
     engine stops taking events once a step has failed.
@@ -199,6 +204,20 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
     real_read, oam_program.read_live = oam_program.read_live, lambda ref: held_live.get(
         (ref["kind"], ref["metadata"]["name"]))
     real_leave, oam_program.leave = oam_program.leave, lambda: None  # the program would end its process here
+    serving = pods if pods is not None else {}
+
+    def counted(manifest: dict, *_, **__) -> Optional[tuple[int, int, bool]]:
+        ident = (manifest["kind"], manifest["metadata"]["name"])
+        result.read.append(ident)
+        wanted = (manifest.get("spec") or {}).get("replicas", 1)
+        return serving.get(ident, (wanted, wanted, True))
+
+    real_readiness, oam_program.readiness = oam_program.readiness, counted
+    real_poll, oam_program.POLL = oam_program.POLL, 0.01
+    logged = {name: getattr(pulumi.log, name) for name in ("info", "warn", "error")}
+    for name in logged:
+        setattr(pulumi.log, name, lambda message, *a, _name=name, **k: (result.logs.append((_name, message)),
+                                                                      logged[_name](message, *a, **k)))
     previous_outputs = dict(previous.outputs) if previous else {}
     objects = applied if applied is not None else previous
     mocks = _Mocks(previous_outputs, dict(objects.resources) if objects else {}, set(fail))
@@ -210,6 +229,8 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
     psettings.SETTINGS.rpc_manager.clear()
 
     def program():
+        # The mocks keep one root resource for every run: this run's exports start from none.
+        pulumi.runtime.get_root_resource().outputs.clear()
         try:
             oam_program.run(ROOT)
         finally:
@@ -231,12 +252,16 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
         oam_program.dry_run = real_dry_run
         oam_program.read_live = real_read
         oam_program.leave = real_leave
+        oam_program.readiness = real_readiness
+        oam_program.POLL = real_poll
+        for name, log in logged.items():
+            setattr(pulumi.log, name, log)
         _drain()
     result.failed = list(mocks.failed)
     if result.error is not None and not result.failed:
-        # The program stopped before it registered anything: the stack keeps the outputs it had (the
-        # SDK's root resource under mocks may still hold another run's, which the engine never sees).
-        result.outputs = previous_outputs
+        # The program stopped before it registered any object: the stack keeps the outputs it had, overlaid
+        # with what the program exported before it stopped (the SDK registers the exports as it ends).
+        result.outputs = {**previous_outputs, **(result.registered[-1] if result.registered else {})}
     elif result.failed:
         # The failed steps leave futures whose finalizers log "exception was never retrieved". Collected
         # at some later moment, inside CPython 3.11's parse of a module pytest imports then, they trip its
