@@ -75,18 +75,22 @@ def get(path: str, kubeconfig: Optional[str] = None, context: Optional[str] = No
 
 def readiness(manifest: dict, kubeconfig: Optional[str] = None, context: Optional[str] = None,
               timeout: float = 10) -> Optional[tuple[int, int, bool]]:
-    """How the cluster's object that ``manifest`` names (a Deployment or a StatefulSet) serves now: (Ready pods, pods
-    its spec wants, whether all of them are Ready), counted as the provider's wait counts them (pods of the current
-    template, for the current generation; none left of another); None when the cluster does not hold it."""
+    """How the cluster's object that ``manifest`` names (a Deployment, StatefulSet or DaemonSet) serves now: (Ready
+    pods, pods it wants, whether all of them are Ready), counted as the provider's wait counts them (pods of the
+    current template, for the current generation; none left of another); None when the cluster does not hold it."""
     live = get(object_path(manifest), kubeconfig, context, timeout)
     if live is None:
         return None
     spec, status = live.get("spec") or {}, live.get("status") or {}
-    wanted = int(spec.get("replicas", 1))
+    if manifest.get("kind") == "DaemonSet":  # one pod a node: as many as the nodes it is scheduled to
+        fields = ("desiredNumberScheduled", "updatedNumberScheduled", "numberReady")
+        wanted = int(status.get(fields[0]) or 0)
+    else:
+        fields = ("replicas", "updatedReplicas", "readyReplicas")
+        wanted = int(spec.get("replicas", 1))
     current = int(status.get("observedGeneration") or 0) >= int((live.get("metadata") or {}).get("generation") or 0)
-    ready = int(status.get("readyReplicas") or 0) if current else 0
-    counts = [int(status.get(f) or 0) for f in ("replicas", "updatedReplicas", "readyReplicas")]
-    return ready, wanted, current and counts == [wanted] * 3
+    counts = [int(status.get(f) or 0) for f in fields]
+    return (counts[2] if current else 0), wanted, current and counts == [wanted] * 3
 
 
 _local = threading.local()  # one open connection per thread and server: a TLS handshake is most of a request

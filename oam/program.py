@@ -265,57 +265,63 @@ def refused_by_cluster(app, plan: Plan, digests: dict[str, str], tried: dict[str
 POLL = 1.0  # seconds between two readings of pods that a route waits for
 
 
-def wait_for_traffic(plan: Plan, applied: Applied, timeout: int, preview: bool) -> Optional[str]:
-    """Before anything is applied: the Deployments that this stage's routes give more traffic, and whose pods the
-    update leaves as they are, are Ready as the cluster has them now (``Desired.ready_first``). Their pods were
-    Ready when they were applied, but a pod can lose its readiness since (a failing probe, a crash); the provider
-    waits only for what it changes. A preview says which are not Ready now; an update waits for them up to
-    ``timeout``. Returns why the stage stops, with nothing changed, when they are not Ready by then."""
+def wait_for_ready(plan: Plan, applied: Applied, timeout: int, preview: bool) -> Optional[str]:
+    """Before anything is applied: what the stage's objects wait for, and the update leaves as it is, is Ready as
+    the cluster has it now (``Desired.ready_first``): the Deployments that routes give more traffic, the pods of
+    the components that changing components dependsOn. Those pods were Ready when they were applied, but a pod can
+    lose its readiness since (a failing probe, a crash), and the provider waits only for what it changes. A preview
+    says which are not Ready now; an update waits for them up to ``timeout``. Returns why the stage stops, with
+    nothing changed, when they are not Ready by then."""
     by_key = plan.by_key()
-    waits: dict[str, tuple[Desired, str]] = {}  # Deployment key -> (it, what the route changes for it)
-    for route in plan.objects:
-        for key in route.ready_first:
-            d = by_key[key]
-            was = applied.weights.get(route.key, {})
-            now = route_weights(route.manifest).get(d.revision, 0)
-            waits.setdefault(key, (d, f"VirtualService {route.manifest['metadata']['name']} raises its share from "
-                                      f"{was.get(d.revision, was.get('', 0))}% to {now}%"))
+    waits: dict[str, tuple[Desired, str]] = {}  # key -> (what must be Ready, why)
+    for d in plan.objects:
+        for key in d.ready_first:
+            first = by_key[key]
+            if d.kind == "VirtualService":
+                was = applied.weights.get(d.key, {})
+                why = (f"VirtualService {d.manifest['metadata']['name']} raises its share of the traffic from "
+                       f"{was.get(first.revision, was.get('', 0))}% to {route_weights(d.manifest).get(first.revision, 0)}%")
+            else:
+                why = (f"component '{d.component}' dependsOn '{first.component}', and this stage changes its "
+                       f"{d.kind} {d.manifest['metadata']['name']}")
+            waits.setdefault(key, (first, why))
     if not waits:
         return None
     k8s = pulumi.Config("kubernetes")
     deadline, told = time.monotonic() + timeout, False
     while True:
         pending = {}
-        for key, (d, change) in waits.items():
+        for key, (d, why) in waits.items():
             try:
                 counts = readiness(d.manifest, k8s.get("kubeconfig"), k8s.get("context"))
             except ProbeError as err:
-                pulumi.log.warn(f"could not read whether {d.manifest['metadata']['name']}'s pods are Ready ({err}); "
-                                f"{change} without that check")
+                pulumi.log.warn(f"could not read whether {d.kind} {d.manifest['metadata']['name']}'s pods are Ready "
+                                f"({err}); applied without that check, although {why}")
                 continue
             if counts is not None and not counts[2]:
-                pending[key] = (d, change, counts)
+                pending[key] = (d, why, counts)
         waits = {key: waits[key] for key in pending}
         if not pending:
             return None
-        lines = [f"{d.manifest['metadata']['name']}: {ready}/{wanted} pods Ready, and {change}"
-                 for d, change, (ready, wanted, _) in pending.values()]
+        lines = [f"{d.manifest['metadata']['name']}: {ready}/{wanted} pods Ready, and {why}"
+                 for d, why, (ready, wanted, _) in pending.values()]
         if preview:
             for line in lines:
                 pulumi.log.warn(f"{line}; pulumi up will wait up to {show_duration(timeout)} for its pods to be Ready "
-                                "before the route moves")
+                                "before it applies anything")
             return None
         if time.monotonic() >= deadline:
             back = "" if plan.resolution.phase == ROLLED_BACK else \
                 ", or roll back: pulumi config set rollback true && pulumi up"
             return (
-                "; ".join(lines) + f". A route gives more traffic only to pods that are Ready, and these were not "
-                f"within {show_duration(timeout)} (readyTimeout, or the step's timeout): nothing was changed. Next: "
-                f"make the pods Ready (or replace them), then pulumi up again{back}")
+                "; ".join(lines) + f". A route gives more traffic, and a component changes after what it dependsOn, "
+                f"only once those pods are Ready, and these were not within {show_duration(timeout)} (readyTimeout, "
+                f"or the step's timeout): nothing was changed. Next: make the pods Ready (or replace them), then "
+                f"pulumi up again{back}")
         if not told:
             told = True
             for line in lines:
-                pulumi.log.info(f"{line}: waiting for its pods to be Ready before the route moves")
+                pulumi.log.info(f"{line}: waiting for its pods to be Ready before anything is applied")
         time.sleep(POLL)
 
 
@@ -391,7 +397,7 @@ def run(root: Path = Path(".")) -> dict:
     failed_view = failed_status(plan, cfg)
     # First what a failed update leaves behind; the record itself only once everything is applied.
     pulumi.runtime.get_root_resource().register_outputs({"status": failed_view})
-    stopped = wait_for_traffic(plan, applied, timeout, pulumi.runtime.is_dry_run())
+    stopped = wait_for_ready(plan, applied, timeout, pulumi.runtime.is_dry_run())
     if stopped:
         # The stack's outputs once the program stops: the status says the stage failed, the record stays as it was.
         pulumi.export("status", failed_view)

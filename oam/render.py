@@ -255,10 +255,14 @@ def render(app: AppSpec, res: Resolution, applied: Optional[Applied] = None,
             mine_all += mine
         waits = {comp.name: [key for dep in comp.depends_on for key in serving.get(dep, ())]
                  for comp in target.components if comp.depends_on}
+        by_key = {d.key: d for d in mine_all}
         for d in mine_all:
             # dependsOn: a component's pods are created or changed once its dependencies' pods are Ready.
             if d.component in waits and d.kind in (*RUNS_PODS, "Job", "CronJob"):
                 d.depends_on += [k for k in waits[d.component] if k not in d.depends_on]
+                if not _unchanged(d, applied):  # and a dependency the update leaves as it is, once it is Ready now
+                    d.ready_first += tuple(k for k in waits[d.component]
+                                           if by_key[k].kind in RUNS_PODS and _unchanged(by_key[k], applied))
         for policy in app.policies:
             for d in mine_all:
                 POLICIES.get(policy.type).keep(policy.properties, d, target.component(d.component))
@@ -711,7 +715,12 @@ def _more_traffic(route: Desired, deployments: list[Desired], applied: Applied) 
         # A route that sent to the Service gave every revision behind it a share: no more traffic is "more" here.
         if d.key not in applied.keys or now.get(d.revision, 0) <= was.get(d.revision, was.get("", 0)):
             continue  # new (created, then awaited, before the route), or no more traffic than it has
-        changed = (applied.inputs.get(d.key) or {}).get("spec") != d.manifest.get("spec")
-        if not changed or d.key not in route.depends_on:
+        if _unchanged(d, applied) or d.key not in route.depends_on:
             out.append(d.key)
     return out
+
+
+def _unchanged(d: Desired, applied: Applied) -> bool:
+    """Whether the update leaves ``d``'s pods as the cluster has them: held by the stack, its spec as it was last
+    applied (the provider then waits for nothing of it)."""
+    return d.key in applied.keys and (applied.inputs.get(d.key) or {}).get("spec") == d.manifest.get("spec")

@@ -28,8 +28,9 @@ class Desired:
     step: str = ""  # the workflow step that applies it, for an object no component owns
     path: tuple = ()  # where an object written out in full (k8s-objects, raw, a step's) is in the file
     placement: str = ""  # the namespace of the placement whose rendering made it (a component's object)
-    # A route's: the Deployments it gives a larger share of the traffic than they have now that this update does not
-    # change (so nothing else waits for their pods): they must be Ready, as the cluster has them, before it is applied.
+    # What must be Ready, as the cluster has it now, before this object is applied, and that this update leaves as it
+    # is (so the provider does not wait for its pods): the Deployments a route gives a larger share of the traffic,
+    # the objects that run the pods of the components a component dependsOn.
     ready_first: tuple[str, ...] = ()
 
     @property

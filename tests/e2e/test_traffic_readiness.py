@@ -48,7 +48,7 @@ def test_more_traffic_waits_for_pods_that_lost_their_readiness(pulumi_env, tmp_p
 
     up = project.up("half, web-v2 not Ready")
     assert not up.ok
-    assert "web-v2: 0/1 pods Ready, and VirtualService web raises its share from 10% to 50%" in up.output
+    assert "web-v2: 0/1 pods Ready, and VirtualService web raises its share of the traffic from 10% to 50%" in up.output
     assert "nothing was changed" in up.output
     assert up.seconds >= 5, "it waited for the pods"
     assert routes(kube) == {"web-v1": 90, "web-v2": 10}, "no traffic moved to the pod that is not Ready"
@@ -89,4 +89,30 @@ def test_nothing_is_read_when_no_route_gives_more_traffic(pulumi_env, tmp_path):
     assert up.ok, up.output
     assert time.monotonic() - start < 30
     assert not up.ops(), up.ops()
+    project.pulumi("destroy", "--yes")
+
+
+def test_a_component_waits_for_what_it_depends_on_to_be_ready_now(pulumi_env, tmp_path):
+    """KubeVela applies a component once what it dependsOn is healthy as the cluster has it; so does pulumi up, also
+    when the dependency itself does not change (the provider then waits for nothing of it)."""
+    ns = NS + "-depends"
+    kube = Kube(pulumi_env, namespace=ns)
+    project = make_project(tmp_path / "project", pulumi_env, "ready-depends")
+    app = project.dir / "examples" / "depends.yaml"
+    text = unit.DEPENDS.replace("  name: ready\n", f"  name: ready\n  namespace: {ns}\n", 1)
+    app.write_text(text.format(version=1))
+    project.config(app="examples/depends.yaml", readyTimeout="5s")
+    assert project.up("first").ok
+    lost = kube.make_unready("app.oam.dev/component=db")
+    app.write_text(text.format(version=2))
+    up = project.up("api changes, db not Ready")
+    assert not up.ok
+    assert "db: 0/1 pods Ready, and component 'api' dependsOn 'db'" in up.output
+    image = kube.get("deployment", "api")["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image.endswith("api:1"), "api did not change"
+    kube.kubectl("delete", "pod", "-n", ns, *lost)
+    up = project.up("api changes, db Ready")
+    assert up.ok, up.output
+    image = kube.get("deployment", "api")["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image.endswith("api:2")
     project.pulumi("destroy", "--yes")

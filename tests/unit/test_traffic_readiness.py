@@ -90,7 +90,7 @@ def test_pods_that_are_not_ready_stop_the_stage_before_anything_is_applied(tmp_p
     release, tenth = walk(tmp_path)
     half = run_stage({"app": str(release), "approve": "more-traffic", "readyTimeout": "1s"}, tenth, pods=UNREADY)
     assert half.error is not None
-    assert "web-v2: 0/1 pods Ready, and VirtualService web raises its share from 10% to 50%" in half.error
+    assert "web-v2: 0/1 pods Ready, and VirtualService web raises its share of the traffic from 10% to 50%" in half.error
     assert "nothing was changed" in half.error and "pulumi config set rollback true" in half.error
     assert half.read.count(V2) >= 2, "it read the pods again until the timeout"
     assert half.resources == {}, "no object was registered"
@@ -138,3 +138,55 @@ def test_going_back_a_stage_reads_the_revision_that_gets_its_traffic_back(tmp_pa
     assert set(back.read) == {("Deployment", "web-v1")}
     assert back.error is not None and "web-v1: 0/1 pods Ready" in back.error
     assert "from 50% to 90%" in back.error
+
+
+DEPENDS = """apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: ready
+spec:
+  components:
+    - name: db
+      type: webservice
+      properties:
+        image: registry.example.com/ready/db:1
+        ports:
+          - port: 5432
+            expose: true
+    - name: api
+      type: webservice
+      dependsOn: [db]
+      properties:
+        image: registry.example.com/ready/api:{version}
+"""
+DB = ("Deployment", "db")
+
+
+def test_a_component_that_changes_waits_for_what_it_depends_on_to_be_ready_now(tmp_path):
+    """KubeVela applies a component once what it dependsOn is healthy, as the cluster has it now."""
+    app = tmp_path / "depends.yaml"
+    app.write_text(DEPENDS.format(version=1))
+    first = run_stage({"app": str(app)})
+    assert first.error is None, first.error
+    assert first.read == [] and first.depends("ready-api-deployment", "ready-db-deployment")
+    same = run_stage({"app": str(app)}, first, pods={DB: (0, 1, False)})
+    assert same.error is None and same.read == [], "api does not change: nothing waits"
+    app.write_text(DEPENDS.format(version=2))
+    changed = run_stage({"app": str(app), "readyTimeout": "1s"}, first, pods={DB: (0, 1, False)})
+    assert changed.error is not None and set(changed.read) == {DB}
+    assert "db: 0/1 pods Ready, and component 'api' dependsOn 'db', and this stage changes its Deployment api" \
+           in changed.error
+    assert changed.resources == {}
+    ready = run_stage({"app": str(app)}, first)
+    assert ready.error is None and ready.read == [DB]
+
+
+def test_a_dependency_that_changes_too_is_awaited_by_the_provider_not_read(tmp_path):
+    app = tmp_path / "depends.yaml"
+    app.write_text(DEPENDS.format(version=1))
+    first = run_stage({"app": str(app)})
+    app.write_text(DEPENDS.format(version=2).replace("ready/db:1", "ready/db:2"))
+    both = run_stage({"app": str(app)}, first, pods={DB: (0, 1, False)})
+    assert both.error is None, both.error
+    assert both.read == [], "db changes: the provider waits for its new pods before api changes"
+    assert both.depends("ready-api-deployment", "ready-db-deployment")
