@@ -268,7 +268,7 @@ POLL = 1.0  # seconds between two readings of pods that a route waits for
 def wait_for_ready(plan: Plan, applied: Applied, timeout: int, preview: bool) -> Optional[str]:
     """Before anything is applied: what the stage's objects wait for, and the update leaves as it is, is Ready as
     the cluster has it now (``Desired.ready_first``): the Deployments that routes give more traffic, the pods of
-    the components that changing components dependsOn. Those pods were Ready when they were applied, but a pod can
+    the components that changing components dependsOn or that earlier workflow steps deployed. Those pods were Ready when they were applied, but a pod can
     lose its readiness since (a failing probe, a crash), and the provider waits only for what it changes. A preview
     says which are not Ready now; an update waits for them up to ``timeout``. Returns why the stage stops, with
     nothing changed, when they are not Ready by then."""
@@ -281,9 +281,12 @@ def wait_for_ready(plan: Plan, applied: Applied, timeout: int, preview: bool) ->
                 was = applied.weights.get(d.key, {})
                 why = (f"VirtualService {d.manifest['metadata']['name']} raises its share of the traffic from "
                        f"{was.get(first.revision, was.get('', 0))}% to {route_weights(d.manifest).get(first.revision, 0)}%")
-            else:
+            elif first.component in _depends_on(plan, d.component):
                 why = (f"component '{d.component}' dependsOn '{first.component}', and this stage changes its "
                        f"{d.kind} {d.manifest['metadata']['name']}")
+            else:
+                why = (f"an earlier workflow step deployed '{first.component}', and this stage changes "
+                       f"{d.kind} {d.manifest['metadata']['name']} of '{d.component}', which a later step deploys")
             waits.setdefault(key, (first, why))
     if not waits:
         return None
@@ -313,16 +316,19 @@ def wait_for_ready(plan: Plan, applied: Applied, timeout: int, preview: bool) ->
         if time.monotonic() >= deadline:
             back = "" if plan.resolution.phase == ROLLED_BACK else \
                 ", or roll back: pulumi config set rollback true && pulumi up"
-            return (
-                "; ".join(lines) + f". A route gives more traffic, and a component changes after what it dependsOn, "
-                f"only once those pods are Ready, and these were not within {show_duration(timeout)} (readyTimeout, "
-                f"or the step's timeout): nothing was changed. Next: make the pods Ready (or replace them), then "
-                f"pulumi up again{back}")
+            return ("; ".join(lines) + ". A route gives more traffic, and a component changes after what it "
+                    "dependsOn or what earlier steps deployed, only once those pods are Ready, and these were not "
+                    f"within {show_duration(timeout)} (readyTimeout, or the step's timeout): nothing was changed. "
+                    f"Next: make the pods Ready (or replace them), then pulumi up again{back}")
         if not told:
             told = True
             for line in lines:
                 pulumi.log.info(f"{line}: waiting for its pods to be Ready before anything is applied")
         time.sleep(POLL)
+
+
+def _depends_on(plan: Plan, component: str) -> tuple[str, ...]:
+    return next((c.depends_on for c in plan.app.components if c.name == component), ())
 
 
 EXIT_AFTER_MESSAGE = 32  # what Pulumi's Python runner exits with after a message the user can act on

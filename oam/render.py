@@ -236,6 +236,7 @@ def render(app: AppSpec, res: Resolution, applied: Optional[Applied] = None,
                                                           "metadata": {"name": ns, "labels": dict(labels)}})
         for ns, labels in namespaces.items()]
     tokens: dict[str, str] = {}
+    stepped: list[tuple[int, Desired]] = []  # objects of components a step deployed, with that step's number
     for placement in res.placements:
         target = placed(app, placement)
         prefix = app.name if placement.namespace == app.namespace else f"{app.name}-{placement.namespace}"
@@ -266,7 +267,12 @@ def render(app: AppSpec, res: Resolution, applied: Optional[Applied] = None,
         for policy in app.policies:
             for d in mine_all:
                 POLICIES.get(policy.type).keep(policy.properties, d, target.component(d.component))
+        for d in mine_all:
+            number = res.order.get((placement.namespace, d.component), res.order.get((placement.namespace, None)))
+            if number is not None:
+                stepped.append((number, d))
         objects += mine_all
+    _wait_for_earlier_steps(stepped, applied)
     objects = _once(objects)
     applied_by_steps = _step_objects(app, res, namespaces)
     _wait_for_step_objects(objects, applied_by_steps)
@@ -395,6 +401,33 @@ def _named_by(pod: dict[str, Any]) -> set[tuple[str, str]]:
             named |= {("ConfigMap", _map(source.get("configMapKeyRef")).get("name")),
                       ("Secret", _map(source.get("secretKeyRef")).get("name"))}
     return {(kind, name) for kind, name in named if isinstance(name, str) and name}
+
+
+def _wait_for_earlier_steps(stepped: list[tuple[int, Desired]], applied: Applied) -> None:
+    """Workflow steps run in order: a step that deploys components (deploy, apply-component) is done once their
+    pods are Ready (KubeVela's apply waits for them to be healthy), and the next step starts then. So the pods
+    of what a later step deploys are created or changed once the pods of what earlier steps deployed are Ready:
+    the provider's wait for what the update changes, a reading of the cluster for what it leaves as it is."""
+    serving = [(n, d) for n, d in stepped if d.kind == "Job" or _serves(d)]
+    by_key = {d.key: d for _, d in stepped}
+
+    def waits_for(d: Desired, key: str, seen: set[str]) -> bool:
+        """Whether ``d`` waits, through its edges, for the object ``key``."""
+        for k in d.depends_on:
+            if k == key or (k not in seen and k in by_key and (seen.add(k) or waits_for(by_key[k], key, seen))):
+                return True
+        return False
+
+    for number, d in stepped:
+        if d.kind not in (*RUNS_PODS, "Job", "CronJob"):
+            continue
+        # An earlier step's component that dependsOn this one: its dependsOn decides, as the pods cannot wait for
+        # each other.
+        earlier = [e for n, e in serving if n < number and not waits_for(e, d.key, set())]
+        d.depends_on += [e.key for e in earlier if e.key not in d.depends_on]
+        if not _unchanged(d, applied):
+            d.ready_first += tuple(e.key for e in earlier if e.kind in RUNS_PODS and _unchanged(e, applied)
+                                   and e.key not in d.ready_first)
 
 
 def _wait_for_step_objects(objects: list[Desired], applied_by_steps: list[Desired]) -> None:

@@ -69,6 +69,9 @@ class Resolution:
     kept: list[dict] = field(default_factory=list)
     # Whether this stage keeps such components (steps deploy them, the workflow is not done, not pinned back).
     keeps: bool = False
+    # (namespace, component; None for every component) -> the number of the top-level step that first deployed it
+    # at this stage: a later step's pods wait for an earlier step's (the sub-steps of a step-group run together).
+    order: dict[tuple[str, Optional[str]], int] = field(default_factory=dict)
 
 
 class WorkflowRun:
@@ -94,6 +97,8 @@ class WorkflowRun:
         self.notes: list[str] = []
         self.messages: list[str] = []  # for the log only: they change from run to run
         self.placed: dict[str, Placement] = {}  # namespace -> placement, from the deploy steps run so far
+        self.order: dict[tuple[str, Optional[str]], int] = {}  # what each step deployed first: see Resolution
+        self.step_number = 0  # the top-level step running
         self.aborted: Optional[str] = None  # why a metric gate rolled the release back
         self.objects: list[StepObject] = []
         self.shown: dict[str, str] = {}
@@ -214,6 +219,8 @@ class WorkflowRun:
         for placement in placements:
             have = self.placed.get(placement.namespace)
             self.placed[placement.namespace] = placement if have is None else have.joined(placement)
+            for comp in placement.components if placement.components is not None else (None,):
+                self.order.setdefault((placement.namespace, comp), self.step_number)
 
     def partition(self, p: int) -> None:
         """Each canary step sets the whole picture: weights it does not give follow replicas."""
@@ -354,6 +361,7 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
         _replay(run, (steps or ())[:release.step])
     for i, step in enumerate((steps or ())[:limit], 1):
         definition = STEPS.get(step.type)
+        run.step_number = i
         go_on = run.step(step)
         if not definition.gate and (go_on or not run.waiting):
             ready_timeout = step.timeout  # the step that set the replicas of this stage
@@ -439,7 +447,7 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
                      f"{release.n} deploys it there{until}")
     return Resolution(release, current, sized, phase, executed, total, run.waiting, run.opens_at,
                       notes, run.messages, history, ready_timeout, placed, run.analysis, run.objects, run.shown,
-                      run.data_wait, kept, keeps)
+                      run.data_wait, kept, keeps, run.order if placing else {})
 
 
 def _covers(placements: list[Placement], namespace, component) -> bool:
