@@ -293,7 +293,7 @@ def wait_for_ready(plan: Plan, applied: Applied, timeout: int, preview: bool) ->
     k8s = pulumi.Config("kubernetes")
     deadline, told = time.monotonic() + timeout, False
     while True:
-        pending = {}
+        pending, gone = {}, []
         for key, (d, why) in waits.items():
             try:
                 counts = readiness(d.manifest, k8s.get("kubeconfig"), k8s.get("context"))
@@ -301,8 +301,18 @@ def wait_for_ready(plan: Plan, applied: Applied, timeout: int, preview: bool) ->
                 pulumi.log.warn(f"could not read whether {d.kind} {d.manifest['metadata']['name']}'s pods are Ready "
                                 f"({err}); applied without that check, although {why}")
                 continue
-            if counts is not None and not counts[2]:
+            if counts is None:  # the stack holds it, the cluster does not: deleted by hand; it will not come back
+                gone.append(f"{d.kind} {d.manifest['metadata']['name']} is not in the cluster (deleted outside "
+                            f"pulumi?), and {why}")
+            elif not counts[2]:
                 pending[key] = (d, why, counts)
+        if gone:
+            refresh = "; run pulumi refresh (the stack then forgets it), then pulumi up makes it again first"
+            if preview:
+                for line in gone:
+                    pulumi.log.warn(f"{line}{refresh}")
+            else:
+                return "; ".join(gone) + f": nothing was changed{refresh}"
         waits = {key: waits[key] for key in pending}
         if not pending:
             return None

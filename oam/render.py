@@ -299,6 +299,7 @@ def _once(objects: list[Desired]) -> list[Desired]:
         out.append(d)
     for d in out:
         d.depends_on = list(dict.fromkeys(same.get(k, k) for k in d.depends_on if same.get(k, k) != d.key))
+        d.ready_first = tuple(dict.fromkeys(same.get(k, k) for k in d.ready_first if same.get(k, k) != d.key))
     return out
 
 

@@ -9,14 +9,30 @@ from __future__ import annotations
 import threading
 import time
 
-from tests.e2e.conftest import Kube, make_project
+from tests.e2e.conftest import Kube, Project, make_project
 from tests.unit import test_traffic_readiness as unit
 
 NS = "ready"
 
 
-def in_namespace(text: str) -> str:
-    return text.replace("  name: ready\n", f"  name: ready\n  namespace: {NS}\n", 1)
+def in_namespace(text: str, namespace: str = NS) -> str:
+    return text.replace("  name: ready\n", f"  name: ready\n  namespace: {namespace}\n", 1)
+
+
+def at_the_first_gate(pulumi_env, tmp_path, namespace: str) -> tuple[Kube, Project]:
+    """A stack of its own in ``namespace``, deployed, then released to 90/10 (one pod each)."""
+    kube = Kube(pulumi_env, namespace=namespace)
+    project = make_project(tmp_path / "project", pulumi_env, namespace)
+    app = project.dir / "examples" / "ready.yaml"
+    app.write_text(in_namespace(unit.FIRST, namespace))
+    project.config(app="examples/ready.yaml")
+    up = project.up("first")
+    assert up.ok, up.output
+    app.write_text(in_namespace(unit.RELEASE, namespace))
+    up = project.up("tenth")
+    assert up.ok, up.output
+    assert routes(kube) == {"web-v1": 90, "web-v2": 10}
+    return kube, project
 
 
 def routes(kube: Kube) -> dict[str, int]:
@@ -25,17 +41,7 @@ def routes(kube: Kube) -> dict[str, int]:
 
 
 def test_more_traffic_waits_for_pods_that_lost_their_readiness(pulumi_env, tmp_path):
-    kube = Kube(pulumi_env, namespace=NS)
-    project = make_project(tmp_path / "project", pulumi_env, "ready")
-    app = project.dir / "examples" / "ready.yaml"
-    app.write_text(in_namespace(unit.FIRST))
-    project.config(app="examples/ready.yaml")
-    up = project.up("first")
-    assert up.ok, up.output
-    app.write_text(in_namespace(unit.RELEASE))
-    up = project.up("tenth")
-    assert up.ok, up.output
-    assert routes(kube) == {"web-v1": 90, "web-v2": 10}
+    kube, project = at_the_first_gate(pulumi_env, tmp_path, NS)
     record = project.pulumi("stack", "output", "oamState", "--show-secrets").stdout
 
     lost = kube.make_unready("app.oam.dev/revision=web-v2")
@@ -75,14 +81,7 @@ def test_more_traffic_waits_for_pods_that_lost_their_readiness(pulumi_env, tmp_p
 
 def test_nothing_is_read_when_no_route_gives_more_traffic(pulumi_env, tmp_path):
     """A gate held, then released: the route did not move, so pods that are not Ready do not stop the stage."""
-    kube = Kube(pulumi_env, namespace=NS + "-same")
-    project = make_project(tmp_path / "project", pulumi_env, "ready-same")
-    app = project.dir / "examples" / "ready.yaml"
-    app.write_text(in_namespace(unit.FIRST).replace(f"namespace: {NS}", f"namespace: {NS}-same"))
-    project.config(app="examples/ready.yaml")
-    assert project.up("first").ok
-    app.write_text(in_namespace(unit.RELEASE).replace(f"namespace: {NS}", f"namespace: {NS}-same"))
-    assert project.up("tenth").ok
+    kube, project = at_the_first_gate(pulumi_env, tmp_path, NS + "-same")
     kube.make_unready("app.oam.dev/revision=web-v2")
     start = time.monotonic()
     up = project.up("tenth again")
@@ -99,7 +98,7 @@ def test_a_component_waits_for_what_it_depends_on_to_be_ready_now(pulumi_env, tm
     kube = Kube(pulumi_env, namespace=ns)
     project = make_project(tmp_path / "project", pulumi_env, "ready-depends")
     app = project.dir / "examples" / "depends.yaml"
-    text = unit.DEPENDS.replace("  name: ready\n", f"  name: ready\n  namespace: {ns}\n", 1)
+    text = in_namespace(unit.DEPENDS, ns)
     app.write_text(text.format(version=1))
     project.config(app="examples/depends.yaml", readyTimeout="5s")
     assert project.up("first").ok
@@ -115,4 +114,21 @@ def test_a_component_waits_for_what_it_depends_on_to_be_ready_now(pulumi_env, tm
     assert up.ok, up.output
     image = kube.get("deployment", "api")["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image.endswith("api:2")
+    project.pulumi("destroy", "--yes")
+
+
+def test_a_revision_deleted_by_hand_is_made_again_after_a_refresh_before_the_route_moves(pulumi_env, tmp_path):
+    kube, project = at_the_first_gate(pulumi_env, tmp_path, NS + "-gone")
+    kube.kubectl("delete", "deployment", "web-v2", "-n", kube.namespace)
+    project.config(approve="more-traffic")
+    up = project.up("half, web-v2 gone")
+    assert not up.ok and "Deployment web-v2 is not in the cluster" in up.output, up.output
+    assert "run pulumi refresh" in up.output
+    assert routes(kube) == {"web-v1": 90, "web-v2": 10}
+    project.pulumi("refresh", "--yes")
+    up = project.up("half, refreshed")
+    assert up.ok, up.output
+    assert kube.ready("web-v2") == (1, 1)
+    assert routes(kube) == {"web-v1": 50, "web-v2": 50}
+    assert up.finished_before_started("ready-web-v2", "ready-web-virtualservice")
     project.pulumi("destroy", "--yes")

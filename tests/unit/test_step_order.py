@@ -105,3 +105,24 @@ def test_the_message_says_an_earlier_step_deployed_what_it_waits_for(tmp_path):
                         pods={("Deployment", "db"): (0, 1, False)})
     assert "db: 0/1 pods Ready, and an earlier workflow step deployed 'db', and this stage changes Deployment api " \
            "of 'api', which a later step deploys" in changed.error, changed.error
+
+
+
+def test_what_waits_for_an_object_made_once_waits_for_the_one_kept():
+    """Two placements that make one object (one naming its own namespace, where neither moves it) keep the first
+    rendering: edges and readings that named the other go to it."""
+    from oam.render import _once
+    from oam.stage import Desired
+
+    def deployment(key: str) -> Desired:
+        return Desired(key, "agent", "deployment", {"apiVersion": "apps/v1", "kind": "Deployment",
+                                                    "metadata": {"name": "agent", "namespace": "shared"}})
+
+    first, second = deployment("a-staging-agent"), deployment("a-production-agent")
+    api = Desired("a-canary-api", "api", "deployment", {"apiVersion": "apps/v1", "kind": "Deployment",
+                                                       "metadata": {"name": "api", "namespace": "canary"}},
+                  depends_on=[first.key, second.key], ready_first=(first.key, second.key))
+    second.ready_first = (first.key,)
+    kept = _once([first, second, api])
+    assert [d.key for d in kept] == [first.key, api.key]
+    assert api.depends_on == [first.key] and api.ready_first == (first.key,)

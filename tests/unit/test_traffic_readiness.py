@@ -190,3 +190,21 @@ def test_a_dependency_that_changes_too_is_awaited_by_the_provider_not_read(tmp_p
     assert both.error is None, both.error
     assert both.read == [], "db changes: the provider waits for its new pods before api changes"
     assert both.depends("ready-api-deployment", "ready-db-deployment")
+
+
+def test_a_revision_deleted_by_hand_stops_the_stage_at_once_with_the_way_out(tmp_path):
+    release, tenth = walk(tmp_path)
+
+    class Gone(dict):
+        def get(self, key, default=None):
+            return None if key == V2 else super().get(key, default)
+
+    half = run_stage({"app": str(release), "approve": "more-traffic"}, tenth, pods=Gone())
+    assert half.error is not None and half.read == [V2], "no wait: it would not come back by itself"
+    assert "Deployment web-v2 is not in the cluster (deleted outside pulumi?), and VirtualService web raises its " \
+           "share of the traffic from 10% to 50%: nothing was changed; run pulumi refresh (the stack then forgets it), " \
+           "then pulumi up makes it again first" \
+           in half.error, half.error
+    preview = run_stage({"app": str(release), "approve": "more-traffic"}, tenth, preview=True, pods=Gone())
+    assert preview.error is None
+    assert any(sev == "warn" and "pulumi refresh" in msg for sev, msg in preview.logs)
