@@ -208,3 +208,20 @@ def test_a_revision_deleted_by_hand_stops_the_stage_at_once_with_the_way_out(tmp
     preview = run_stage({"app": str(release), "approve": "more-traffic"}, tenth, preview=True, pods=Gone())
     assert preview.error is None
     assert any(sev == "warn" and "pulumi refresh" in msg for sev, msg in preview.logs)
+
+
+def test_a_revision_that_gets_more_traffic_while_it_gives_up_pods_is_read(tmp_path):
+    """Every gate approved at 90/10: web-v2 was applied with both pods, which did not get Ready, and the route
+    stayed. Then only the first gate approved: 50/50 on one pod each, so web-v2 gets more traffic and gives up a
+    pod after the route; nothing else makes the route wait for its pods."""
+    release, tenth = walk(tmp_path)
+    failed = run_stage({"app": str(release), "approve": "more-traffic,all"}, tenth, fail=("ready-web-v2",))
+    assert failed.error is not None and failed.manifest("ready-web-v2")["spec"]["replicas"] == 2
+    assert "ready-web-virtualservice" not in failed.resources, "the route waited for web-v2"
+    # As the engine keeps it: what the failed update registered, over what the update before left.
+    left = StageRun(resources={**tenth.resources, **failed.resources})
+    half = run_stage({"app": str(release), "approve": "more-traffic", "readyTimeout": "1s"}, tenth, applied=left,
+                     pods={V2: (0, 2, False)})
+    assert set(half.read) == {V2}
+    assert half.error is not None and "web-v2: 0/2 pods Ready" in half.error
+    assert "from 10% to 50%" in half.error
