@@ -21,7 +21,8 @@ class ApplyComponentProperties(OamModel):
 
 @STEPS.register
 class ApplyComponent(StepType):
-    """Deploy one component; the components of the steps run so far are what the stage deploys."""
+    """Deploy one component; the components of the steps run so far are what the stage deploys, and the pods of
+    later steps wait until its pods are Ready."""
 
     name = "apply-component"
     Properties = ApplyComponentProperties

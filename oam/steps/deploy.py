@@ -20,7 +20,7 @@ class DeployProperties(OamModel):
 @STEPS.register
 class Deploy(StepType):
     """Deploy the application to each target its topology policies name (its own namespace when none), changed
-    by its override policies."""
+    by its override policies; the pods of later steps wait until these are Ready."""
 
     name = "deploy"
     Properties = DeployProperties

@@ -11,7 +11,8 @@ class StepGroupProperties(OamModel):
 
 @STEPS.register
 class StepGroup(StepType):
-    """Run its subSteps, in order, as one stage; it waits where one of them waits."""
+    """Run its subSteps as one step: what they deploy goes together (later steps wait for all of it); it waits
+    where one of them waits."""
 
     name = "step-group"
     Properties = StepGroupProperties
