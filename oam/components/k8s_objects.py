@@ -10,6 +10,7 @@ from oam.context import Workload
 from oam.loader import excerpt
 from oam.keys import check_keys, engine_key
 from oam.model import OamModel
+from oam.pod_objects import check_pod_object
 from oam.registry import COMPONENTS, ComponentType
 
 # Core (apiVersion v1) kinds this program can apply; other groups' kinds are applied as they are.
@@ -66,6 +67,7 @@ def check_object(obj: dict, where: tuple, app) -> list:
                                             f"namespace {excerpt(namespace)} is not a valid name",
                                             "use lower-case letters, digits and '-', at most 63 characters; "
                                             "leave it out for the application's namespace"))
+    problems += check_pod_object(obj, where, app.locator)
     for field in ("labels", "annotations"):
         items = meta.get(field)
         if items is not None and not (isinstance(items, dict) and all(isinstance(v, str) for v in items.values())):

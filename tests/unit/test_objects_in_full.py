@@ -126,7 +126,8 @@ def test_a_selector_once_applied_is_kept(tmp_path):
     # The same selector, with a new image: applied as an update.
     _plan(tmp_path, APP.replace("registry.example.com/api:1", "registry.example.com/api:2"), applied)
     changed = APP.replace("                matchLabels:\n                  app: api\n",
-                          "                matchLabels:\n                  app: api-v2\n")
+                          "                matchLabels:\n                  app: api-v2\n").replace(
+        "                  labels:\n                    app: api\n", "                  labels:\n                    app: api-v2\n")
     with pytest.raises(OamError) as err:
         _plan(tmp_path, changed, applied)
     [problem] = err.value.problems
