@@ -286,7 +286,7 @@ def wait_for_ready(plan: Plan, applied: Applied, timeout: int, preview: bool) ->
                        f"{d.kind} {d.manifest['metadata']['name']}")
             else:
                 why = (f"an earlier workflow step deployed '{first.component}', and this stage changes "
-                       f"{d.kind} {d.manifest['metadata']['name']} of '{d.component}', which a later step deploys")
+                       f"{d.kind} {_named(d, plan.app.namespace)} of '{d.component}', which a later step deploys")
             waits.setdefault(key, (first, why))
     if not waits:
         return None
@@ -316,7 +316,7 @@ def wait_for_ready(plan: Plan, applied: Applied, timeout: int, preview: bool) ->
         waits = {key: waits[key] for key in pending}
         if not pending:
             return None
-        lines = [f"{d.manifest['metadata']['name']}: {ready}/{wanted} pods Ready, and {why}"
+        lines = [f"{_named(d, plan.app.namespace)}: {ready}/{wanted} pods Ready, and {why}"
                  for d, why, (ready, wanted, _) in pending.values()]
         if preview:
             for line in lines:
@@ -335,6 +335,12 @@ def wait_for_ready(plan: Plan, applied: Applied, timeout: int, preview: bool) ->
             for line in lines:
                 pulumi.log.info(f"{line}: waiting for its pods to be Ready before anything is applied")
         time.sleep(POLL)
+
+
+def _named(d: Desired, home: str) -> str:
+    """An object's name, with its namespace when it is not ``home`` (the application's)."""
+    ns = d.manifest["metadata"].get("namespace")
+    return d.manifest["metadata"]["name"] + (f" in namespace {ns}" if ns and ns != home else "")
 
 
 def _depends_on(plan: Plan, component: str) -> tuple[str, ...]:

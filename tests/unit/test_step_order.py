@@ -126,3 +126,12 @@ def test_what_waits_for_an_object_made_once_waits_for_the_one_kept():
     kept = _once([first, second, api])
     assert [d.key for d in kept] == [first.key, api.key]
     assert api.depends_on == [first.key] and api.ready_first == (first.key,)
+
+
+def test_the_message_names_the_namespaces_of_staging_and_production():
+    app = str(ROOT / "examples/definitions/step-deploy.yaml")
+    staged = ok(run_stage({"app": app}))
+    both = run_stage({"app": app, "approve": "to-production", "readyTimeout": "1s"}, staged,
+                     pods={("Deployment", "frontend"): (0, 1, False)})
+    assert "frontend in namespace staging: 0/1 pods Ready, and an earlier workflow step deployed 'frontend', and " \
+           "this stage changes Deployment frontend in namespace production of 'frontend'" in both.error, both.error
