@@ -272,9 +272,12 @@ def render(app: AppSpec, res: Resolution, applied: Optional[Applied] = None,
             if number is not None:
                 stepped.append((number, d))
         objects += mine_all
+    applied_by_steps = _step_objects(app, res, namespaces)
+    numbers = {sub.name: i for i, step in enumerate(app.steps or (), 1) for sub in (step, *step.sub_steps)}
+    if res.order:  # what steps apply themselves (apply-object) takes its place in the order of the steps too
+        stepped += [(numbers[d.step], d) for d in applied_by_steps if d.step in numbers]
     _wait_for_earlier_steps(stepped, applied)
     objects = _once(objects)
-    applied_by_steps = _step_objects(app, res, namespaces)
     _wait_for_step_objects(objects, applied_by_steps)
     objects += applied_by_steps
     objects += _kept(app, res, objects, tokens, namespaces)

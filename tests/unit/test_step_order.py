@@ -135,3 +135,58 @@ def test_the_message_names_the_namespaces_of_staging_and_production():
                      pods={("Deployment", "frontend"): (0, 1, False)})
     assert "frontend in namespace staging: 0/1 pods Ready, and an earlier workflow step deployed 'frontend', and " \
            "this stage changes Deployment frontend in namespace production of 'frontend'" in both.error, both.error
+
+
+MIGRATE = """apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: store
+spec:
+  components:
+    - name: db
+      type: webservice
+      properties:
+        image: registry.example.com/store/db:1
+        port: 5432
+    - name: api
+      type: webservice
+      properties:
+        image: registry.example.com/store/api:1
+        port: 8080
+  workflow:
+    steps:
+      - name: database
+        type: apply-component
+        properties:
+          component: db
+      - name: migrate
+        type: apply-object
+        properties:
+          value:
+            apiVersion: batch/v1
+            kind: Job
+            metadata:
+              name: migrate
+            spec:
+              template:
+                spec:
+                  restartPolicy: Never
+                  containers:
+                    - name: migrate
+                      image: registry.example.com/store/migrate:1
+      - name: service
+        type: apply-component
+        properties:
+          component: api
+"""
+
+
+def test_an_object_a_step_applies_itself_takes_its_place_in_the_order(tmp_path):
+    """A migration Job written in full between the database and the service: it starts once the database's pods
+    are Ready, and the service's pods once it is complete (the provider waits for a Job to complete)."""
+    path = tmp_path / "migrate.yaml"
+    path.write_text(MIGRATE)
+    run = ok(run_stage({"app": str(path)}))
+    assert run.depends("store-job-migrate", DB)
+    assert run.depends(API, "store-job-migrate") and run.depends(API, DB)
+    assert not run.depends(DB, "store-job-migrate")
