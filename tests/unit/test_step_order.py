@@ -137,29 +137,7 @@ def test_the_message_names_the_namespaces_of_staging_and_production():
            "this stage changes Deployment frontend in namespace production of 'frontend'" in both.error, both.error
 
 
-MIGRATE = """apiVersion: core.oam.dev/v1beta1
-kind: Application
-metadata:
-  name: store
-spec:
-  components:
-    - name: db
-      type: webservice
-      properties:
-        image: registry.example.com/store/db:1
-        port: 5432
-    - name: api
-      type: webservice
-      properties:
-        image: registry.example.com/store/api:1
-        port: 8080
-  workflow:
-    steps:
-      - name: database
-        type: apply-component
-        properties:
-          component: db
-      - name: migrate
+MIGRATE = TWO_STEPS.format(api=1, db_depends="").replace("      - name: service\n", """      - name: migrate
         type: apply-object
         properties:
           value:
@@ -175,10 +153,7 @@ spec:
                     - name: migrate
                       image: registry.example.com/store/migrate:1
       - name: service
-        type: apply-component
-        properties:
-          component: api
-"""
+""")
 
 
 def test_an_object_a_step_applies_itself_takes_its_place_in_the_order(tmp_path):
