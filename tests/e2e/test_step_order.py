@@ -32,3 +32,17 @@ def test_a_later_step_is_applied_once_the_earlier_one_is_ready(pulumi_env, tmp_p
     assert up.ops() == {"store-db-deployment": "update", "store-api-deployment": "create"}, up.ops()
     assert up.finished_before_started("store-db-deployment", "store-api-deployment")
     project.pulumi("destroy", "--yes")
+
+
+def test_a_migration_job_between_two_steps_runs_once_the_first_is_ready(pulumi_env, tmp_path):
+    project = make_project(tmp_path / "project", pulumi_env, "ordered-job")
+    app = project.dir / "examples" / "store.yaml"
+    app.write_text(unit.MIGRATE.replace("  name: store\n", f"  name: store\n  namespace: {NS}-job\n", 1))
+    project.config(app="examples/store.yaml")
+    up = project.up("database, migration, service")
+    assert up.ok, up.output
+    assert up.finished_before_started("store-db-deployment", "store-job-migrate")
+    assert up.finished_before_started("store-job-migrate", "store-api-deployment")
+    kube = Kube(pulumi_env, namespace=NS + "-job")
+    assert kube.get("job", "migrate")["status"].get("succeeded") == 1
+    project.pulumi("destroy", "--yes")
