@@ -62,7 +62,8 @@ def test_2_a_new_image_is_an_update_in_place(project: Project, ns: Kube):
 
 def test_3_a_new_selector_is_refused_and_nothing_changes(project: Project, ns: Kube):
     text = TEXT.replace("registry.example.com/api:1", "registry.example.com/api:2").replace(
-        "                matchLabels:\n                  app: api\n", "                matchLabels:\n                  app: api-2\n")
+        "                matchLabels:\n                  app: api\n", "                matchLabels:\n                  app: api-2\n").replace(
+        "                  labels:\n                    app: api\n", "                  labels:\n                    app: api-2\n")
     write(project, text)
     before = ns.get("deployment", "api")["metadata"]["resourceVersion"]
     up = project.up("new selector")
