@@ -268,8 +268,9 @@ POLL = 1.0  # seconds between two readings of pods that a route waits for
 def wait_for_ready(plan: Plan, applied: Applied, timeout: int, preview: bool) -> Optional[str]:
     """Before anything is applied: what the stage's objects wait for, and the update leaves as it is, is Ready as
     the cluster has it now (``Desired.ready_first``): the Deployments that routes give more traffic, the pods of
-    the components that changing components dependsOn or that earlier workflow steps deployed. Those pods were Ready when they were applied, but a pod can
-    lose its readiness since (a failing probe, a crash), and the provider waits only for what it changes. A preview
+    the components that changing components dependsOn or that earlier workflow steps deployed. Those pods were
+    Ready when they were applied, but a pod can lose its readiness since (a failing probe, a crash), and the
+    provider waits only for what it changes. A preview
     says which are not Ready now; an update waits for them up to ``timeout``. Returns why the stage stops, with
     nothing changed, when they are not Ready by then."""
     by_key = plan.by_key()
@@ -279,14 +280,16 @@ def wait_for_ready(plan: Plan, applied: Applied, timeout: int, preview: bool) ->
             first = by_key[key]
             if d.kind == "VirtualService":
                 was = applied.weights.get(d.key, {})
+                now = route_weights(d.manifest).get(first.revision, 0)
                 why = (f"VirtualService {d.manifest['metadata']['name']} raises its share of the traffic from "
-                       f"{was.get(first.revision, was.get('', 0))}% to {route_weights(d.manifest).get(first.revision, 0)}%")
-            elif first.component in _depends_on(plan, d.component):
+                       f"{was.get(first.revision, was.get('', 0))}% to {now}%")
+            elif d.component and first.component in plan.app.component(d.component).depends_on:
                 why = (f"component '{d.component}' dependsOn '{first.component}', and this stage changes its "
                        f"{d.kind} {d.manifest['metadata']['name']}")
             else:
+                maker = f"'{d.component}'" if d.component else f"step '{d.step}'"
                 why = (f"an earlier workflow step deployed '{first.component}', and this stage changes "
-                       f"{d.kind} {_named(d, plan.app.namespace)} of '{d.component}', which a later step deploys")
+                       f"{d.kind} {_named(d, plan.app.namespace)} of {maker}, which a later step deploys")
             waits.setdefault(key, (first, why))
     if not waits:
         return None
@@ -341,10 +344,6 @@ def _named(d: Desired, home: str) -> str:
     """An object's name, with its namespace when it is not ``home`` (the application's)."""
     ns = d.manifest["metadata"].get("namespace")
     return d.manifest["metadata"]["name"] + (f" in namespace {ns}" if ns and ns != home else "")
-
-
-def _depends_on(plan: Plan, component: str) -> tuple[str, ...]:
-    return next((c.depends_on for c in plan.app.components if c.name == component), ())
 
 
 EXIT_AFTER_MESSAGE = 32  # what Pulumi's Python runner exits with after a message the user can act on

@@ -260,10 +260,7 @@ def render(app: AppSpec, res: Resolution, applied: Optional[Applied] = None,
         for d in mine_all:
             # dependsOn: a component's pods are created or changed once its dependencies' pods are Ready.
             if d.component in waits and d.kind in (*RUNS_PODS, "Job", "CronJob"):
-                d.depends_on += [k for k in waits[d.component] if k not in d.depends_on]
-                if not _unchanged(d, applied):  # and a dependency the update leaves as it is, once it is Ready now
-                    d.ready_first += tuple(k for k in waits[d.component]
-                                           if by_key[k].kind in RUNS_PODS and _unchanged(by_key[k], applied))
+                _pods_wait_for(d, [by_key[k] for k in waits[d.component]], applied)
         for policy in app.policies:
             for d in mine_all:
                 POLICIES.get(policy.type).keep(policy.properties, d, target.component(d.component))
@@ -427,11 +424,16 @@ def _wait_for_earlier_steps(stepped: list[tuple[int, Desired]], applied: Applied
             continue
         # An earlier step's component that dependsOn this one: its dependsOn decides, as the pods cannot wait for
         # each other.
-        earlier = [e for n, e in serving if n < number and not waits_for(e, d.key, set())]
-        d.depends_on += [e.key for e in earlier if e.key not in d.depends_on]
-        if not _unchanged(d, applied):
-            d.ready_first += tuple(e.key for e in earlier if e.kind in RUNS_PODS and _unchanged(e, applied)
-                                   and e.key not in d.ready_first)
+        _pods_wait_for(d, [e for n, e in serving if n < number and not waits_for(e, d.key, set())], applied)
+
+
+def _pods_wait_for(d: Desired, first: list[Desired], applied: Applied) -> None:
+    """``d``'s pods are created or changed once the pods of ``first`` are Ready: the provider waits for those the
+    update changes; those it leaves as they are are read from the cluster first, when ``d`` changes."""
+    d.depends_on += [e.key for e in first if e.key not in d.depends_on]
+    if not _unchanged(d, applied):
+        d.ready_first += tuple(e.key for e in first if e.kind in RUNS_PODS and _unchanged(e, applied)
+                               and e.key not in d.ready_first)
 
 
 def _wait_for_step_objects(objects: list[Desired], applied_by_steps: list[Desired]) -> None:

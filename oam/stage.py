@@ -30,7 +30,7 @@ class Desired:
     placement: str = ""  # the namespace of the placement whose rendering made it (a component's object)
     # What must be Ready, as the cluster has it now, before this object is applied, and that this update leaves as it
     # is (so the provider does not wait for its pods): the Deployments a route gives a larger share of the traffic,
-    # the objects that run the pods of the components a component dependsOn.
+    # the objects that run the pods of the components a component dependsOn or that earlier workflow steps deployed.
     ready_first: tuple[str, ...] = ()
 
     @property
