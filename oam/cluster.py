@@ -149,7 +149,8 @@ def object_path(manifest: dict, namespace: Optional[str] = None) -> str:
 
 
 def dry_run(manifest: dict, kubeconfig: Optional[str] = None, context: Optional[str] = None,
-            timeout: float = 10, recreate: bool = False) -> Optional[str]:
+            timeout: float = 10, recreate: bool = False, absent: bool = False,
+            namespace_missing: bool = False) -> Optional[str]:
     """Whether the API server would take ``manifest`` now, asked without changing anything: None when it would,
     else its refusal (a field it does not know, a value it refuses, an admission webhook's denial).
 
@@ -158,20 +159,25 @@ def dry_run(manifest: dict, kubeconfig: Optional[str] = None, context: Optional[
     validation: an unknown field is refused here where a real apply would drop it silently. A change the
     server refuses only because the field cannot change in place is no refusal: the provider replaces such an
     object. An object whose namespace does not exist yet is tried, created, in the default namespace instead.
-    ProbeError when the server cannot say (unreachable, not allowed to, no dry run for a webhook).
+    What the caller knows already is not asked again: ``absent``, the server holds no such object (the object is
+    then tried as a new one); ``namespace_missing``, nor its namespace (it is tried in the default namespace at
+    once). ProbeError when the server cannot say (unreachable, not allowed to, no dry run for a webhook).
     """
     path = object_path(manifest)
-    live = get(path, kubeconfig, context, timeout)
-    manager = DRY_RUN_MANAGER
-    for entry in ((live or {}).get("metadata") or {}).get("managedFields") or ():
-        if str(entry.get("manager", "")).startswith("pulumi-kubernetes") and entry.get("operation") == "Apply":
-            manager = entry["manager"]
-    query = f"?dryRun=All&fieldValidation=Strict&fieldManager={manager}&force=true"
-    status = _send("PATCH", path + query, manifest, "application/apply-patch+yaml", kubeconfig, context, timeout)
-    if status is None:
-        return None
-    details = status.get("details") or {}
-    if status.get("code") == 404 and details.get("kind") == "namespaces" and live is None:
+    namespace_missing = namespace_missing and bool(manifest["metadata"].get("namespace"))
+    live = None if absent or namespace_missing else get(path, kubeconfig, context, timeout)
+    if not namespace_missing:
+        manager = DRY_RUN_MANAGER
+        for entry in ((live or {}).get("metadata") or {}).get("managedFields") or ():
+            if str(entry.get("manager", "")).startswith("pulumi-kubernetes") and entry.get("operation") == "Apply":
+                manager = entry["manager"]
+        query = f"?dryRun=All&fieldValidation=Strict&fieldManager={manager}&force=true"
+        status = _send("PATCH", path + query, manifest, "application/apply-patch+yaml", kubeconfig, context, timeout)
+        if status is None:
+            return None
+        details = status.get("details") or {}
+        namespace_missing = status.get("code") == 404 and details.get("kind") == "namespaces" and live is None
+    if namespace_missing:
         moved = {**manifest, "metadata": {**manifest["metadata"], "namespace": SHARED_NAMESPACE}}
         status = _send("POST", object_path(manifest, SHARED_NAMESPACE) + "?dryRun=All&fieldValidation=Strict",
                        moved, "application/json", kubeconfig, context, timeout)

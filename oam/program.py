@@ -128,14 +128,16 @@ def namespace_to_manage(app, namespace: str, applied: Applied, cfg: StageConfig,
     return None
 
 
-def not_ours(app, plan: Plan, applied: Applied) -> list:
-    """New objects of the stage that the cluster holds already and that are not this application's, unless a
-    policy takes them over: a problem for each (the stack would change them, and delete them on destroy)."""
-    new = [d for d in plan.objects if d.key not in applied.keys and d.kind != "Namespace"]
+def held_by_cluster(plan: Plan, applied: Applied) -> Optional[dict[str, Optional[dict[str, str]]]]:
+    """The stage's new objects (not held by the stack), each with the labels of the object of its kind, namespace
+    and name that the cluster holds, or None when it holds none; one list per kind and namespace. None when the
+    cluster could not be listed."""
     k8s = pulumi.Config("kubernetes")
     found: dict[tuple, dict[str, dict[str, str]]] = {}
-    problems = []
-    for d in new:
+    held: dict[str, Optional[dict[str, str]]] = {}
+    for d in plan.objects:
+        if d.key in applied.keys or d.kind == "Namespace":
+            continue
         meta = d.manifest["metadata"]
         group = (d.manifest["apiVersion"], d.kind, meta.get("namespace"))
         if group not in found:
@@ -144,10 +146,21 @@ def not_ours(app, plan: Plan, applied: Applied) -> list:
             except ProbeError as err:
                 pulumi.log.warn(f"could not check whether the cluster holds the application's new objects already "
                                 f"({err}); any it holds are taken over")
-                return []
-        labels = found[group].get(meta["name"])
+                return None
+        held[d.key] = found[group].get(meta["name"])
+    return held
+
+
+def not_ours(app, plan: Plan, held: Optional[dict[str, Optional[dict[str, str]]]]) -> list:
+    """New objects of the stage that the cluster holds already and that are not this application's, unless a
+    policy takes them over: a problem for each (the stack would change them, and delete them on destroy).
+    ``held``: what held_by_cluster found (None: nothing could be listed, and nothing is refused)."""
+    problems = []
+    for d in plan.objects:
+        labels = (held or {}).get(d.key)
         if labels is None or labels.get(NAME_LABEL) == app.name:  # none, or this application's own (kept)
             continue
+        meta = d.manifest["metadata"]
         comp = app.component(d.component)
         if any(POLICIES.get(p.type).takes_over(p.properties, d, comp) for p in app.policies):
             continue
@@ -227,19 +240,22 @@ def read_live(ref: dict) -> Optional[dict]:
         return None
 
 
-def refused_by_cluster(app, plan: Plan, digests: dict[str, str], tried: dict[str, str]) -> list:
+def refused_by_cluster(app, plan: Plan, digests: dict[str, str], tried: dict[str, str],
+                       absent: frozenset[str] = frozenset(), missing: frozenset[str] = frozenset()) -> list:
     """The stage's objects the API server would refuse, each a problem at what made it; asked before anything is
     applied, so that a refused object stops the stage with nothing changed (see cluster.dry_run). The provider
     would apply the objects before it in order and then fail, and it drops a field the server does not know.
     ``digests``: key -> digest of each object of the stage but Namespaces; one exactly as the last completed
-    update applied it (``tried``, the same of that update) is not asked again."""
+    update applied it (``tried``, the same of that update) is not asked again. ``absent``: keys of objects the
+    cluster was just listed without; ``missing``: namespaces it does not have (neither is read again)."""
     objects = [d for d in plan.objects if d.key in digests and tried.get(d.key) != digests[d.key]]
     k8s = pulumi.Config("kubernetes")
 
     def ask(desired: Desired):
         try:
             return dry_run(desired.manifest, k8s.get("kubeconfig"), k8s.get("context"),
-                           recreate=bool(desired.recreate_on))
+                           recreate=bool(desired.recreate_on), absent=desired.key in absent,
+                           namespace_missing=desired.manifest["metadata"].get("namespace") in missing)
         except ProbeError as err:
             return err
 
@@ -400,12 +416,18 @@ def run(root: Path = Path(".")) -> dict:
         managed = {ns: namespace_to_manage(app, ns, applied, cfg, pods=ns in placed)
                    for ns in dict.fromkeys(placed + [ns for ns in used if ns is not None])}
         plan = render(app, resolution, applied, {ns: labels for ns, labels in managed.items() if labels is not None})
-        taken = not_ours(app, plan, applied) + held_twice(app, plan, applied) + unrecorded(
+        held = held_by_cluster(plan, applied)
+        taken = not_ours(app, plan, held) + held_twice(app, plan, applied) + unrecorded(
             app, plan, applied, history)
         if taken:
             raise ApplicationError(taken)
         digests = {d.key: digest(d.manifest) for d in plan.objects if d.kind != "Namespace"}
-        refused = refused_by_cluster(app, plan, digests, history.tried)
+        # Known not to be there, so not read again before each dry run: objects the listing did not find, and the
+        # namespaces this stack is to create (it manages them and has none of them yet: the cluster has none).
+        absent = frozenset(k for k, labels in (held or {}).items() if labels is None)
+        missing = frozenset(ns for ns, labels in managed.items()
+                            if labels is not None and namespace_key(app, ns) not in applied.namespaces)
+        refused = refused_by_cluster(app, plan, digests, history.tried, absent, missing)
         if refused:
             raise ApplicationError(refused)
         plan.resolution.history.tried = digests  # recorded once the update completes

@@ -63,6 +63,8 @@ class StageRun:
     registered: list[dict] = field(default_factory=list)  # every RegisterResourceOutputs of the stack, in order
     failed: list[str] = field(default_factory=list)  # resources whose step failed
     tried: list[tuple[str, str]] = field(default_factory=list)  # (kind, name) of each object the API server tried
+    # (kind, name) -> what the program told the dry run it knows already: absent, namespace_missing
+    known: dict[tuple[str, str], tuple[bool, bool]] = field(default_factory=dict)
     read: list[tuple[str, str]] = field(default_factory=list)  # (kind, name) of each object whose pods were counted
     logs: list[tuple[str, str]] = field(default_factory=list)  # (severity, message) the program logged
 
@@ -195,8 +197,9 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
     real_list, oam_program.labels_by_name = oam_program.labels_by_name, lambda *group, **_: dict(held.get(group[:3], {}))
     refusals = refuse or {}
 
-    def dry_run(manifest: dict, *_, **__) -> Optional[str]:
+    def dry_run(manifest: dict, *_, absent: bool = False, namespace_missing: bool = False, **__) -> Optional[str]:
         result.tried.append((manifest["kind"], manifest["metadata"]["name"]))
+        result.known[result.tried[-1]] = (absent, namespace_missing)
         return refusals.get((manifest["kind"], manifest["metadata"]["name"]))
 
     real_dry_run, oam_program.dry_run = oam_program.dry_run, dry_run

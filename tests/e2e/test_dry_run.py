@@ -79,6 +79,21 @@ def test_the_api_server_tries_each_object_before_the_stage_applies_anything(pulu
     assert kube.get("deployment", "api") is None
 
 
+def test_a_first_deploy_into_a_namespace_not_made_yet_is_tried_before_anything_is_applied(pulumi_env, tmp_path):
+    """Its objects are tried at once in the default namespace (the program knows the cluster has neither them nor
+    their namespace), and a refused one stops the stage before the namespace is made."""
+    kube = Kube(pulumi_env, namespace="fresh")
+    project = make_project(tmp_path / "project", pulumi_env, "fresh")
+    (project.dir / "examples" / "tried.yaml").write_text(
+        APP.format(port=8080, traits=MISSPELT).replace("  name: tried\n", "  name: tried\n  namespace: fresh\n", 1))
+    project.config(app="examples/tried.yaml")
+    up = project.up("misspelt")
+    assert not up.ok
+    assert "Kubernetes refuses the Deployment 'api'" in up.output and "nodeSelectr" in up.output, up.output
+    assert set(up.ops()) == {"oam-delivery-fresh"}, up.ops()  # the new stack itself, nothing of the application
+    assert kube.get("namespace", "fresh") is None
+
+
 def stateful(history: str) -> str:
     """The unit tests' StatefulSet written out in full, in a namespace of its own."""
     return STATEFUL.format(history=history, tag=1).replace("  name: kept\n", "  name: kept\n  namespace: kept\n", 1)

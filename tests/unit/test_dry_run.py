@@ -58,6 +58,32 @@ def test_a_refused_stage_is_tried_again_in_full_next_time():
     assert ("Service", "reviews") in again.tried
 
 
+def test_what_the_cluster_was_just_listed_without_is_not_read_again_before_its_dry_run():
+    first = run_stage({"app": FIRST})
+    assert first.error is None, first.error
+    assert first.known and set(first.known.values()) == {(True, False)}, first.known  # all new, none held
+    # One the cluster holds already (this application's own, so kept) is read first: its field manager.
+    held = {("apps/v1", "Deployment", "default"): {"ratings": {"app.oam.dev/name": "book-info"}}}
+    kept = run_stage({"app": FIRST}, existing=held)
+    assert kept.error is None, kept.error
+    assert kept.known[("Deployment", "ratings")] == (False, False)
+    assert kept.known[("Deployment", "details")] == (True, False)
+    # What the stack holds is read: it may have changed since, or gone.
+    rollout = run_stage({"app": "examples/bookinfo/rollout-v2.yaml"}, first)
+    assert rollout.known[("Deployment", "reviews-v2")] == (True, False)
+    assert rollout.known[("Deployment", "reviews-v1")] == (False, False)
+    assert rollout.known[("VirtualService", "reviews")] == (False, False)
+
+
+def test_the_objects_of_a_namespace_the_stack_is_to_create_are_tried_in_the_default_namespace_at_once():
+    first = run_stage({"app": FIRST}, namespaces={"default": None})
+    assert first.error is None, first.error
+    assert set(first.known.values()) == {(True, True)}, first.known
+    again = run_stage({"app": "examples/bookinfo/rollout-v2.yaml"}, first, namespaces={"default": None})
+    assert again.error is None, again.error
+    assert again.known[("Deployment", "reviews-v2")] == (True, False)  # the stack made the namespace: it is there
+
+
 # --- what a refusal is ------------------------------------------------------------------------------------
 
 def status(code: int, message: str, *causes: str) -> dict:
@@ -212,6 +238,27 @@ def test_an_object_of_a_namespace_not_made_yet_is_tried_in_the_default_namespace
     server.answers["POST"] = (409, {"kind": "Status", "code": 409, "message": "already exists"})
     with pytest.raises(ProbeError, match="holds an object of its name"):
         cluster.dry_run(DEPLOYMENT, kubeconfig)
+
+
+def test_an_object_the_cluster_was_listed_without_is_tried_as_a_new_one_without_reading_it(fake):
+    server, kubeconfig = fake
+    server.objects[PATH] = {"metadata": {"name": "api", "managedFields": [
+        {"manager": "pulumi-kubernetes-1a2b3c4d", "operation": "Apply"}]}}  # not read: the caller knows better
+    assert cluster.dry_run(DEPLOYMENT, kubeconfig, absent=True) is None
+    assert [(m, p.split("?")[0]) for m, p, _ in server.requests] == [("PATCH", PATH)]
+    assert "fieldManager=oam-dry-run" in server.requests[-1][1]
+
+
+def test_an_object_of_a_namespace_known_missing_is_tried_in_the_default_namespace_at_once(fake):
+    server, kubeconfig = fake
+    server.answers["PATCH"] = (500, {"kind": "Status", "code": 500, "message": "not asked"})
+    assert cluster.dry_run(DEPLOYMENT, kubeconfig, namespace_missing=True) is None
+    assert [(m, p) for m, p, _ in server.requests] == [
+        ("POST", "/apis/apps/v1/namespaces/default/deployments?dryRun=All&fieldValidation=Strict")]
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}}  # none to move to
+    server.answers["PATCH"] = (200, {})
+    assert cluster.dry_run(namespace, kubeconfig, namespace_missing=True) is None
+    assert server.requests[-1][0] == "PATCH"
 
 
 # --- what the file check sees itself ---------------------------------------------------------------------
