@@ -18,14 +18,16 @@ class ServicePort(OamModel):
     name: Optional[Annotated[str, AfterValidator(kv.checked(kv.port_name))]] = Field(
         None, description="Port name; port-<port> (-udp, -sctp) when absent")
     protocol: Literal["TCP", "UDP", "SCTP"] = Field("TCP", description="Protocol")
-    node_port: Optional[int] = Field(None, ge=1, le=65535, description="Node port, when type is NodePort")
+    node_port: Optional[int] = Field(None, ge=1, le=65535, description="Node port, when the Service is a NodePort one")
 
 
 class ExposeProperties(OamModel):
     port: list[int] = Field(default_factory=list, description="Ports to expose, each to the same container port")
     ports: list[ServicePort] = Field(default_factory=list, description="Ports to expose, with names and protocols "
                                                                          "(used instead of port when given)")
-    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = Field("ClusterIP", description="Service type")
+    type: Optional[Literal["ClusterIP", "NodePort", "LoadBalancer"]] = Field(
+        None, description="Service type; when not given, the exposeType of the component's own exposed ports "
+                          "(ports[].expose), else ClusterIP")
     annotations: StringMap = Field(default_factory=lambda: StringMap({}), description="Annotations of the Service")
 
     @model_validator(mode="after")
@@ -34,8 +36,9 @@ class ExposeProperties(OamModel):
             raise ValueError("give the ports to expose: port: [8080] or ports: [{port: 8080}]")
         return self
 
-    def entries(self) -> list[dict]:
-        """The Service's port entries; the target is the same port in the container."""
+    def entries(self, service_type: str) -> list[dict]:
+        """The Service's port entries (of a Service of ``service_type``); the target is the same port in the
+        container."""
         if not self.ports:
             return [{"name": f"port-{n}", "port": n, "targetPort": n, "protocol": "TCP"} for n in self.port]
         out = []
@@ -43,7 +46,7 @@ class ExposeProperties(OamModel):
             suffix = "" if x.protocol == "TCP" else f"-{x.protocol.lower()}"
             entry = {"name": x.name or f"port-{x.port}{suffix}", "port": x.port, "targetPort": x.port,
                      "protocol": x.protocol}
-            if x.node_port is not None and self.type == "NodePort":
+            if x.node_port is not None and service_type == "NodePort":
                 entry["nodePort"] = x.node_port
             out.append(entry)
         return out
@@ -64,8 +67,23 @@ class Expose(TraitType):
                                         "list each port once") for i, n in enumerate(numbers) if n in numbers[:i]]
         problems += check_keys(p.annotations.root, trait.path + ("properties", "annotations"), app.locator, values=False)
         if not problems:
-            problems += self._names_taken(p, trait, app, comp)
+            problems += self._names_taken(p, trait, app, comp) + self._type_taken(p, trait, app, comp)
         return problems
+
+    @staticmethod
+    def _type_taken(p: ExposeProperties, trait, app, comp) -> list:
+        """A type given here other than the one the component gave the Service of its own exposed ports: one
+        Service has one type."""
+        if p.type is None or comp.properties is None:
+            return []
+        service = COMPONENTS.get(comp.type).workload(comp.name, comp.properties).service
+        if service is None or service["type"] in ("ClusterIP", p.type):
+            return []
+        return [app.locator.problem(trait.path + ("properties", "type"),
+                                    f"the component's exposeType makes its Service a {service['type']} one, and "
+                                    f"this trait's ports go on the same Service; it cannot be {p.type} too",
+                                    "give one type: remove this one (the trait then takes the component's), or "
+                                    "change exposeType")]
 
     @staticmethod
     def _names_taken(p: ExposeProperties, trait, app, comp) -> list:
@@ -83,11 +101,13 @@ class Expose(TraitType):
                 for i, x in enumerate(p.ports) if x.name is not None and x.name in kept]
 
     def apply(self, p: ExposeProperties, ctx: ComponentContext) -> None:
-        """The component's Service gets these ports (and this type), next to any its ports[].expose made."""
+        """The component's Service gets these ports (and this type, when given), next to any its ports[].expose
+        made."""
+        service_type = p.type or (ctx.service["spec"]["type"] if ctx.service is not None else "ClusterIP")
         given = [x.name is not None for x in p.ports] if p.ports else [False] * len(p.port)
         ports = add_service_ports(ctx.service["spec"]["ports"] if ctx.service is not None else [],
-                                  list(zip(p.entries(), given)))
-        ctx.service = ctx.service_manifest(ports, p.type)
+                                  list(zip(p.entries(service_type), given)))
+        ctx.service = ctx.service_manifest(ports, service_type)
         if p.annotations.root:
             ctx.service["metadata"]["annotations"] = {**ctx.service["metadata"].get("annotations", {}),
                                                       **p.annotations.root}

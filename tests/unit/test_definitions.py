@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from oam.applied import Applied
 from oam.errors import OamError
 from tests.harness import run_stage
+from tests.unit.app_files import line, objects, problems
 from oam.context import COMPONENT_LABEL, NAME_LABEL, REVISION_LABEL, ComponentContext
 from oam.model import StepSpec
 from oam.revisions import Revision
@@ -283,6 +284,54 @@ def test_expose():
 def test_expose_type():
     ctx = apply_trait(context(), "expose", {"port": [9080], "type": "NodePort"})
     assert ctx.service["spec"]["type"] == "NodePort"
+
+
+EXPOSED = """apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: typed
+spec:
+  components:
+    - name: web
+      type: webservice
+      properties:
+        image: registry.example.com/web:1
+        exposeType: NodePort
+        ports:
+          - port: 8080
+            expose: true
+            nodePort: 30080
+      traits:
+        - type: expose
+          properties:
+            ports:
+              - port: 9090
+                nodePort: 30090
+"""
+
+
+def test_expose_takes_the_type_the_component_gave_its_own_exposed_ports(tmp_path):
+    path = tmp_path / "typed.yaml"
+    path.write_text(EXPOSED)
+    service = next(m for m in objects(str(path)).values() if m["kind"] == "Service")
+    assert service["spec"]["type"] == "NodePort"
+    assert [(e["port"], e.get("nodePort")) for e in service["spec"]["ports"]] == [(8080, 30080), (9090, 30090)]
+    path.write_text(EXPOSED.replace("        exposeType: NodePort\n", ""))  # ClusterIP: no node ports
+    service = next(m for m in objects(str(path)).values() if m["kind"] == "Service")
+    assert service["spec"]["type"] == "ClusterIP"
+    assert [e.get("nodePort") for e in service["spec"]["ports"]] == [None, None]
+
+
+def test_expose_type_other_than_the_components_exposed_ports_is_refused_at_its_line(tmp_path):
+    path = tmp_path / "typed.yaml"
+    text = EXPOSED.replace("            ports:\n              - port: 9090", "            type: LoadBalancer\n"
+                           "            ports:\n              - port: 9090")
+    path.write_text(text)
+    message = problems(str(path))
+    assert f"{path}:{line(text, 'type: LoadBalancer')}: spec.components[0].traits[0].properties.type: the " \
+           "component's exposeType makes its Service a NodePort one" in message, message
+    path.write_text(text.replace("type: LoadBalancer", "type: NodePort"))  # the same type twice is no conflict
+    assert next(m for m in objects(str(path)).values() if m["kind"] == "Service")["spec"]["type"] == "NodePort"
 
 
 def test_istio_gateway():
