@@ -66,18 +66,17 @@ class Expose(TraitType):
         problems = [app.locator.problem(trait.path + ("properties", field, i), f"port {n} is listed twice",
                                         "list each port once") for i, n in enumerate(numbers) if n in numbers[:i]]
         problems += check_keys(p.annotations.root, trait.path + ("properties", "annotations"), app.locator, values=False)
-        if not problems:
-            problems += self._names_taken(p, trait, app, comp) + self._type_taken(p, trait, app, comp)
+        if not problems and comp.properties is not None:
+            # The Service the component makes of its own exposed ports, which this trait's ports join.
+            service = COMPONENTS.get(comp.type).workload(comp.name, comp.properties).service
+            problems += self._names_taken(p, trait, app, service) + self._type_taken(p, trait, app, service)
         return problems
 
     @staticmethod
-    def _type_taken(p: ExposeProperties, trait, app, comp) -> list:
+    def _type_taken(p: ExposeProperties, trait, app, service: Optional[dict]) -> list:
         """A type given here other than the one the component gave the Service of its own exposed ports: one
         Service has one type."""
-        if p.type is None or comp.properties is None:
-            return []
-        service = COMPONENTS.get(comp.type).workload(comp.name, comp.properties).service
-        if service is None or service["type"] in ("ClusterIP", p.type):
+        if p.type is None or service is None or service["type"] in ("ClusterIP", p.type):
             return []
         return [app.locator.problem(trait.path + ("properties", "type"),
                                     f"the component's exposeType makes its Service a {service['type']} one, and "
@@ -86,14 +85,11 @@ class Expose(TraitType):
                                     "change exposeType")]
 
     @staticmethod
-    def _names_taken(p: ExposeProperties, trait, app, comp) -> list:
+    def _names_taken(p: ExposeProperties, trait, app, service: Optional[dict]) -> list:
         """A port name given here that a port the component puts on the same Service has too (Kubernetes refuses
         a Service with two ports of one name; a generated name that is taken is made unique instead)."""
-        if comp.properties is None:
-            return []
-        service = COMPONENTS.get(comp.type).workload(comp.name, comp.properties).service or {}
         mine = {x.port for x in p.ports}
-        kept = {e["name"]: e["port"] for e in service.get("ports", []) if e["port"] not in mine}
+        kept = {e["name"]: e["port"] for e in (service or {}).get("ports", []) if e["port"] not in mine}
         return [app.locator.problem(trait.path + ("properties", "ports", i, "name"),
                                     f"port name '{x.name}' is the name of Service port {kept[x.name]}, which the "
                                     "component's ports[].expose puts on the same Service",
