@@ -10,6 +10,7 @@ status and the last ``oamState`` that was fully applied.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -281,7 +282,23 @@ def refused_by_cluster(app, plan: Plan, digests: dict[str, str], tried: dict[str
 POLL = 1.0  # seconds between two readings of pods that a route waits for
 
 
-def wait_for_ready(plan: Plan, applied: Applied, timeout: int, preview: bool) -> Optional[str]:
+def rollback_command(app, history: History, cfg: StageConfig, resolution) -> str:
+    """The rollback a failure message offers, or "" when it would not be taken: every command printed must work.
+
+    It is the same resolution that ``pulumi config set rollback true && pulumi up`` would make (no gate is asked:
+    a rollback asks none), so a stage already rolling back, a file that rolls nothing out, or a component with no
+    earlier revision to return to get no such hint.
+    """
+    if resolution.phase == ROLLED_BACK:
+        return ""
+    try:
+        resolve(app, history, dataclasses.replace(cfg, rollback=True))
+    except OamError:
+        return ""
+    return "pulumi config set rollback true && pulumi up"
+
+
+def wait_for_ready(plan: Plan, applied: Applied, timeout: int, preview: bool, back: str = "") -> Optional[str]:
     """Before anything is applied: what the stage's objects wait for, and the update leaves as it is, is Ready as
     the cluster has it now (``Desired.ready_first``): the Deployments that routes give more traffic, the pods of
     the components that changing components dependsOn or that earlier workflow steps deployed. Those pods were
@@ -343,8 +360,7 @@ def wait_for_ready(plan: Plan, applied: Applied, timeout: int, preview: bool) ->
                                 "before it applies anything")
             return None
         if time.monotonic() >= deadline:
-            back = "" if plan.resolution.phase == ROLLED_BACK else \
-                ", or roll back: pulumi config set rollback true && pulumi up"
+            back = f", or roll back: {back}" if back else ""
             return ("; ".join(lines) + ". A route gives more traffic, and a component changes after what it "
                     "dependsOn or what earlier steps deployed, only once those pods are Ready, and these were not "
                     f"within {show_duration(timeout)} (readyTimeout, or the step's timeout): nothing was changed. "
@@ -372,12 +388,13 @@ def leave() -> None:
     os._exit(EXIT_AFTER_MESSAGE)
 
 
-def report_failures(plan: Plan, cfg: StageConfig, timeout: int, failed: list[tuple[Desired, Exception]]) -> None:
+def report_failures(plan: Plan, cfg: StageConfig, timeout: int, failed: list[tuple[Desired, Exception]],
+                    back: str = "") -> None:
     """After Pulumi's own error: what did not get applied or Ready, what was left alone, what to run next."""
     k8s = pulumi.Config("kubernetes")
     nothing_else = "nothing that waits for it was changed (the routes, the revisions that give up pods)"
-    next_step = ("Next: fix the cause and run pulumi up again (it goes on from where the cluster is), "
-                 "or roll back: pulumi config set rollback true && pulumi up")
+    next_step = "Next: fix the cause and run pulumi up again (it goes on from where the cluster is)" + (
+        f", or roll back: {back}" if back else "")
     for desired, _ in failed:
         meta = desired.manifest["metadata"]
         if desired.kind not in ("Deployment", "StatefulSet"):
@@ -437,17 +454,18 @@ def run(root: Path = Path(".")) -> dict:
     for note in plan.resolution.messages + plan.resolution.notes:
         pulumi.log.warn(note)
     timeout = plan.resolution.ready_timeout or cfg.ready_timeout
-    failed_view = failed_status(plan, cfg)
+    back = rollback_command(app, history, cfg, plan.resolution)
+    failed_view = failed_status(plan, cfg, back)
     # First what a failed update leaves behind; the record itself only once everything is applied.
     pulumi.runtime.get_root_resource().register_outputs({"status": failed_view})
-    stopped = wait_for_ready(plan, applied, timeout, pulumi.runtime.is_dry_run())
+    stopped = wait_for_ready(plan, applied, timeout, pulumi.runtime.is_dry_run(), back)
     if stopped:
         # The stack's outputs once the program stops: the status says the stage failed, the record stays as it was.
         pulumi.export("status", failed_view)
         pulumi.export(STATE_OUTPUT, pulumi.Output.secret(recorded))
         raise pulumi.RunError(stopped)
     application = Application(plan, timeout, applied)
-    done = application.settled(lambda failed: report_failures(plan, cfg, timeout, failed))
+    done = application.settled(lambda failed: report_failures(plan, cfg, timeout, failed, back))
     outputs = {"status": status(plan, cfg), STATE_OUTPUT: plan.resolution.history.to_json()}
     pulumi.export("status", done.apply(lambda ok: outputs["status"] if ok else failed_view))
     # Kept as a secret only so that `pulumi stack output` stays short: it is bookkeeping, not a secret.

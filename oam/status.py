@@ -110,8 +110,10 @@ def _image(plan: Plan, component: str, revision: str) -> str:
     return ""
 
 
-def failed_status(plan: Plan, cfg: StageConfig) -> dict[str, Any]:
-    """What `status` says when this stage's update did not apply everything (recorded before it starts)."""
+def failed_status(plan: Plan, cfg: StageConfig, back: str = "") -> dict[str, Any]:
+    """What `status` says when this stage's update did not apply everything (recorded before it starts).
+
+    ``back``: the rollback command to offer, when one would be taken (program.rollback_command)."""
     res = plan.resolution
     out = status(plan, cfg)
     out.pop(STEP_MESSAGES, None)  # the steps' messages belong to a stage that was applied
@@ -131,6 +133,6 @@ def failed_status(plan: Plan, cfg: StageConfig) -> dict[str, Any]:
             item["wanted"] = item.pop("revisions")
         item.pop("waiting", None)
         item.pop("opensAt", None)
-        item["next"] = ("fix the cause, then pulumi up (it goes on from where the cluster is, in the safe order); "
-                        "or roll back: pulumi config set rollback true && pulumi up")
+        item["next"] = ("fix the cause, then pulumi up (it goes on from where the cluster is, in the safe order)"
+                        + (f"; or roll back: {back}" if back else ""))
     return out

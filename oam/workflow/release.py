@@ -83,9 +83,17 @@ def current_release(app: AppSpec, cfg: StageConfig, prev: Optional[Release], tar
         # A gate of the new release waits again: an approval of the last one does not open it.
         return Release(n=prev.n + 1, targets={}, revisions=revisions, spec=spec), False
     if prev.targets != targets:
-        if cfg.rollback:
+        if cfg.rollback and prev.phase != SUCCEEDED:
             # Roll back the recorded release, whatever file is set: its stable revision is in the history.
             return copy.deepcopy(prev), True
+        if cfg.rollback:
+            # The recorded release has ended, and this file's release never completed a stage (a first update that
+            # failed leaves no record of it): rolling back returns each component to what the recorded release left
+            # serving, the revision a user rolls back to.
+            stable = _stable(prev)
+            baselines = {c: stable[c] for c in targets if c in stable and stable[c] != targets[c]}
+            return Release(n=prev.n + 1, targets=dict(targets), baselines=baselines, revisions=revisions,
+                           spec=spec), False
         if prev.phase in ACTIVE:
             changed = next(c for c in app.canaried if prev.targets.get(c.name) != targets.get(c.name))
             where = f"waiting at step {prev.step + 1} '{prev.gate}'" if prev.gate else f"at step {prev.step}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 
@@ -256,3 +257,58 @@ def test_a_deployment_the_api_server_never_created_is_not_reported_as_waiting_fo
         program.report_failures(stage, StageConfig(app=V1), 60, [(cart, Exception("refused"))])
         assert len(said) == 1 and said[0].startswith(expected), said
         assert "nothing that waits for it was changed" in said[0]
+
+
+def _next(run: StageRun, component: str = "cart") -> str:
+    return run.outputs["status"][component]["next"]
+
+
+def test_a_failed_first_canary_step_can_be_rolled_back_as_its_status_says(clock):
+    first = run_stage({"app": V1})
+    failed = run_stage({"app": V2}, first, fail=(NEW,))
+    assert failed.failed == [NEW]
+    assert "or roll back: pulumi config set rollback true && pulumi up" in _next(failed)
+    # The command the status printed: the release that failed (never recorded) goes back to cart-v1.
+    back = run_stage({"app": V2, "rollback": "true"}, failed)
+    assert back.error is None, back.error
+    cart = back.outputs["status"]["cart"]
+    assert cart["phase"] == "rolled back"
+    assert cart["revisions"] == {"cart-v1": {"replicas": 3, "weight": 100,
+                                             "image": "registry.example.com/shop/cart:1.0.0"}}
+    assert NEW not in back.resources and back.manifest(OLD)["spec"]["replicas"] == 3
+    weights = {r["destination"]["subset"]: r.get("weight", 100)
+               for r in back.manifest(VS)["spec"]["http"][0]["route"]}
+    assert weights == {"cart-v1": 100}
+    # And once rollback is unset, the release starts again from its first step.
+    again = run_stage({"app": V2}, back)
+    assert again.error is None and again.outputs["status"]["cart"]["step"] == "2/6 check-first-batch"
+    assert again.outputs["status"]["cart"]["revisions"]["cart-v2"]["weight"] == 10
+
+
+def test_rolling_back_a_failed_release_returns_to_the_last_completed_one_not_before_it(clock, tmp_path):
+    first = run_stage({"app": V1})
+    done = run_stage({"app": V2, "approve": ALL}, run_stage({"app": V2, "approve": ALL}, first))
+    assert done.outputs["status"]["cart"]["phase"] == "succeeded"
+    v3 = tmp_path / "v3.yaml"
+    text = Path(V2).read_text()
+    for name in ("cart", "search"):  # both components to their third revision, from the second
+        text = text.replace(f"{name}:2.0.0", f"{name}:3.0.0").replace(f"{name}-v2", f"{name}-v3")
+        text = text.replace(f"{name}-v1", f"{name}-v2")
+    v3.write_text(text)
+    failed = run_stage({"app": str(v3)}, done, fail=("shop-cart-v3",))
+    assert failed.failed == ["shop-cart-v3"]
+    assert "pulumi config set rollback true && pulumi up" in _next(failed)
+    back = run_stage({"app": str(v3), "rollback": "true"}, failed)
+    assert back.error is None, back.error
+    assert list(back.outputs["status"]["cart"]["revisions"]) == ["cart-v2"]
+
+
+def test_no_rollback_is_offered_where_there_is_nothing_to_roll_back_to(clock):
+    # A first deploy that fails: no earlier revision, so the status and the error offer no rollback...
+    failed = run_stage({"app": V1}, fail=(OLD,))
+    assert failed.failed == [OLD]
+    assert "roll back" not in _next(failed) and _next(failed).startswith("fix the cause, then pulumi up")
+    assert not any("rollback" in message for level, message in failed.logs if level == "error")
+    # ...and that is right: the command would be refused.
+    refused = run_stage({"app": V1, "rollback": "true"}, failed)
+    assert refused.error is not None and "no earlier revision to roll back to" in refused.error
