@@ -93,6 +93,29 @@ def readiness(manifest: dict, kubeconfig: Optional[str] = None, context: Optiona
     return (counts[2] if current else 0), wanted, current and counts == [wanted] * 3
 
 
+def endpoints_serving(namespace: str, pod_labels: dict[str, str], services: list[str],
+                      kubeconfig: Optional[str] = None, context: Optional[str] = None,
+                      timeout: float = 10) -> tuple[int, int]:
+    """(Ready pods ``pod_labels`` selects, how many of them every one of ``services`` has as a ready endpoint in its
+    EndpointSlices): what a mesh routes by (istiod, kube-proxy), which the endpoint controller writes a moment
+    after a pod is Ready."""
+    selector = urllib.parse.quote(",".join(f"{k}={v}" for k, v in sorted(pod_labels.items())))
+    pods = get(f"/api/v1/namespaces/{namespace}/pods?labelSelector={selector}", kubeconfig, context, timeout) or {}
+    ready = {p["metadata"]["name"] for p in pods.get("items") or ()
+             if not p["metadata"].get("deletionTimestamp")
+             and any(c.get("type") == "Ready" and c.get("status") == "True"
+                     for c in (p.get("status") or {}).get("conditions") or ())}
+    served = len(ready)
+    for service in services:
+        label = urllib.parse.quote(f"kubernetes.io/service-name={service}")
+        slices = get(f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices?labelSelector={label}",
+                     kubeconfig, context, timeout) or {}
+        listed = {(e.get("targetRef") or {}).get("name") for s in slices.get("items") or ()
+                  for e in s.get("endpoints") or () if (e.get("conditions") or {}).get("ready") is not False}
+        served = min(served, len(ready & listed))
+    return len(ready), served
+
+
 _local = threading.local()  # one open connection per thread and server: a TLS handshake is most of a request
 
 
@@ -360,3 +383,45 @@ def describe(kubeconfig: Optional[str] = None, context: Optional[str] = None) ->
 
 if __name__ == "__main__":
     print(describe())
+
+
+class Watch:
+    """A watch of one collection (``path``, from ``resource_version`` on): its events, as the API server sends
+    them, on a connection of its own. ``close()`` from another thread ends ``events()``."""
+
+    def __init__(self, path: str, resource_version: str, kubeconfig: Optional[str] = None,
+                 context: Optional[str] = None):
+        server, ctx, headers = _connection(kubeconfig, context)
+        url = urllib.parse.urlsplit(server)
+        self._conn = (http.client.HTTPSConnection(url.hostname, url.port, context=ctx, timeout=30)
+                      if url.scheme == "https" else http.client.HTTPConnection(url.hostname, url.port, timeout=30))
+        query = urllib.parse.urlencode({"watch": "1", "resourceVersion": resource_version,
+                                        "allowWatchBookmarks": "false"})
+        self._conn.request("GET", f"{url.path.rstrip('/')}{path}?{query}", headers=headers)
+        self._response = self._conn.getresponse()
+        if self._response.status >= 300:
+            raise ProbeError(f"watch {path}: the API server answered {self._response.status} {self._response.reason}")
+        self._conn.sock.settimeout(None)
+
+    def events(self):
+        """(type, object) for each event until the watch ends or is closed."""
+        while True:
+            try:
+                line = self._response.readline()
+            except Exception:  # noqa: BLE001 - closed under the reader (http.client fails in several ways then)
+                return
+            if not line:
+                return
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            yield event.get("type"), event.get("object") or {}
+
+    def close(self) -> None:
+        try:
+            if self._conn.sock is not None:
+                self._conn.sock.shutdown(2)  # socket.SHUT_RDWR: the reading thread sees the end at once
+        except OSError:
+            pass
+        self._conn.close()

@@ -25,7 +25,7 @@ from pulumi.runtime import rpc
 
 from oam import cluster
 from oam.applied import Applied, route_weights, same_object
-from oam.cluster import ProbeError, dry_run, labels_by_name, namespace_labels, readiness
+from oam.cluster import ProbeError, dry_run, endpoints_serving, labels_by_name, namespace_labels, readiness
 from oam.config import StageConfig, read_stage_config
 from oam.durations import show_duration
 from oam.context import NAME_LABEL
@@ -282,6 +282,24 @@ def refused_by_cluster(app, plan: Plan, digests: dict[str, str], tried: dict[str
 POLL = 1.0  # seconds between two readings of pods that a route waits for
 
 
+def endpoints_reader():
+    """How a route's wait reads a revision's endpoints (cluster.endpoints_serving with the stack's connection); one
+    that cannot be read is not waited for, with a warning, as the other readiness reads do."""
+    k8s = pulumi.Config("kubernetes")
+    warned: set[str] = set()
+
+    def read(namespace: str, pods: dict, services: list[str]) -> tuple[int, int]:
+        try:
+            return endpoints_serving(namespace, pods, services, k8s.get("kubeconfig"), k8s.get("context"))
+        except ProbeError as err:
+            if namespace not in warned:
+                warned.add(namespace)
+                pulumi.log.warn(f"could not read the endpoints of {', '.join(services)} ({err}); routes move once "
+                                "the pods are Ready, without that check")
+            return 1, 1
+    return read
+
+
 def rollback_command(app, history: History, cfg: StageConfig, resolution) -> str:
     """The rollback a failure message offers, or "" when it would not be taken: every command printed must work.
 
@@ -464,7 +482,7 @@ def run(root: Path = Path(".")) -> dict:
         pulumi.export("status", failed_view)
         pulumi.export(STATE_OUTPUT, pulumi.Output.secret(recorded))
         raise pulumi.RunError(stopped)
-    application = Application(plan, timeout, applied)
+    application = Application(plan, timeout, applied, endpoints=endpoints_reader())
     done = application.settled(lambda failed: report_failures(plan, cfg, timeout, failed, back))
     outputs = {"status": status(plan, cfg), STATE_OUTPUT: plan.resolution.history.to_json()}
     pulumi.export("status", done.apply(lambda ok: outputs["status"] if ok else failed_view))

@@ -5,7 +5,9 @@ resource's URN stays the same from stage to stage.
 """
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Callable, Optional
 
 import pulumi
@@ -30,7 +32,8 @@ class Application(pulumi.ComponentResource):
     """An OAM Application at one stage of its workflow."""
 
     def __init__(self, plan: Plan, ready_timeout: int, applied: Optional[Applied] = None,
-                 opts: Optional[pulumi.ResourceOptions] = None):
+                 opts: Optional[pulumi.ResourceOptions] = None,
+                 endpoints: Optional[Callable[[str, dict, list[str]], tuple[int, int]]] = None):
         app = plan.app
         self.plan = plan
         super().__init__(APPLICATION, app.name, None, opts)
@@ -39,6 +42,7 @@ class Application(pulumi.ComponentResource):
                   for name, token in plan.tokens.items()}
         self.children: dict[str, pulumi.CustomResource] = {}
         wait = show_duration(ready_timeout)
+        by_key = plan.by_key()
         for desired in ordered(plan.objects):
             opts = pulumi.ResourceOptions(parent=owners.get(desired.owner, self),
                                           depends_on=[self.children[k] for k in desired.depends_on],
@@ -56,10 +60,62 @@ class Application(pulumi.ComponentResource):
                 opts.custom_timeouts = pulumi.CustomTimeouts(create=wait, update=wait)
             if desired.kind == "Job":
                 opts.delete_before_replace = True  # its pod template cannot change: a new one replaces it, same name
-            self.children[desired.key] = _resource(desired, opts)
+            gate = None
+            if endpoints is not None and desired.kind in ROUTES:
+                gate = self._endpoints_gate(desired, by_key, endpoints, ready_timeout)
+            self.children[desired.key] = _resource(desired, opts, gate)
         for owner in owners.values():
             owner.register_outputs({})
         self.register_outputs({})
+
+    def _endpoints_gate(self, route: Desired, by_key: dict[str, Desired],
+                        endpoints: Callable[[str, dict, list[str]], tuple[int, int]],
+                        timeout: int) -> Optional[pulumi.Output]:
+        """What a route waits for once the Deployments it sends to are Ready: their pods listed as ready endpoints
+        of the Services that select them, as istiod reads them (the endpoint controller writes them a moment after
+        the pods are Ready; a route moved in between sends its share to no endpoint: 503 UH).
+
+        None when the route sends to no pods. The wait is an Output the route's metadata resolves through, so the
+        route is applied only after it; a preview does not wait."""
+        waits = []
+        for key in route.depends_on:
+            d = by_key.get(key)
+            if d is None or d.kind not in ("Deployment", "StatefulSet") or not (d.manifest.get("spec") or {}).get(
+                    "replicas"):
+                continue
+            labels = ((d.manifest["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
+            namespace = d.manifest["metadata"].get("namespace", "default")
+            services = [s.manifest["metadata"]["name"] for s in by_key.values() if s.kind == "Service"
+                        and s.manifest["metadata"].get("namespace", "default") == namespace
+                        and _selects((s.manifest.get("spec") or {}).get("selector"), labels)]
+            if services:
+                pods = dict((d.manifest["spec"].get("selector") or {}).get("matchLabels") or labels)
+                waits.append((key, d.manifest["metadata"]["name"], namespace, pods, services))
+        if not waits:
+            return None
+
+        def wait_all() -> bool:
+            deadline = time.monotonic() + timeout
+            for key, name, namespace, pods, services in waits:
+                while True:
+                    ready, served = endpoints(namespace, pods, services)
+                    if ready and served >= ready:
+                        break
+                    if time.monotonic() >= deadline:
+                        message = (f"{route.kind} {route.manifest['metadata']['name']} was not applied: {name}'s "
+                                   f"{ready} Ready pods are {served} ready endpoints of {', '.join(services)} after "
+                                   f"{show_duration(timeout)}; the route moves only once the mesh can reach them")
+                        pulumi.log.error(message)
+                        raise RuntimeError(message)
+                    time.sleep(ENDPOINTS_POLL)
+            return True
+
+        async def gate(_urns) -> bool:
+            if pulumi.runtime.is_dry_run():
+                return True
+            return await asyncio.get_running_loop().run_in_executor(None, wait_all)
+
+        return pulumi.Output.all(*[self.children[key].urn for key, *_ in waits]).apply(gate)
 
     def settled(self, on_failure: Callable[[list[tuple[Desired, Exception]]], None]) -> pulumi.Output[bool]:
         """True once every object of the stage has been applied; False (after ``on_failure``) if any failed.
@@ -140,7 +196,15 @@ def engine_metadata(m: dict) -> dict:
     return {**m["metadata"], "annotations": {**m["metadata"].get("annotations", {}), **extra}}
 
 
-def _resource(d: Desired, opts: pulumi.ResourceOptions) -> pulumi.CustomResource:
+ROUTES = ("VirtualService",)  # the objects that send traffic to pods by subset, whose endpoints istiod reads
+ENDPOINTS_POLL = 0.1  # seconds between two reads of a revision's endpoints
+
+
+def _selects(selector: Optional[dict], labels: dict) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def _resource(d: Desired, opts: pulumi.ResourceOptions, gate: Optional[pulumi.Output] = None) -> pulumi.CustomResource:
     """The object as the provider's resource of its kind: type ``kubernetes:<group/version>:<Kind>``.
 
     Registered as a plain CustomResource with the provider's type and version, exactly the
@@ -149,7 +213,9 @@ def _resource(d: Desired, opts: pulumi.ResourceOptions) -> pulumi.CustomResource
     every pulumi up, for types the manifests do not need.
     """
     m = d.manifest
-    props = {"apiVersion": m["apiVersion"], "kind": m["kind"], "metadata": engine_metadata(m),
+    metadata = engine_metadata(m)
+    props = {"apiVersion": m["apiVersion"], "kind": m["kind"],
+             "metadata": metadata if gate is None else gate.apply(lambda _: metadata),
              **{k: v for k, v in m.items() if k not in ("apiVersion", "kind", "metadata")}}
     extra = pulumi.ResourceOptions(version=k8s_version())
     if (m["apiVersion"], m["kind"]) == ("v1", "Secret"):

@@ -66,6 +66,7 @@ class StageRun:
     # (kind, name) -> what the program told the dry run it knows already: absent, namespace_missing
     known: dict[tuple[str, str], tuple[bool, bool]] = field(default_factory=dict)
     read: list[tuple[str, str]] = field(default_factory=list)  # (kind, name) of each object whose pods were counted
+    endpoints_read: list[tuple] = field(default_factory=list)  # (namespace, pod labels, services) a route waited on
     logs: list[tuple[str, str]] = field(default_factory=list)  # (severity, message) the program logged
 
     @property
@@ -216,6 +217,12 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
         return serving.get(ident, (wanted, wanted, True))
 
     real_readiness, oam_program.readiness = oam_program.readiness, counted
+
+    def endpoints(namespace: str, pods: dict, services: list[str], *_, **__) -> tuple[int, int]:
+        result.endpoints_read.append((namespace, dict(pods), tuple(services)))
+        return 1, 1  # one Ready pod, a ready endpoint of every Service
+
+    real_endpoints, oam_program.endpoints_serving = oam_program.endpoints_serving, endpoints
     real_poll, oam_program.POLL = oam_program.POLL, 0.01
     logged = {name: getattr(pulumi.log, name) for name in ("info", "warn", "error")}
     for name in logged:
@@ -256,6 +263,7 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
         oam_program.read_live = real_read
         oam_program.leave = real_leave
         oam_program.readiness = real_readiness
+        oam_program.endpoints_serving = real_endpoints
         oam_program.POLL = real_poll
         for name, log in logged.items():
             setattr(pulumi.log, name, log)
