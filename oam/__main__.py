@@ -1,4 +1,5 @@
-"""Checks without a cluster: `python -m oam validate FILE...`, `render FILE`, `schema`, `reference`; and
+"""Checks without a cluster: `python -m oam validate FILE...`, `render FILE`, `schema`, `reference`;
+`traffic`, who gets what traffic as Istio computes it (a live namespace, or a stage's render); and
 `advance`, which drives a stack's stages with pulumi up while its gates open by themselves.
 
 validate and render use the same code as `pulumi preview` (reading, the definitions'
@@ -55,6 +56,52 @@ def render(file: str, after: list[str], stage: Optional[int], approve: list[str]
     return 0
 
 
+def traffic(file: Optional[str], after: list[str], stage: Optional[int], approve: list[str],
+            namespace: Optional[str], kubeconfig: Optional[str], context: Optional[str], as_json: bool) -> int:
+    """Who gets what traffic, per host, as Istio computes it: for a live namespace, or for a stage's render (its
+    Deployments' pods taken as Ready). Exit 1 when a call would fail (no route, no cluster, no Ready endpoint)."""
+    from oam import traffic as oracle
+
+    try:
+        binary = oracle.oracle()
+    except oracle.OracleMissing as err:
+        print(err, file=sys.stderr)
+        return 2
+    if file is not None:
+        history = History()
+        try:
+            for earlier in after:
+                history = plan(read_application(Path(earlier), earlier), history,
+                               StageConfig(app=earlier)).resolution.history
+            app = read_application(Path(file), file)
+            p = plan(app, history, StageConfig(app=file, stage=stage, approve=tuple(approve)))
+        except OamError as err:
+            print(err, file=sys.stderr)
+            return 1
+        namespace = namespace or app.namespace
+        objects = oracle.rendered_objects([d.manifest for d in p.objects], namespace)
+    else:
+        from oam.cluster import ProbeError
+
+        namespace = namespace or "default"
+        try:
+            objects = oracle.live_objects(namespace, kubeconfig, context)
+        except ProbeError as err:
+            print(f"cannot read namespace {namespace}: {err}", file=sys.stderr)
+            return 1
+    result = oracle.run(objects, namespace, binary=binary)
+    if as_json:
+        json.dump(result, sys.stdout, indent=2)
+        print()
+    else:
+        for line in oracle.report(result):
+            print(line)
+    bad = oracle.problems(result)
+    for line in bad:
+        print(f"problem: {line}", file=sys.stderr)
+    return 1 if bad else 0
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m oam", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -73,6 +120,18 @@ def main(argv: Optional[list[str]] = None) -> int:
     a.add_argument("--interval", default="10s", help="how often to ask again while a metric gate waits (default 10s)")
     a.add_argument("--cwd", default=".", help="the project directory (default: the current one)")
     a.add_argument("--verbose", action="store_true", help="show the output of every pulumi up")
+    t = sub.add_parser("traffic", help="who gets what traffic, per host, as Istio computes it: a live namespace, "
+                                       "or a stage's render (FILE, with --after, --stage, --approve as render takes them)")
+    t.add_argument("file", nargs="?", metavar="FILE", help="an Application file: its stage's render instead of the "
+                                                          "live namespace")
+    t.add_argument("--after", action="append", default=[], metavar="EARLIER",
+                   help="an Application file the stack applied before (in full); repeat in order")
+    t.add_argument("--stage", type=int, help="run at most this many workflow steps")
+    t.add_argument("--approve", action="append", default=[], metavar="STEP", help="a suspend step approved")
+    t.add_argument("--namespace", "-n", help="the namespace (default: the application's, or default when live)")
+    t.add_argument("--kubeconfig", help="for a live namespace: the kubeconfig (default: KUBECONFIG, ~/.kube/config)")
+    t.add_argument("--context", help="for a live namespace: the kubeconfig context")
+    t.add_argument("--json", action="store_true", help="the oracle's whole answer, as JSON")
     sub.add_parser("schema", help="print the JSON Schema of the Application format (for editors and CI)")
     sub.add_parser("reference", help="print the reference page of every definition (Markdown)")
     args = parser.parse_args(argv)
@@ -80,6 +139,9 @@ def main(argv: Optional[list[str]] = None) -> int:
         return validate(args.files)
     if args.command == "render":
         return render(args.file, args.after, args.stage, args.approve)
+    if args.command == "traffic":
+        return traffic(args.file, args.after, args.stage, args.approve, args.namespace, args.kubeconfig,
+                       args.context, args.json)
     if args.command == "advance":
         from oam.advance import main as advance
 
