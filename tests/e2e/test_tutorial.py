@@ -9,7 +9,8 @@ from typing import Optional
 
 import pytest
 
-from tests.e2e.conftest import Kube, Project, UpResult, make_project
+from oam import traffic as oracle
+from tests.e2e.conftest import Kube, Project, UpResult, follow, make_project
 
 FIRST = "examples/bookinfo/first-deploy.yaml"
 ROLLOUT = "examples/bookinfo/rollout-v2.yaml"
@@ -32,6 +33,23 @@ def state(kube: Kube) -> dict:
     return out
 
 
+def reviews_get(split: dict[str, int]) -> dict:
+    """The traffic of a tutorial stage, as the application files give it: reviews split as the stage weighs it,
+    productpage (through the gateway, and in the mesh), ratings and details whole."""
+    return {("mesh", "reviews"): split, ("mesh", "productpage"): {"productpage": 100},
+            ("mesh", "ratings"): {"ratings": 100}, ("mesh", "details"): {"details": 100},
+            ("gateway", GATEWAY_HOST): {"productpage": 100}}
+
+
+GATEWAY_HOST = "anyhost.example"  # any host: the istio-gateway trait's hosts in first-deploy.yaml are "*"
+
+
+def assert_stage_traffic(kube: Kube, split: dict[str, int]) -> None:
+    """A stage's traffic as Istio's config generation routes it, then through a real Envoy with those routes."""
+    kube.assert_traffic(reviews_get(split))
+    kube.assert_envoy(reviews_get(split))
+
+
 def assert_others_unchanged(kube: Kube) -> None:
     for name in ("productpage", "ratings", "details"):
         d = kube.get("deployment", name)
@@ -45,14 +63,20 @@ def assert_others_unchanged(kube: Kube) -> None:
 
 
 def assert_converged(project: Project, up: UpResult, kube: Optional[Kube] = None) -> None:
-    """The update succeeded without a replacement, a preview finds nothing to do, and Istio finds no error."""
+    """The update succeeded without a replacement, a preview finds nothing to do, Istio finds no error, and no
+    call fails as Istio's config generation routes it (every weight on a cluster with Ready endpoints)."""
     assert up.ok, up.output
     replaced = {n: op for n, op in up.ops().items() if "replace" in op}
     assert not replaced, f"replacements: {replaced}"
     preview = project.preview_no_changes()
     assert preview.returncode == 0, preview.stdout + preview.stderr
+    # Every namespace the update changed routes every call to Ready pods, as Istio's config generation has it.
+    for namespace, answer in up.traffic.items():
+        bad = oracle.problems(answer)
+        assert not bad, f"traffic in {namespace} once the update ended: " + "; ".join(bad)
     if kube is not None:
         kube.assert_istio_agrees()
+        kube.assert_traffic()
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +92,7 @@ def test_1_first_deploy(project: Project, kube: Kube):
     assert_converged(project, up, kube)
     assert state(kube) == {"reviews-v1": (2, 2), "reviews-v2": None, "routes": {"reviews-v1": 100},
                            "subsets": ["reviews-v1"]}
+    assert_stage_traffic(kube, {"reviews-v1": 100})
     assert_others_unchanged(kube)
     assert up.finished_before_started(V1, VS)
     assert up.finished_before_started(DR, VS)
@@ -83,6 +108,9 @@ def test_2_rollout_stops_at_the_gate(project: Project, kube: Kube):
     assert_converged(project, up, kube)
     assert state(kube) == {"reviews-v1": (1, 1), "reviews-v2": (1, 1),
                            "routes": {"reviews-v1": 90, "reviews-v2": 10}, "subsets": ["reviews-v1", "reviews-v2"]}
+    assert_stage_traffic(kube, {"reviews-v1": 90, "reviews-v2": 10})
+    # Every routing state the update passed through, in order, into a running Envoy under requests: none fails.
+    up.replay_in_envoy("default", reviews_get({"reviews-v1": 90, "reviews-v2": 10}))
     assert_others_unchanged(kube)
     # Safety order: new pods ready and new subset in place before the route, old pods after it.
     assert up.finished_before_started(V2, VS)
@@ -106,12 +134,13 @@ def test_3_stage_beyond_the_gate_fails_and_changes_nothing(project: Project, kub
 
 
 def test_4_approval_completes_the_rollout(project: Project, kube: Kube):
-    project.config(approve="manual-approval")
-    up = project.up("approved")
+    up = follow(project, project.status()["reviews"]["next"], "approved")  # as printed: approve, then pulumi up
     assert_converged(project, up, kube)
     # reviews-v1 keeps a Deployment at 0 pods; its subset, which would select no pods, goes after the route.
     assert state(kube) == {"reviews-v1": (0, 0), "reviews-v2": (2, 2), "routes": {"reviews-v2": 100},
                            "subsets": ["reviews-v2"]}
+    assert_stage_traffic(kube, {"reviews-v2": 100})
+    up.replay_in_envoy("default", reviews_get({"reviews-v2": 100}))
     assert up.finished_before_started(V2, VS)
     assert up.finished_before_started(VS, V1)
     assert up.ops()[DR] == "update" and up.first("pre", DR) > up.first("outputs", VS)
@@ -123,6 +152,7 @@ def test_5_going_back_one_stage(project: Project, kube: Kube):
     up = project.up("back-to-stage-1")
     assert_converged(project, up, kube)
     assert state(kube)["routes"] == {"reviews-v1": 90, "reviews-v2": 10}
+    assert_stage_traffic(kube, {"reviews-v1": 90, "reviews-v2": 10})
     assert state(kube)["reviews-v1"] == (1, 1)
     assert up.finished_before_started(V1, VS)
     assert up.finished_before_started(DR, VS)
@@ -130,6 +160,7 @@ def test_5_going_back_one_stage(project: Project, kube: Kube):
     project.config(stage=None)
     assert_converged(project, project.up("forward-again"), kube)
     assert state(kube)["routes"] == {"reviews-v2": 100}
+    assert_stage_traffic(kube, {"reviews-v2": 100})
 
 
 def test_6_rollback_file(project: Project, kube: Kube):
@@ -138,6 +169,8 @@ def test_6_rollback_file(project: Project, kube: Kube):
     assert_converged(project, up, kube)
     assert state(kube) == {"reviews-v1": (2, 2), "reviews-v2": None, "routes": {"reviews-v1": 100},
                            "subsets": ["reviews-v1"]}
+    assert_stage_traffic(kube, {"reviews-v1": 100})
+    up.replay_in_envoy("default", reviews_get({"reviews-v1": 100}))
     assert up.finished_before_started(V1, VS)
     # One update cannot add reviews-v1's subset to the rule before the route and drop reviews-v2's
     # after it: reviews-v1's subset gets a rule of its own first; reviews-v2's pods and the rule that
@@ -159,6 +192,7 @@ def test_7_leftover_approval_does_not_pass_the_next_gate(project: Project, kube:
     up = project.up("retry-release-3")
     assert_converged(project, up, kube)
     assert state(kube)["routes"] == {"reviews-v1": 90, "reviews-v2": 10}
+    assert_stage_traffic(kube, {"reviews-v1": 90, "reviews-v2": 10})
 
 
 def test_8_rollback_by_config(project: Project, kube: Kube):
@@ -167,6 +201,7 @@ def test_8_rollback_by_config(project: Project, kube: Kube):
     assert_converged(project, up, kube)
     assert state(kube) == {"reviews-v1": (2, 2), "reviews-v2": None, "routes": {"reviews-v1": 100},
                            "subsets": ["reviews-v1"]}
+    assert_stage_traffic(kube, {"reviews-v1": 100})
     assert project.status()["reviews"]["phase"] == "rolled back"
     project.config(rollback=None)
 
