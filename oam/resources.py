@@ -13,7 +13,7 @@ from typing import Callable, Optional
 import pulumi
 from pulumi_kubernetes._utilities import get_version as k8s_version
 
-from oam.applied import Applied
+from oam.applied import Applied, route_weights
 from oam.durations import show_duration
 from oam.render import Plan
 from oam.stage import Desired
@@ -62,7 +62,8 @@ class Application(pulumi.ComponentResource):
                 opts.delete_before_replace = True  # its pod template cannot change: a new one replaces it, same name
             gate = None
             if endpoints is not None and desired.kind in ROUTES:
-                gate = self._endpoints_gate(desired, by_key, endpoints, ready_timeout)
+                gate = self._endpoints_gate(desired, by_key, endpoints, ready_timeout,
+                                            (applied or Applied()).weights.get(desired.key, {}))
             self.children[desired.key] = _resource(desired, opts, gate)
         for owner in owners.values():
             owner.register_outputs({})
@@ -70,19 +71,23 @@ class Application(pulumi.ComponentResource):
 
     def _endpoints_gate(self, route: Desired, by_key: dict[str, Desired],
                         endpoints: Callable[[str, dict, list[str]], tuple[int, int]],
-                        timeout: int) -> Optional[pulumi.Output]:
+                        timeout: int, was: dict[str, int]) -> Optional[pulumi.Output]:
         """What a route waits for once the Deployments it sends to are Ready: their pods listed as ready endpoints
         of the Services that select them, as istiod reads them (the endpoint controller writes them a moment after
         the pods are Ready; a route moved in between sends its share to no endpoint: 503 UH).
 
-        None when the route sends to no pods. The wait is an Output the route's metadata resolves through, so the
-        route is applied only after it; a preview does not wait."""
+        Only the revisions whose share the route raises (``was``: the weights the stack applied last) are waited
+        for: one whose share stays serves as it did. None when there is none. The wait is an Output the route's
+        metadata resolves through, so the route is applied only after it; a preview does not wait."""
+        now = route_weights(route.manifest)
         waits = []
         for key in route.depends_on:
             d = by_key.get(key)
             if d is None or d.kind not in ("Deployment", "StatefulSet") or not (d.manifest.get("spec") or {}).get(
                     "replicas"):
                 continue
+            if now.get(d.revision, 0) <= was.get(d.revision, 0):
+                continue  # its share does not grow
             labels = ((d.manifest["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
             namespace = d.manifest["metadata"].get("namespace", "default")
             services = [s.manifest["metadata"]["name"] for s in by_key.values() if s.kind == "Service"

@@ -5,12 +5,14 @@ outputs, except where the status output itself is the thing under test.
 """
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Optional
 
 import pytest
 
 from oam import traffic as oracle
-from tests.e2e.conftest import Kube, Project, UpResult, follow, make_project
+from tests.e2e.conftest import JUDGE, ROOT, Kube, Project, UpResult, follow, make_project
 
 FIRST = "examples/bookinfo/first-deploy.yaml"
 ROLLOUT = "examples/bookinfo/rollout-v2.yaml"
@@ -111,6 +113,14 @@ def test_2_rollout_stops_at_the_gate(project: Project, kube: Kube):
     assert_stage_traffic(kube, {"reviews-v1": 90, "reviews-v2": 10})
     # Every routing state the update passed through, in order, into a running Envoy under requests: none fails.
     up.replay_in_envoy("default", reviews_get({"reviews-v1": 90, "reviews-v2": 10}))
+    # What a user sees, as the README shows it: python -m oam traffic on the live namespace.
+    env = {**kube.env, oracle.ORACLE_ENV: JUDGE[0].binary}
+    shown = subprocess.run([sys.executable, "-m", "oam", "traffic"], cwd=ROOT, env=env, capture_output=True,
+                           text=True, timeout=120)
+    assert shown.returncode == 0, shown.stderr
+    assert "reviews.default:9080  mesh: reviews-v1 90% (1 Ready), reviews-v2 10% (1 Ready)" in shown.stdout.splitlines()
+    assert ("anyhost.example:80 /productpage,/static,/login,/api/v1/products  gateway: productpage 100% (1 Ready)"
+            in shown.stdout.splitlines()), shown.stdout
     assert_others_unchanged(kube)
     # Safety order: new pods ready and new subset in place before the route, old pods after it.
     assert up.finished_before_started(V2, VS)

@@ -131,7 +131,11 @@ def test_a_route_waits_for_the_endpoints_of_the_pods_it_sends_to():
             for ns, pods, services in first.endpoints_read]
     rollout = run_stage({"app": ROLLOUT}, first)
     revisions = {pods.get("app.oam.dev/revision") for _, pods, _ in rollout.endpoints_read}
-    assert "reviews-v2" in revisions
+    # Only the revision whose share grows: reviews-v2 from 0 to 10%; reviews-v1 goes from 100 to 90%.
+    assert revisions == {"reviews-v2"}
+    # The same stage again: no share grows, nothing is read (pods that lost their readiness do not hold it up).
+    again = run_stage({"app": ROLLOUT}, rollout)
+    assert again.error is None and again.endpoints_read == []
     # A preview reads nothing.
     preview = run_stage({"app": ROLLOUT}, first, preview=True)
     assert preview.endpoints_read == []
