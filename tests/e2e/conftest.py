@@ -98,6 +98,9 @@ class TrafficTally:
     requests: int = 0  # requests sent through Envoy
     splits: list = field(default_factory=list)  # (call, requests, observed, expected) of each split checked
     replayed: int = 0  # transitions replayed into Envoy under load
+    seconds: float = 0.0  # wall time the traffic checks added: recording's settle, the oracle, Envoy
+    oracle_states: int = 0  # distinct states the oracle judged for the recordings
+    oracle_seconds: float = 0.0
 
 
 TALLY = TrafficTally()
@@ -183,15 +186,18 @@ def judge() -> Judge:
     bin_dir = _sh(["bash", str(TOOLS / "build-traffic.sh")]).strip().splitlines()[-1]
     JUDGE[:] = [Judge(f"{bin_dir}/oam-traffic")]
     yield JUDGE[0]
+    TALLY.oracle_states, TALLY.oracle_seconds = JUDGE[0].checked, JUDGE[0].seconds
     JUDGE.clear()
 
 
 def pytest_terminal_summary(terminalreporter):
     if TALLY.transitions or TALLY.stages:
-        j = JUDGE[0] if JUDGE else None
+        checked, seconds = (JUDGE[0].checked, JUDGE[0].seconds) if JUDGE else (TALLY.oracle_states,
+                                                                                TALLY.oracle_seconds)
         terminalreporter.write_line(
             f"traffic: {TALLY.transitions} transitions recorded ({TALLY.states} routing states), {TALLY.stages} live "
-            f"stages checked" + (f"; the oracle judged {j.checked} distinct states in {j.seconds:.1f} s" if j else ""))
+            f"stages checked; the oracle judged {checked} distinct states of the recordings in {seconds:.1f} s; "
+            f"the traffic checks took {TALLY.seconds:.1f} s of wall time in all")
         terminalreporter.write_line(f"traffic: {TALLY.requests} requests through Envoy, {len(TALLY.splits)} splits "
                                     f"checked, {TALLY.replayed} transitions replayed under load")
         for where, n, counts, want in TALLY.splits:
@@ -259,9 +265,13 @@ class Kube:
     def traffic(self) -> dict:
         """Who gets what traffic in the live namespace, as Istio's config generation has it (the oracle)."""
         assert JUDGE, "the traffic oracle is not built (the judge fixture)"
+        start = time.monotonic()
         objects = oracle.live_objects(self.namespace, self.env["KUBECONFIG"])
         TALLY.stages += 1
-        return oracle.run(objects, self.namespace, binary=JUDGE[0].binary)
+        try:
+            return oracle.run(objects, self.namespace, binary=JUDGE[0].binary)
+        finally:
+            TALLY.seconds += time.monotonic() - start
 
     def assert_traffic(self, expected: Optional[dict[tuple[str, str], dict[str, int]]] = None) -> dict:
         """No call fails in the live namespace (a route to nothing, a weight on a cluster without a Ready
@@ -284,11 +294,13 @@ class Kube:
         mesh and the first gateway host, 200 on the others; the split must fall within a 99.9% binomial interval of
         the weights (0 and 100 exactly), with no answer but a backend's 2xx."""
         assert ENVOY, "Envoy is not installed (the envoy fixture)"
+        start = time.monotonic()
         answer = oracle.run(oracle.live_objects(self.namespace, self.env["KUBECONFIG"]), self.namespace, envoy=True,
                             binary=JUDGE[0].binary)
         report = replay_into_envoy(ENVOY[0], [answer], expected, many=many)
         TALLY.requests += report["requests"]
         TALLY.splits += report["splits"]
+        TALLY.seconds += time.monotonic() - start
         return report
 
     def assert_istio_agrees(self) -> None:
@@ -332,11 +344,13 @@ class UpResult:
     def replay_in_envoy(self, namespace: str, expected: dict[tuple[str, str], dict[str, int]]) -> dict:
         """This update's recorded routing states in ``namespace``, in order, loaded into a running Envoy while
         requests run on every call of ``expected``: not one may fail."""
+        start = time.monotonic()
         states = self.recording.states[namespace]
         answers = oracle.run_states(states, namespace, envoy=True, binary=JUDGE[0].binary)
         report = replay_into_envoy(ENVOY[0], answers, expected, under_load=True)
         TALLY.replayed += 1
         TALLY.requests += report["requests"]
+        TALLY.seconds += time.monotonic() - start
         return {**report, "states": len(states)}
 
     @property
@@ -407,11 +421,15 @@ class Project:
             proc = self.pulumi("up", "--yes", "--skip-preview", "--json", *extra, check=False)
         finally:
             seconds = time.monotonic() - start
+            checking = time.monotonic()
             recording = recorder.stop() if recorder else None
         self.durations.append((label, seconds))
         n = len(self.durations)
         (self.dir / f"events-{n}.jsonl").write_text(proc.stdout)
-        final = self.judge_transition(recording, label, n) if recording is not None else {}
+        try:
+            final = self.judge_transition(recording, label, n) if recording is not None else {}
+        finally:
+            TALLY.seconds += time.monotonic() - checking
         return UpResult(proc, parse_events(proc.stdout), seconds, final, recording)
 
     def judge_transition(self, recording, label: str, n: int) -> dict[str, dict]:
