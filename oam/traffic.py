@@ -17,6 +17,7 @@ import ipaddress
 import json
 import os
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Optional
@@ -51,16 +52,20 @@ def oracle() -> str:
         return explicit
     proc = subprocess.run(["bash", str(BUILD), "--check"], capture_output=True, text=True)
     if proc.returncode != 0:
-        raise OracleMissing("the traffic oracle is not built; build it (once, about a minute with istioctl's build "
-                            f"cache, several without) with: bash {os.path.relpath(BUILD)}")
+        raise OracleMissing("the traffic oracle is not built; build it (once: about 7 minutes on 2 cores with empty Go "
+                            f"caches, with istioctl) with: bash {os.path.relpath(BUILD)}")
     return str(Path(proc.stdout.strip().splitlines()[-1]) / "oam-traffic")
 
 
-def _keep(obj: dict) -> dict:
-    """An object without what the oracle does not read (managed fields, status of all but pods)."""
+def listed(kind: str, item: dict) -> dict:
+    """An object as a list or a watch of ``kind`` gives it (without kind and apiVersion), whole again and without
+    what the oracle does not read (managed fields, the status of all but pods)."""
+    obj = {"apiVersion": ROUTING_KINDS[kind][0], "kind": kind, **item}
     meta = dict(obj.get("metadata") or {})
     meta.pop("managedFields", None)
-    meta.get("annotations", {}).pop("kubectl.kubernetes.io/last-applied-configuration", None)
+    if "annotations" in meta:  # a copy: the caller's object stays as it is
+        meta["annotations"] = {k: v for k, v in meta["annotations"].items()
+                               if k != "kubectl.kubernetes.io/last-applied-configuration"}
     out = {**obj, "metadata": meta}
     if obj.get("kind") != "Pod":
         out.pop("status", None)
@@ -70,10 +75,10 @@ def _keep(obj: dict) -> dict:
 def live_objects(namespace: str, kubeconfig: Optional[str] = None, context: Optional[str] = None) -> list[dict]:
     """The routing objects of a live namespace, read from the API server."""
     out: list[dict] = []
-    for kind, (api_version, path) in ROUTING_KINDS.items():
-        listed = cluster.get(path.format(ns=namespace), kubeconfig, context) or {}
-        for item in listed.get("items") or ():
-            out.append(_keep({"apiVersion": api_version, "kind": kind, **item}))
+    for kind, (_, path) in ROUTING_KINDS.items():
+        body = cluster.get(path.format(ns=namespace), kubeconfig, context) or {}
+        for item in body.get("items") or ():
+            out.append(listed(kind, item))
     return out
 
 
@@ -212,8 +217,6 @@ def run(objects: list[dict], namespace: str, envoy: bool = False, binary: Option
 def run_states(states: list[list[dict]], namespace: str, envoy: bool = False,
                binary: Optional[str] = None) -> list[dict]:
     """The oracle's answers for several sets of objects, in one process."""
-    import tempfile
-
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(states, f)
         path = f.name

@@ -63,26 +63,26 @@ class Recorder:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> "Recorder":
-        for kind, (api_version, path) in oracle.ROUTING_KINDS.items():
+        for kind, (_, path) in oracle.ROUTING_KINDS.items():
             path = path.replace("/namespaces/{ns}", "")
             listed = cluster.get(path, self.kubeconfig, self.context) or {}
             for item in listed.get("items") or ():
-                obj = oracle._keep({"apiVersion": api_version, "kind": kind, **item})
+                obj = oracle.listed(kind, item)
                 self._initial[_key(obj)] = obj
             watch = cluster.Watch(path, listed["metadata"]["resourceVersion"], self.kubeconfig, self.context)
             self._watches.append(watch)
-            thread = threading.Thread(target=self._follow, args=(kind, api_version, watch), daemon=True)
+            thread = threading.Thread(target=self._follow, args=(kind, watch), daemon=True)
             thread.start()
             self._threads.append(thread)
         return self
 
-    def _follow(self, kind: str, api_version: str, watch) -> None:
+    def _follow(self, kind: str, watch) -> None:
         for type_, obj in watch.events():
             if type_ not in ("ADDED", "MODIFIED", "DELETED"):
                 continue
             rv = int(obj["metadata"]["resourceVersion"])
             with self._lock:
-                self._events.append((rv, type_, kind, oracle._keep({"apiVersion": api_version, "kind": kind, **obj})))
+                self._events.append((rv, type_, kind, oracle.listed(kind, obj)))
 
     def stop(self, settle: float = 0.5) -> Recording:
         time.sleep(settle)  # what the server sent just before the update ended is read
