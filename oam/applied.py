@@ -14,6 +14,18 @@ from typing import Any, Optional
 
 # The kinds whose objects the program never lets the provider replace (see render's check of replacements).
 INPUTS_KEPT = ("Deployment", "StatefulSet", "DaemonSet", "Service", "PersistentVolumeClaim")
+LOCAL = "local"  # the stack's own cluster (oam.config.LOCAL)
+
+
+def in_cluster(cluster: str, key: str) -> str:
+    """The Pulumi name of an object named ``key`` in one cluster: the local cluster's keep their names, another
+    cluster's start with its name and a slash."""
+    return key if cluster in ("", LOCAL) else f"{cluster}/{key}"
+
+
+def cluster_of(key: str) -> str:
+    """The cluster of an object by its Pulumi name (see in_cluster)."""
+    return key.split("/", 1)[0] if "/" in key else LOCAL
 
 
 @dataclass
@@ -33,11 +45,13 @@ class Applied:
     components: dict[str, str] = field(default_factory=dict)  # component resource name -> URN, from the stack
     # key -> the manifest the object was last applied from, for the kinds whose replacement the program refuses
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    manifests: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)  # key -> as read
     _by_object: Optional[dict[tuple, list[str]]] = field(default=None, repr=False, compare=False)
 
     def add(self, key: str, manifest: dict[str, Any]) -> None:
         self._by_object = None
         self.keys.add(key)
+        self.manifests[key] = manifest
         meta = manifest.get("metadata") or {}
         self.objects[key] = (manifest.get("apiVersion"), manifest.get("kind"), meta.get("namespace") or None,
                              meta.get("name"))
@@ -88,6 +102,22 @@ class Applied:
                     out.inputs[key] = outputs["__inputs"]  # the provider keeps what it was given next to the live object
         return out
 
+    def of_cluster(self, cluster: str) -> "Applied":
+        """What the stack holds in one cluster, named as in a stack of that cluster alone (see in_cluster)."""
+        out = Applied()
+        prefix = "" if cluster == LOCAL else f"{cluster}/"
+        for key in sorted(self.keys):
+            if cluster_of(key) != cluster:
+                continue
+            name = key[len(prefix):]
+            out.add(name, self.manifests.get(key) or _bare(self.objects[key]))
+            if key in self.inputs:
+                out.inputs[name] = self.inputs[key]
+            if key in self.urns:
+                out.urns[name] = self.urns[key]
+        out.components = {name[len(prefix):]: urn for name, urn in self.components.items() if cluster_of(name) == cluster}
+        return out
+
     def held_as(self, key: str, manifest: dict[str, Any], planned: set[str]) -> Optional[str]:
         """The Pulumi resource name under which the stack holds the object ``manifest`` is, to be registered as
         ``key``: ``key`` itself, or the resource it was before that the stage (``planned``) no longer has (a
@@ -96,22 +126,23 @@ class Applied:
         The same object: the same API group, kind, namespace and name, whatever version of its API either is
         written in (the provider's own classes take every version of a kind as one).
         """
-        held = self._held().get(same_object(manifest), [])
+        held = self._held().get((cluster_of(key), *same_object(manifest)), [])
         if len(held) != 1 or (held[0] != key and held[0] in planned):
             return None  # new, held twice, or still another resource's
         return held[0]
 
     def held_twice(self) -> dict[tuple, list[str]]:
         """Objects two Pulumi resources of the stack hold (an earlier version could make one twice): the object
-        (``same_object``) -> their keys."""
+        (its cluster, then ``same_object``) -> their keys."""
         return {ident: keys for ident, keys in self._held().items() if len(keys) > 1}
 
     def _held(self) -> dict[tuple, list[str]]:
-        """The object (``same_object``) -> the keys of the resources that hold it, in order."""
+        """The object (its cluster, then ``same_object``) -> the keys of the resources that hold it, in order."""
         if self._by_object is None:
             self._by_object = {}
             for key, (api_version, kind, namespace, name) in sorted(self.objects.items()):
-                self._by_object.setdefault(_same(api_version, kind, namespace, name), []).append(key)
+                self._by_object.setdefault((cluster_of(key), *_same(api_version, kind, namespace, name)),
+                                           []).append(key)
         return self._by_object
 
 
@@ -139,3 +170,8 @@ def same_object(manifest: dict[str, Any]) -> tuple:
     """What makes two manifests the same object of the cluster: API group, kind, namespace, name (any version)."""
     meta = manifest.get("metadata") or {}
     return _same(manifest.get("apiVersion"), manifest.get("kind"), meta.get("namespace"), meta.get("name"))
+
+
+def _bare(ident: tuple) -> dict[str, Any]:
+    api_version, kind, namespace, name = ident
+    return {"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": namespace}}

@@ -1,5 +1,5 @@
-"""The stack config keys (app, stage, approve, rollback, readyTimeout, sidecarInjection, prometheusUrl, retry),
-checked once at the entry point."""
+"""The stack config keys (app, stage, approve, rollback, readyTimeout, sidecarInjection, prometheusUrl, retry,
+clusters), checked once at the entry point."""
 from __future__ import annotations
 
 import json
@@ -13,7 +13,26 @@ from oam.errors import ConfigError, Problem
 from oam.loader import closest
 
 DEFAULT_READY_TIMEOUT = 300
-KEYS = ("app", "stage", "approve", "rollback", "readyTimeout", "sidecarInjection", "prometheusUrl", "retry")
+KEYS = ("app", "stage", "approve", "rollback", "readyTimeout", "sidecarInjection", "prometheusUrl", "retry", "clusters")
+LOCAL = "local"  # KubeVela's name for the cluster it runs in: here, the stack's own Kubernetes provider
+CLUSTER_FIELDS = ("kubeconfig", "context", "labels", "prometheusUrl")
+CLUSTER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """One cluster that Applications name: how to reach it, its labels (for clusterLabelSelector), its Prometheus.
+    ``local`` has no connection of its own: it is the stack's Kubernetes provider (kubernetes:kubeconfig)."""
+
+    name: str
+    kubeconfig: Optional[str] = None  # a path (~ expanded) or the kubeconfig's contents
+    context: Optional[str] = None
+    labels: tuple[tuple[str, str], ...] = ()
+    prometheus_url: Optional[str] = None
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        return dict(self.labels)
 
 
 @dataclass(frozen=True)
@@ -26,6 +45,9 @@ class StageConfig:
     sidecar_injection: bool = True  # a namespace this stack creates is labelled for Istio's sidecar injection
     prometheus_url: Optional[str] = None  # where metric gates query, unless a step names its own endpoint
     retry: Optional[int] = None  # the release a metric gate rolled back, to try again
+    # The clusters Applications may name (config key clusters), by name; None when not known (a check without a
+    # stack: any name is taken as given). ``local`` is always known.
+    clusters: Optional[dict[str, ClusterConfig]] = None
     project: str = "oam-delivery"
     stack_file: str = "Pulumi.dev.yaml"
     lines: dict[str, int] = field(default_factory=dict)
@@ -141,9 +163,74 @@ def read_stage_config(get: Callable[[str], Optional[Any]], project: str, stack_f
                                                   f"(got {raw!r})", "pulumi stack output status shows it; "
                                                                     "pulumi config rm retry"))
 
+    clusters = read_clusters(get("clusters"), base, problems)
+
     if problems:
         raise ConfigError(problems)
     return StageConfig(app=str(app), stage=stage, approve=tuple(approve), rollback=rollback,
                        ready_timeout=ready_timeout, sidecar_injection=sidecar_injection,
-                       prometheus_url=prometheus_url, retry=retry,
+                       prometheus_url=prometheus_url, retry=retry, clusters=clusters,
                        project=project, stack_file=display, lines=lines)
+
+
+def read_clusters(raw: Any, base: StageConfig, problems: list) -> dict[str, ClusterConfig]:
+    """The ``clusters`` key: cluster name -> {kubeconfig, context, labels, prometheusUrl} (set with
+    ``pulumi config set --path 'clusters.NAME.FIELD' VALUE``); ``local`` is always there."""
+    out = {LOCAL: ClusterConfig(LOCAL)}
+    if raw in (None, ""):
+        return out
+    value = raw
+    if isinstance(raw, str):
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = None
+    if not isinstance(value, dict):
+        problems.append(base.problem("clusters", f"must be a map of cluster names to their settings (got {str(raw)[:60]!r})",
+                                     "pulumi config set --path 'clusters.prod.kubeconfig' ~/.kube/prod"))
+        return out
+    for name, entry in value.items():
+        where = f"clusters.{name}"
+        if not CLUSTER_NAME.match(str(name)):
+            problems.append(base.problem("clusters", f"{where}: a cluster name must be a DNS label (lower case letters, "
+                                                     "digits and '-')", "rename it, as the Applications name it"))
+            continue
+        if not isinstance(entry, dict):
+            problems.append(base.problem("clusters", f"{where}: must be a map of kubeconfig, context, labels and "
+                                                     f"prometheusUrl (got {str(entry)[:60]!r})",
+                                         f"pulumi config set --path '{where}.kubeconfig' PATH"))
+            continue
+        for key in entry:
+            if key not in CLUSTER_FIELDS:
+                problems.append(base.problem("clusters", f"{where}.{key}: is not a setting of a cluster",
+                                             closest(str(key), CLUSTER_FIELDS)))
+        strings = {}
+        for key in ("kubeconfig", "context", "prometheusUrl"):
+            given = entry.get(key)
+            if given in (None, ""):
+                continue
+            if not isinstance(given, str):
+                problems.append(base.problem("clusters", f"{where}.{key}: must be a string (got {given!r})"))
+                continue
+            strings[key] = given.strip()
+        labels = entry.get("labels") or {}
+        if not isinstance(labels, dict) or not all(isinstance(v, (str, int, float, bool)) for v in labels.values()):
+            problems.append(base.problem("clusters", f"{where}.labels: must be a map of label names to values",
+                                         f"pulumi config set --path '{where}.labels.region' eu"))
+            labels = {}
+        url = strings.get("prometheusUrl")
+        if url is not None and not re.match(r"^https?://[^\s/]+", url):
+            problems.append(base.problem("clusters", f"{where}.prometheusUrl: must be an http:// or https:// address "
+                                                     f"(got {url!r})"))
+        if name == LOCAL and ("kubeconfig" in strings or "context" in strings):
+            problems.append(base.problem("clusters", f"{where}: '{LOCAL}' is the stack's own Kubernetes provider; "
+                                                     "its connection is kubernetes:kubeconfig and kubernetes:context",
+                                         f"pulumi config rm --path '{where}.kubeconfig', and set "
+                                         "kubernetes:kubeconfig instead"))
+        kubeconfig = strings.get("kubeconfig")
+        if kubeconfig is not None and "\n" not in kubeconfig:
+            kubeconfig = str(Path(kubeconfig).expanduser())
+        out[str(name)] = ClusterConfig(str(name), kubeconfig, strings.get("context"),
+                                       tuple(sorted((str(k), str(v).lower() if isinstance(v, bool) else str(v))
+                                                    for k, v in labels.items())), url)
+    return out

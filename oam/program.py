@@ -24,9 +24,9 @@ import pulumi
 from pulumi.runtime import rpc
 
 from oam import cluster
-from oam.applied import Applied, route_weights, same_object
+from oam.applied import Applied, cluster_of, in_cluster, route_weights, same_object
 from oam.cluster import ProbeError, dry_run, endpoints_serving, labels_by_name, namespace_labels, readiness
-from oam.config import StageConfig, read_stage_config
+from oam.config import LOCAL, StageConfig, read_stage_config
 from oam.durations import show_duration
 from oam.context import NAME_LABEL
 from oam.errors import ApplicationError, OamError
@@ -102,8 +102,43 @@ def unwrap(value):
 INJECTION = "istio-injection"
 
 
+def connection(cfg: StageConfig, cluster: str = LOCAL) -> tuple[Optional[str], Optional[str]]:
+    """(kubeconfig, context) of a cluster: the stack's Kubernetes provider settings for the local one, its entry of
+    the clusters config for another."""
+    if cluster in ("", LOCAL):
+        k8s = pulumi.Config("kubernetes")
+        return k8s.get("kubeconfig"), k8s.get("context")
+    known = (cfg.clusters or {})[cluster]
+    return known.kubeconfig, known.context
+
+
+def unreachable(cfg: StageConfig, clusters: list[str]) -> list[str]:
+    """Before anything is changed anywhere: each cluster other than the local one that the stage deploys to must
+    answer. One line per cluster that does not, naming it and what failed."""
+    def ask(name: str) -> Optional[str]:
+        kubeconfig, context = connection(cfg, name)
+        try:
+            probe_cluster(kubeconfig, context)
+            return None
+        except ProbeError as err:
+            how = ", ".join(x for x in (f"kubeconfig {kubeconfig}" if kubeconfig and "\n" not in kubeconfig else "",
+                                        f"context {context}" if context else "") if x)
+            return f"cluster '{name}' cannot be reached ({how or 'default kubeconfig'}): {err}"
+    others = [c for c in dict.fromkeys(clusters) if c not in ("", LOCAL)]
+    if not others:
+        return []
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return [line for line in pool.map(ask, others) if line]
+
+
+def probe_cluster(kubeconfig: Optional[str], context: Optional[str]) -> None:
+    """Whether the API server answers (its version); a ProbeError when it does not."""
+    if cluster.get("/version", kubeconfig, context, timeout=10) is None:
+        raise ProbeError("the API server has no /version")
+
+
 def namespace_to_manage(app, namespace: str, applied: Applied, cfg: StageConfig,
-                        pods: bool = True) -> Optional[dict[str, str]]:
+                        pods: bool = True, where: str = LOCAL) -> Optional[dict[str, str]]:
     """The labels of the namespace this stack creates or keeps; None when it is someone else's.
 
     A namespace that does not exist is created (labelled for sidecar injection unless
@@ -112,28 +147,27 @@ def namespace_to_manage(app, namespace: str, applied: Applied, cfg: StageConfig,
     (then no weight applies).
     """
     labels = {INJECTION: "enabled"} if cfg.sidecar_injection else {}
-    if namespace_key(app, namespace) in applied.namespaces:
+    if in_cluster(where, namespace_key(app, namespace)) in applied.namespaces:
         return labels
-    k8s = pulumi.Config("kubernetes")
+    of = f" of cluster '{where}'" if where != LOCAL else ""
     try:
-        found = namespace_labels(namespace, k8s.get("kubeconfig"), k8s.get("context"))
+        found = namespace_labels(namespace, *connection(cfg, where))
     except ProbeError as err:
-        pulumi.log.warn(f"could not check namespace '{namespace}' ({err}); it is taken to exist")
+        pulumi.log.warn(f"could not check namespace '{namespace}'{of} ({err}); it is taken to exist")
         return None
     if found is None:
         return labels
     if pods and found.get(INJECTION) != "enabled" and "istio.io/rev" not in found:
-        pulumi.log.warn(f"namespace '{namespace}' is not labelled for Istio sidecar injection: its pods get no "
+        pulumi.log.warn(f"namespace '{namespace}'{of} is not labelled for Istio sidecar injection: its pods get no "
                         f"sidecar and the route weights do not apply to their traffic; to enable it: "
                         f"kubectl label namespace {namespace} {INJECTION}=enabled (then restart the pods)")
     return None
 
 
-def held_by_cluster(plan: Plan, applied: Applied) -> Optional[dict[str, Optional[dict[str, str]]]]:
+def held_by_cluster(plan: Plan, applied: Applied, cfg: StageConfig) -> Optional[dict[str, Optional[dict[str, str]]]]:
     """The stage's new objects (not held by the stack), each with the labels of the object of its kind, namespace
     and name that the cluster holds, or None when it holds none; one list per kind and namespace. None when the
     cluster could not be listed."""
-    k8s = pulumi.Config("kubernetes")
     found: dict[tuple, dict[str, dict[str, str]]] = {}
     held: dict[str, Optional[dict[str, str]]] = {}
     for d in plan.objects:
@@ -141,14 +175,14 @@ def held_by_cluster(plan: Plan, applied: Applied) -> Optional[dict[str, Optional
             continue
         meta = d.manifest["metadata"]
         group = (d.manifest["apiVersion"], d.kind, meta.get("namespace"))
-        if group not in found:
+        if (d.cluster, *group) not in found:
             try:
-                found[group] = labels_by_name(*group, k8s.get("kubeconfig"), k8s.get("context"))
+                found[d.cluster, *group] = labels_by_name(*group, *connection(cfg, d.cluster))
             except ProbeError as err:
                 pulumi.log.warn(f"could not check whether the cluster holds the application's new objects already "
                                 f"({err}); any it holds are taken over")
                 return None
-        held[d.key] = found[group].get(meta["name"])
+        held[d.key] = found[d.cluster, *group].get(meta["name"])
     return held
 
 
@@ -166,6 +200,7 @@ def not_ours(app, plan: Plan, held: Optional[dict[str, Optional[dict[str, str]]]
         if any(POLICIES.get(p.type).takes_over(p.properties, d, comp) for p in app.policies):
             continue
         where = f" in namespace '{meta['namespace']}'" if meta.get("namespace") else ""
+        where += f" of cluster '{d.cluster}'" if d.cluster else ""
         problems.append(app.locator.problem(
             d.path or (comp.path + ("name",) if comp else ("metadata", "name")),
             f"{d.kind} '{meta['name']}' exists already{where} and is not this application's: the stack would take "
@@ -180,7 +215,7 @@ def held_twice(app, plan: Plan, applied: Applied) -> list:
     deploy twice) that the stage still makes, under one resource: deleting each other resource would delete the
     object under the one that stays. A problem for each, with how to let the stack forget the others instead."""
     planned = {d.key: d for d in plan.objects}
-    made = {same_object(d.manifest): d for d in plan.objects}
+    made = {(cluster_of(d.key), *same_object(d.manifest)): d for d in plan.objects}
     problems = []
     for ident, keys in applied.held_twice().items():
         d = made.get(ident)
@@ -190,9 +225,10 @@ def held_twice(app, plan: Plan, applied: Applied) -> list:
         going = [k for k in keys if k != stays and k not in planned]
         if not going:
             continue
-        _, kind, namespace, name = ident
+        where, _, kind, namespace, name = ident
         comp = app.component(d.component)
-        where = f" in namespace '{namespace}'" if namespace else ""
+        where = (f" in namespace '{namespace}'" if namespace else "") + (f" of cluster '{where}'" if where != LOCAL
+                                                                          else "")
         forget = " && ".join(f"pulumi state delete '{applied.urns.get(k, k)}'" for k in going)
         problems.append(app.locator.problem(
             comp.path + ("name",) if comp else ("metadata", "name"),
@@ -241,22 +277,22 @@ def read_live(ref: dict) -> Optional[dict]:
         return None
 
 
-def refused_by_cluster(app, plan: Plan, digests: dict[str, str], tried: dict[str, str],
-                       absent: frozenset[str] = frozenset(), missing: frozenset[str] = frozenset()) -> list:
+def refused_by_cluster(app, plan: Plan, cfg: StageConfig, digests: dict[str, str], tried: dict[str, str],
+                       absent: frozenset[str] = frozenset(), missing: frozenset[tuple[str, str]] = frozenset()) -> list:
     """The stage's objects the API server would refuse, each a problem at what made it; asked before anything is
     applied, so that a refused object stops the stage with nothing changed (see cluster.dry_run). The provider
     would apply the objects before it in order and then fail, and it drops a field the server does not know.
     ``digests``: key -> digest of each object of the stage but Namespaces; one exactly as the last completed
     update applied it (``tried``, the same of that update) is not asked again. ``absent``: keys of objects the
-    cluster was just listed without; ``missing``: namespaces it does not have (neither is read again)."""
+    cluster was just listed without; ``missing``: (cluster, namespace) it does not have (neither is read again)."""
     objects = [d for d in plan.objects if d.key in digests and tried.get(d.key) != digests[d.key]]
-    k8s = pulumi.Config("kubernetes")
 
     def ask(desired: Desired):
         try:
-            return dry_run(desired.manifest, k8s.get("kubeconfig"), k8s.get("context"),
+            return dry_run(desired.manifest, *connection(cfg, desired.cluster or LOCAL),
                            recreate=bool(desired.recreate_on), absent=desired.key in absent,
-                           namespace_missing=desired.manifest["metadata"].get("namespace") in missing)
+                           namespace_missing=(desired.cluster or LOCAL,
+                                              desired.manifest["metadata"].get("namespace")) in missing)
         except ProbeError as err:
             return err
 
@@ -273,8 +309,9 @@ def refused_by_cluster(app, plan: Plan, digests: dict[str, str], tried: dict[str
         if not isinstance(answer, str):
             continue
         meta = desired.manifest["metadata"]
+        of = f" (cluster '{desired.cluster}')" if desired.cluster else ""
         problems.append(app.locator.problem(
-            made_at(app, desired), f"Kubernetes refuses the {desired.kind} '{meta['name']}' made here: {answer}",
+            made_at(app, desired), f"Kubernetes{of} refuses the {desired.kind} '{meta['name']}' made here: {answer}",
             "nothing was applied; fix what sets the field it names"))
     return problems
 
@@ -282,18 +319,17 @@ def refused_by_cluster(app, plan: Plan, digests: dict[str, str], tried: dict[str
 POLL = 1.0  # seconds between two readings of pods that a route waits for
 
 
-def endpoints_reader():
-    """How a route's wait reads a revision's endpoints (cluster.endpoints_serving with the stack's connection); one
-    that cannot be read is not waited for, with a warning, as the other readiness reads do."""
-    k8s = pulumi.Config("kubernetes")
-    warned: set[str] = set()
+def endpoints_reader(cfg: StageConfig):
+    """How a route's wait reads a revision's endpoints (cluster.endpoints_serving with the connection of the route's
+    cluster); one that cannot be read is not waited for, with a warning, as the other readiness reads do."""
+    warned: set[tuple[str, str]] = set()
 
-    def read(namespace: str, pods: dict, services: list[str]) -> tuple[int, int]:
+    def read(namespace: str, pods: dict, services: list[str], where: str = LOCAL) -> tuple[int, int]:
         try:
-            return endpoints_serving(namespace, pods, services, k8s.get("kubeconfig"), k8s.get("context"))
+            return endpoints_serving(namespace, pods, services, *connection(cfg, where or LOCAL))
         except ProbeError as err:
-            if namespace not in warned:
-                warned.add(namespace)
+            if (where, namespace) not in warned:
+                warned.add((where, namespace))
                 pulumi.log.warn(f"could not read the endpoints of {', '.join(services)} ({err}); routes move once "
                                 "the pods are Ready, without that check")
             return 1, 1
@@ -316,7 +352,8 @@ def rollback_command(app, history: History, cfg: StageConfig, resolution) -> str
     return "pulumi config set rollback true && pulumi up"
 
 
-def wait_for_ready(plan: Plan, applied: Applied, timeout: int, preview: bool, back: str = "") -> Optional[str]:
+def wait_for_ready(plan: Plan, applied: Applied, timeout: int, preview: bool, back: str = "",
+                   cfg: Optional[StageConfig] = None) -> Optional[str]:
     """Before anything is applied: what the stage's objects wait for, and the update leaves as it is, is Ready as
     the cluster has it now (``Desired.ready_first``): the Deployments that routes give more traffic, the pods of
     the components that changing components dependsOn or that earlier workflow steps deployed. Those pods were
@@ -344,13 +381,13 @@ def wait_for_ready(plan: Plan, applied: Applied, timeout: int, preview: bool, ba
             waits.setdefault(key, (first, why))
     if not waits:
         return None
-    k8s = pulumi.Config("kubernetes")
+    cfg = cfg or StageConfig(app="")
     deadline, told = time.monotonic() + timeout, False
     while True:
         pending, gone = {}, []
         for key, (d, why) in waits.items():
             try:
-                counts = readiness(d.manifest, k8s.get("kubeconfig"), k8s.get("context"))
+                counts = readiness(d.manifest, *connection(cfg, d.cluster or LOCAL))
             except ProbeError as err:
                 pulumi.log.warn(f"could not read whether {d.kind} {d.manifest['metadata']['name']}'s pods are Ready "
                                 f"({err}); applied without that check, although {why}")
@@ -391,9 +428,10 @@ def wait_for_ready(plan: Plan, applied: Applied, timeout: int, preview: bool, ba
 
 
 def _named(d: Desired, home: str) -> str:
-    """An object's name, with its namespace when it is not ``home`` (the application's)."""
+    """An object's name, with its namespace when it is not ``home`` (the application's), and its cluster."""
     ns = d.manifest["metadata"].get("namespace")
-    return d.manifest["metadata"]["name"] + (f" in namespace {ns}" if ns and ns != home else "")
+    return d.manifest["metadata"]["name"] + (f" in namespace {ns}" if ns and ns != home else "") + (
+        f" of cluster {d.cluster}" if d.cluster else "")
 
 
 EXIT_AFTER_MESSAGE = 32  # what Pulumi's Python runner exits with after a message the user can act on
@@ -409,7 +447,6 @@ def leave() -> None:
 def report_failures(plan: Plan, cfg: StageConfig, timeout: int, failed: list[tuple[Desired, Exception]],
                     back: str = "") -> None:
     """After Pulumi's own error: what did not get applied or Ready, what was left alone, what to run next."""
-    k8s = pulumi.Config("kubernetes")
     nothing_else = "nothing that waits for it was changed (the routes, the revisions that give up pods)"
     next_step = "Next: fix the cause and run pulumi up again (it goes on from where the cluster is)" + (
         f", or roll back: {back}" if back else "")
@@ -421,7 +458,7 @@ def report_failures(plan: Plan, cfg: StageConfig, timeout: int, failed: list[tup
         wanted = (desired.manifest.get("spec") or {}).get("replicas")  # none: an autoscaler (or the cluster) sets them
         try:
             live = cluster.get(f"/apis/apps/v1/namespaces/{meta['namespace']}/{desired.kind.lower()}s/{meta['name']}",
-                               k8s.get("kubeconfig"), k8s.get("context"))
+                               *connection(cfg, desired.cluster or LOCAL))
             if live is None:
                 pulumi.log.error(f"{desired.kind} {meta['name']} was not created (the error above says why); "
                                  f"{nothing_else}. {next_step}")
@@ -430,9 +467,27 @@ def report_failures(plan: Plan, cfg: StageConfig, timeout: int, failed: list[tup
             ready = f"{(live.get('status') or {}).get('readyReplicas') or 0}/{wanted} pods Ready"
         except ProbeError:
             ready = "not all of its pods Ready"
-        pulumi.log.error(f"{meta['name']}: {ready} when the update stopped (it waits up to {show_duration(timeout)}: "
+        of = f" (cluster {desired.cluster})" if desired.cluster else ""
+        pulumi.log.error(f"{meta['name']}{of}: {ready} when the update stopped (it waits up to {show_duration(timeout)}: "
                          f"readyTimeout, or the step's timeout); {nothing_else}. {next_step}")
     leave()
+
+
+def providers(cfg: StageConfig, plan: Plan) -> dict[str, pulumi.ProviderResource]:
+    """A Kubernetes provider for each cluster other than the local one that the stage deploys to, named after it.
+    Its clusterIdentifier is the cluster's name: new credentials, another kubeconfig or a renamed context update
+    the provider and never replace the objects."""
+    names = list(dict.fromkeys(d.cluster for d in plan.objects if d.cluster))
+    if not names:
+        return {}
+    from pulumi_kubernetes.provider import Provider  # only a stack of several clusters pays for the import
+
+    out = {}
+    for name in names:
+        kubeconfig, context = connection(cfg, name)
+        out[name] = Provider(f"cluster-{name}", kubeconfig=kubeconfig, context=context, cluster_identifier=name,
+                             opts=pulumi.ResourceOptions(additional_secret_outputs=["kubeconfig"]))
+    return out
 
 
 def run(root: Path = Path(".")) -> dict:
@@ -445,13 +500,18 @@ def run(root: Path = Path(".")) -> dict:
         app = read_application(root / cfg.app, cfg.app)
         history, applied, recorded = read_recorded()
         resolution = resolve(app, history, cfg, metrics=Prometheus(), reader=read_live)
-        placed = [p.namespace for p in resolution.placements]
-        used = [object_namespace(app, o.manifest) for o in resolution.objects]  # what the steps apply themselves
-        used += [o.get("placement") for o in resolution.kept]  # what stays as it was applied
-        managed = {ns: namespace_to_manage(app, ns, applied, cfg, pods=ns in placed)
-                   for ns in dict.fromkeys(placed + [ns for ns in used if ns is not None])}
-        plan = render(app, resolution, applied, {ns: labels for ns, labels in managed.items() if labels is not None})
-        held = held_by_cluster(plan, applied)
+        placed = [p.where for p in resolution.placements]
+        used = [(LOCAL, object_namespace(app, o.manifest)) for o in resolution.objects]  # what steps apply themselves
+        used += [(o.get("cluster") or LOCAL, o.get("placement")) for o in resolution.kept]  # what stays as applied
+        down = unreachable(cfg, [c for c, _ in placed + used])
+        if down:
+            raise pulumi.RunError("; ".join(down) + ": nothing was changed in any cluster. Next: make it reachable "
+                                  "(or fix its entry: pulumi config set --path 'clusters.NAME.kubeconfig' PATH), then "
+                                  "pulumi up again")
+        managed = {where: namespace_to_manage(app, where[1], applied, cfg, pods=where in placed, where=where[0])
+                   for where in dict.fromkeys(placed + [w for w in used if w[1] is not None])}
+        plan = render(app, resolution, applied, {w: labels for w, labels in managed.items() if labels is not None})
+        held = held_by_cluster(plan, applied, cfg)
         taken = not_ours(app, plan, held) + held_twice(app, plan, applied) + unrecorded(
             app, plan, applied, history)
         if taken:
@@ -460,9 +520,10 @@ def run(root: Path = Path(".")) -> dict:
         # Known not to be there, so not read again before each dry run: objects the listing did not find, and the
         # namespaces this stack is to create (it manages them and has none of them yet: the cluster has none).
         absent = frozenset(k for k, labels in (held or {}).items() if labels is None)
-        missing = frozenset(ns for ns, labels in managed.items()
-                            if labels is not None and namespace_key(app, ns) not in applied.namespaces)
-        refused = refused_by_cluster(app, plan, digests, history.tried, absent, missing)
+        missing = frozenset(where for where, labels in managed.items()
+                            if labels is not None and in_cluster(where[0], namespace_key(app, where[1]))
+                            not in applied.namespaces)
+        refused = refused_by_cluster(app, plan, cfg, digests, history.tried, absent, missing)
         if refused:
             raise ApplicationError(refused)
         plan.resolution.history.tried = digests  # recorded once the update completes
@@ -476,13 +537,14 @@ def run(root: Path = Path(".")) -> dict:
     failed_view = failed_status(plan, cfg, back)
     # First what a failed update leaves behind; the record itself only once everything is applied.
     pulumi.runtime.get_root_resource().register_outputs({"status": failed_view})
-    stopped = wait_for_ready(plan, applied, timeout, pulumi.runtime.is_dry_run(), back)
+    stopped = wait_for_ready(plan, applied, timeout, pulumi.runtime.is_dry_run(), back, cfg)
     if stopped:
         # The stack's outputs once the program stops: the status says the stage failed, the record stays as it was.
         pulumi.export("status", failed_view)
         pulumi.export(STATE_OUTPUT, pulumi.Output.secret(recorded))
         raise pulumi.RunError(stopped)
-    application = Application(plan, timeout, applied, endpoints=endpoints_reader())
+    application = Application(plan, timeout, applied, endpoints=endpoints_reader(cfg),
+                              providers=providers(cfg, plan))
     done = application.settled(lambda failed: report_failures(plan, cfg, timeout, failed, back))
     outputs = {"status": status(plan, cfg), STATE_OUTPUT: plan.resolution.history.to_json()}
     pulumi.export("status", done.apply(lambda ok: outputs["status"] if ok else failed_view))

@@ -189,6 +189,10 @@ class PolicyType(Definition):
         """A placement policy's target namespace."""
         raise NotImplementedError
 
+    def clusters(self, spec: Any, app: Any, known: Any) -> tuple[str, ...]:
+        """A placement policy's target clusters, by name; ``known``: the stack's clusters config (None: no stack)."""
+        return ("local",)
+
     def moves_objects(self, p: Any) -> bool:
         """Whether a placement policy's target takes every object there, those that name a namespace too
         (KubeVela overrides their namespace with the one a topology names)."""
@@ -213,6 +217,7 @@ class StepType(Definition):
     gate: ClassVar[bool] = False  # waits for an approval (pulumi config set approve <step>) or a duration
     ends_release: ClassVar[bool] = False  # aborts the release: the stable revision takes everything back
     places: ClassVar[bool] = False  # deploys the application somewhere (without one, it goes where its policies say)
+    moves_release: ClassVar[bool] = False  # a canary step: moves the release in the clusters of its wave
     takes_inputs: ClassVar[bool] = False  # its properties are data that earlier steps' outputs may fill in
     gives: ClassVar[tuple[str, ...]] = ()  # what its outputs' valueFrom may read besides context (output, outputs)
     reads_applied: ClassVar[bool] = False  # its outputs read objects it applies: only after the update that did

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Optional
 
-from oam.applied import Applied, route_weights, same_object
+from oam.applied import Applied, in_cluster, route_weights, same_object
 from oam.context import NAME_LABEL, REVISION_LABEL, ComponentContext, Workload
 from oam.errors import ApplicationError
 from oam.model import AppSpec, ComponentSpec, rollout_of, splits_traffic
@@ -24,6 +24,7 @@ from oam.registry import COMPONENTS, POLICIES, TRAITS
 from oam.revisions import Revision
 from oam.stage import ComponentStage, Desired
 from oam.workflow.engine import Resolution, resolve
+from oam.workflow.placements import LOCAL
 
 
 @dataclass
@@ -220,17 +221,72 @@ def plan(app: AppSpec, history, cfg, now: Optional[datetime] = None, applied: Op
     return render(app, resolve(app, history, cfg, now, stack_known), applied, namespaces)
 
 
+Namespaces = dict  # namespace (in the local cluster) or (cluster, namespace) -> the labels it is made with
+
+
 def render(app: AppSpec, res: Resolution, applied: Optional[Applied] = None,
-           namespaces: Optional[dict[str, dict[str, str]]] = None) -> Plan:
+           namespaces: Optional[Namespaces] = None) -> Plan:
     """Everything that must exist at the resolved stage, with the edges of the safety rules.
 
     The application is rendered once per placement (its own namespace, unless policies and
     deploy steps say otherwise), with that placement's overrides. ``applied`` is what the
     cluster holds now (nothing, for a new stack). ``namespaces`` are created (or kept) with
     their labels, before any object in them.
+
+    Each cluster is rendered on its own, against what the stack holds there, exactly as one
+    cluster is: the safety rules hold in each. The Pulumi names of the objects of a cluster
+    other than the local one start with the cluster's name and a slash.
     """
     applied = applied or Applied()
-    namespaces = namespaces or {}
+    wanted: dict[tuple[str, str], dict[str, str]] = {
+        (where if isinstance(where, tuple) else (LOCAL, where)): labels for where, labels in (namespaces or {}).items()}
+    clusters = list(dict.fromkeys([p.cluster for p in res.placements] + [r.get("cluster") or LOCAL for r in res.kept]
+                                  + [c for c, _ in wanted]))
+    if clusters in ([], [LOCAL]):
+        sub = _render_cluster(app, _cluster_view(res, LOCAL), applied, {ns: v for (_, ns), v in wanted.items()})
+        return Plan(app, res, sub.objects, sub.tokens)
+    objects: list[Desired] = []
+    tokens: dict[str, str] = {}
+    for cluster in clusters:
+        sub = _render_cluster(app, _cluster_view(res, cluster), applied.of_cluster(cluster),
+                              {ns: v for (c, ns), v in wanted.items() if c == cluster})
+        objects += [_moved_to(cluster, d) for d in sub.objects]
+        tokens.update({in_cluster(cluster, owner): token for owner, token in sub.tokens.items()})
+    return Plan(app, res, objects, tokens)
+
+
+def _cluster_view(res: Resolution, cluster: str) -> Resolution:
+    """The resolution as one cluster sees it: its placements, its revisions, the steps' order of its namespaces,
+    the recorded objects kept there (named as in one cluster), and the objects steps apply (local only)."""
+    kept = []
+    for record in res.kept:
+        if (record.get("cluster") or LOCAL) == cluster:
+            record = dict(record)
+            record.pop("cluster", None)
+            for name in ("key", "owner"):
+                if record.get(name) and cluster != LOCAL:
+                    record[name] = record[name].removeprefix(f"{cluster}/")
+            kept.append(record)
+    return dataclasses.replace(
+        res, placements=[p for p in res.placements if p.cluster == cluster], rollouts=res.rollouts_in(cluster),
+        order={(ns, comp): n for (c, ns, comp), n in res.order.items() if c == cluster}, kept=kept,
+        objects=res.objects if cluster == LOCAL else [])
+
+
+def _moved_to(cluster: str, d: Desired) -> Desired:
+    """An object rendered for ``cluster`` as one cluster is, named for the plan of every cluster."""
+    if cluster == LOCAL:
+        return d
+    d.key = in_cluster(cluster, d.key)
+    d.depends_on = [in_cluster(cluster, k) for k in d.depends_on]
+    d.ready_first = tuple(in_cluster(cluster, k) for k in d.ready_first)
+    d.owner = in_cluster(cluster, d.owner) if d.owner else ""
+    d.cluster = cluster
+    return d
+
+
+def _render_cluster(app: AppSpec, res: Resolution, applied: Applied, namespaces: dict[str, dict[str, str]]) -> Plan:
+    """render, in one cluster (``res`` as _cluster_view gives it, ``applied`` what the stack holds there)."""
     objects: list[Desired] = [
         Desired(namespace_key(app, ns), "", "namespace", {"apiVersion": "v1", "kind": "Namespace",
                                                           "metadata": {"name": ns, "labels": dict(labels)}})

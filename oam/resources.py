@@ -33,7 +33,8 @@ class Application(pulumi.ComponentResource):
 
     def __init__(self, plan: Plan, ready_timeout: int, applied: Optional[Applied] = None,
                  opts: Optional[pulumi.ResourceOptions] = None,
-                 endpoints: Optional[Callable[[str, dict, list[str]], tuple[int, int]]] = None):
+                 endpoints: Optional[Callable[..., tuple[int, int]]] = None,
+                 providers: Optional[dict[str, pulumi.ProviderResource]] = None):
         app = plan.app
         self.plan = plan
         super().__init__(APPLICATION, app.name, None, opts)
@@ -46,7 +47,8 @@ class Application(pulumi.ComponentResource):
         for desired in ordered(plan.objects):
             opts = pulumi.ResourceOptions(parent=owners.get(desired.owner, self),
                                           depends_on=[self.children[k] for k in desired.depends_on],
-                                          aliases=_was(was, desired.key))
+                                          aliases=_was(was, desired.key),
+                                          provider=(providers or {}).get(desired.cluster) if desired.cluster else None)
             if desired.kind == "Namespace" or desired.retain:
                 # pulumi destroy never deletes a namespace: it may hold objects that are not ours.
                 opts.retain_on_delete = True
@@ -70,7 +72,7 @@ class Application(pulumi.ComponentResource):
         self.register_outputs({})
 
     def _endpoints_gate(self, route: Desired, by_key: dict[str, Desired],
-                        endpoints: Callable[[str, dict, list[str]], tuple[int, int]],
+                        endpoints: Callable[..., tuple[int, int]],
                         timeout: int, was: dict[str, int]) -> Optional[pulumi.Output]:
         """What a route waits for once the Deployments it sends to are Ready: their pods listed as ready endpoints
         of the Services that select them, as istiod reads them (the endpoint controller writes them a moment after
@@ -103,7 +105,8 @@ class Application(pulumi.ComponentResource):
             deadline = time.monotonic() + timeout
             for key, name, namespace, pods, services in waits:
                 while True:
-                    ready, served = endpoints(namespace, pods, services)
+                    ready, served = (endpoints(namespace, pods, services, route.cluster) if route.cluster
+                                     else endpoints(namespace, pods, services))
                     if ready and served >= ready:
                         break
                     if time.monotonic() >= deadline:

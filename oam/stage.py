@@ -28,6 +28,7 @@ class Desired:
     step: str = ""  # the workflow step that applies it, for an object no component owns
     path: tuple = ()  # where an object written out in full (k8s-objects, raw, a step's) is in the file
     placement: str = ""  # the namespace of the placement whose rendering made it (a component's object)
+    cluster: str = ""  # the cluster it is in, when not the local one (the stack's own Kubernetes provider)
     # What must be Ready, as the cluster has it now, before this object is applied, and that this update leaves as it
     # is (so the provider does not wait for its pods): the Deployments a route gives a larger share of the traffic,
     # the objects that run the pods of the components a component dependsOn or that earlier workflow steps deployed.

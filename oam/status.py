@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from oam.config import StageConfig
+from oam.config import LOCAL, StageConfig
 from oam.model import splits_traffic
 from oam.render import Plan
 from oam.workflow.clock import iso_of
@@ -60,13 +60,19 @@ def status(plan: Plan, cfg: StageConfig) -> dict[str, Any]:
         else:
             step = "no workflow: deployed directly"
         has_routes = splits_traffic(app.component(name))
-        revisions = {}
-        for rev in rollout.live:
-            entry: dict[str, Any] = {"image": _image(plan, name, rev.name), "replicas": rollout.replicas[rev.name]}
-            if has_routes:
-                entry["weight"] = rollout.routes.get(rev.name, 0)
-            revisions[rev.name] = entry
-        item: dict[str, Any] = {"release": res.release.n, "step": step, "phase": res.phase, "revisions": revisions}
+        item: dict[str, Any] = {"release": res.release.n, "step": step, "phase": res.phase}
+        clusters = _clusters(res)
+        if clusters:
+            # Each cluster where its own wave left it; one not deployed yet in this release is not listed.
+            item["clusters"] = {c: {"revisions": _revisions(plan, name, res.rollouts_in(c)[name], has_routes)}
+                                for c in clusters if c in placed_in(res)}
+            for c in clusters:
+                if c not in placed_in(res):
+                    item["clusters"][c] = {"revisions": _kept_revisions(res, name, c),
+                                           "stays": f"as the last update applied it, until its wave deploys "
+                                                    f"release {res.release.n}"}
+        else:
+            item["revisions"] = _revisions(plan, name, rollout, has_routes)
         analysis = res.analysis if res.analysis and res.analysis.step == res.gate else None
         if analysis:
             item["waiting"] = f"{res.gate} (metric analysis)"
@@ -101,6 +107,40 @@ def status(plan: Plan, cfg: StageConfig) -> dict[str, Any]:
         # camelCase, which no component name can be: the key never takes a component's place.
         out[STEP_MESSAGES] = dict(res.shown)
     return out
+
+
+def placed_in(res) -> list[str]:
+    """The clusters this stage deploys the release to."""
+    return list(dict.fromkeys(p.cluster for p in res.placements))
+
+
+def _clusters(res) -> list[str]:
+    """The clusters the status lists one by one, when one is not the local cluster: those the stage deploys to,
+    then those that keep what an earlier update applied."""
+    listed = list(dict.fromkeys(placed_in(res) + [r.get("cluster") or LOCAL for r in res.kept]))
+    return listed if any(c != LOCAL for c in listed) else []
+
+
+def _kept_revisions(res, name: str, cluster: str) -> dict[str, Any]:
+    """The revisions of ``name`` in a cluster the stage keeps as it was applied: the recorded Deployments."""
+    out = {}
+    for r in res.kept:
+        if (r.get("cluster") or LOCAL) == cluster and r.get("component") == name and r.get("role") == "deployment":
+            spec = r["manifest"].get("spec") or {}
+            containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or [{}]
+            out[r.get("revision") or r["manifest"]["metadata"]["name"]] = {"image": containers[0].get("image", ""),
+                                                                            "replicas": spec.get("replicas", 1)}
+    return out
+
+
+def _revisions(plan: Plan, name: str, rollout, has_routes: bool) -> dict[str, Any]:
+    revisions = {}
+    for rev in rollout.live:
+        entry: dict[str, Any] = {"image": _image(plan, name, rev.name), "replicas": rollout.replicas[rev.name]}
+        if has_routes:
+            entry["weight"] = rollout.routes.get(rev.name, 0)
+        revisions[rev.name] = entry
+    return revisions
 
 
 def _image(plan: Plan, component: str, revision: str) -> str:

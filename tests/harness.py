@@ -68,6 +68,7 @@ class StageRun:
     read: list[tuple[str, str]] = field(default_factory=list)  # (kind, name) of each object whose pods were counted
     endpoints_read: list[tuple] = field(default_factory=list)  # (namespace, pod labels, services) a route waited on
     logs: list[tuple[str, str]] = field(default_factory=list)  # (severity, message) the program logged
+    probed: list[Optional[str]] = field(default_factory=list)  # the context of each cluster asked whether it answers
 
     @property
     def state(self) -> Optional[str]:
@@ -139,6 +140,7 @@ class _Monitor(pmocks.MockMonitor):
                                          ("replaceOnChanges", list(request.replaceOnChanges)),
                                          ("additionalSecretOutputs", list(request.additionalSecretOutputs)),
                                          ("version", request.version),
+                                         ("provider", request.provider),
                                          ("aliases", [a.urn for a in request.aliases if a.urn]
                                           + list(request.aliasURNs))) if v}
             self.run.resources[request.name] = Registered(urn, request.type, request.name, request.parent, inputs,
@@ -166,7 +168,8 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
               existing: Optional[dict[tuple, dict[str, dict]]] = None,
               refuse: Optional[dict[tuple[str, str], str]] = None,
               live: Optional[dict[tuple[str, str], dict]] = None,
-              pods: Optional[dict[tuple[str, str], tuple[int, int, bool]]] = None) -> StageRun:
+              pods: Optional[dict[tuple[str, str], tuple[int, int, bool]]] = None,
+              down: tuple[str, ...] = ()) -> StageRun:
     """Run the program once with ``config`` (keys without the project prefix).
 
     ``previous`` supplies the stack outputs of the last update, as the engine would, and the
@@ -179,6 +182,7 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
     ``live`` is what the cluster holds for the steps' outputs to read: (kind, name) -> the object.
     ``pods`` is how the cluster's Deployments serve: (kind, name) -> (Ready pods, wanted, all Ready); by default
     every one the program asks about is Ready.
+    ``down`` names the contexts of clusters (in the clusters config) that do not answer.
     ``fail`` names resources whose step fails. Then, as the engine does, the recorded
     outputs are the previous ones overlaid with the first the program registered: the
     engine stops taking events once a step has failed.
@@ -224,6 +228,13 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
 
     real_endpoints, oam_program.endpoints_serving = oam_program.endpoints_serving, endpoints
     real_poll, oam_program.POLL = oam_program.POLL, 0.01
+
+    def probe_cluster(kubeconfig: Optional[str], context: Optional[str]) -> None:
+        result.probed.append(context)
+        if context in down:
+            raise oam_program.ProbeError("connection refused")
+
+    real_probe_cluster, oam_program.probe_cluster = oam_program.probe_cluster, probe_cluster
     logged = {name: getattr(pulumi.log, name) for name in ("info", "warn", "error")}
     for name in logged:
         setattr(pulumi.log, name, lambda message, *a, _name=name, **k: (result.logs.append((_name, message)),
@@ -265,6 +276,7 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
         oam_program.readiness = real_readiness
         oam_program.endpoints_serving = real_endpoints
         oam_program.POLL = real_poll
+        oam_program.probe_cluster = real_probe_cluster
         for name, log in logged.items():
             setattr(pulumi.log, name, log)
         _drain()

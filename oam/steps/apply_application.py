@@ -22,5 +22,5 @@ class ApplyApplication(StepType):
         return tuple(c.name for c in app.components)
 
     def run(self, p: ApplyApplicationProperties, run, step) -> bool:
-        run.deploy(default_placements(run.app))
+        run.deploy(default_placements(run.app, run.cfg.clusters))
         return True

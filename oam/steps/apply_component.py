@@ -40,7 +40,7 @@ class ApplyComponent(StepType):
                                                 closest(p.component, names)))
         if p.cluster not in ("", LOCAL):
             problems.append(other_cluster(app, step.path + ("properties", "cluster"), f"cluster '{p.cluster}'",
-                                          "leave cluster out, and use a stack per other cluster"))
+                                          "leave cluster out, and send the component there with a topology policy and a deploy step"))
         return problems
 
     def deploys(self, p: ApplyComponentProperties, app) -> tuple[str, ...]:

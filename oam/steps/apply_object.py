@@ -18,11 +18,11 @@ class ApplyObjectProperties(OamModel):
 
 
 def check_cluster(step, app, what: str) -> list:
-    """A step applies to the stack's cluster only: another cluster is another stack."""
+    """A step applies to the stack's cluster only: other clusters are deployed by deploy steps."""
     if step.properties.cluster in ("", LOCAL):
         return []
     return [other_cluster(app, step.path + ("properties", "cluster"), f"cluster '{step.properties.cluster}'",
-                          f"leave cluster out, and {what} from a stack of that cluster")]
+                          f"leave cluster out, or {what} with a component that a deploy step sends there")]
 
 
 @STEPS.register

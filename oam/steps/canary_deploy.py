@@ -54,6 +54,7 @@ class CanaryDeploy(Deploy):
     the component's Deployment keeps the rest on the stable one, and takes the new revision at 100."""
 
     name = "canary-deploy"
+    moves_release = True
     Properties = CanaryDeployProperties
 
     def shape(self, app, steps):
@@ -103,7 +104,7 @@ class CanaryDeploy(Deploy):
         return False
 
     def run(self, p: CanaryDeployProperties, run, step) -> bool:
-        run.deploy(placements(run.app, tuple(p.policies)))
+        run.deploy(placements(run.app, tuple(p.policies), run.cfg.clusters))
         for name in rolled(run.app, p):
             run.move(name, p.weight)  # a rolling-release partition is a percentage
             base = run.baseline(name)

@@ -62,6 +62,7 @@ class CanaryRollout(StepType):
     """Set the batch partition of every rolled-out component and the weights given."""
 
     name = "canary-rollout"
+    moves_release = True
     Properties = CanaryRolloutProperties
 
     def check(self, step, app, _):

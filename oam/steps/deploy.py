@@ -52,5 +52,5 @@ class Deploy(StepType):
     def run(self, p: DeployProperties, run, step) -> bool:
         if not p.auto and not run.gate(step, None):
             return False
-        run.deploy(placements(run.app, tuple(p.policies)))
+        run.deploy(placements(run.app, tuple(p.policies), run.cfg.clusters))
         return True

@@ -20,6 +20,7 @@ class RolloutWaitSucceed(StepType):
     """Move every batch of one component's rollout; pulumi up goes on once its pods are Ready."""
 
     name = "rollout-wait-succeed"
+    moves_release = True
     Properties = RolloutWaitSucceedProperties
 
     def check(self, step, app, _):

@@ -24,7 +24,7 @@ from oam.revisions import History, Release, Revision, assign_revisions, prune
 from oam.workflow import rollouts, values
 from oam.workflow.analysis import Analysis
 from oam.workflow.clock import iso, iso_of, left, parse_iso, utcnow
-from oam.workflow.placements import Placement, default_placements
+from oam.workflow.placements import LOCAL, Placement, clusters_of, default_placements, placements
 from oam.workflow.release import (ACTIVE, PROGRESSING, ROLLED_BACK, SUCCEEDED, SUSPENDED, check_approvals,
                                   current_release, describe, describe_release, held_back)
 from oam.workflow.rollouts import Rollout
@@ -69,9 +69,28 @@ class Resolution:
     kept: list[dict] = field(default_factory=list)
     # Whether this stage keeps such components (steps deploy them, the workflow is not done, not pinned back).
     keeps: bool = False
-    # (namespace, component; None for every component) -> the number of the top-level step that first deployed it
-    # at this stage: a later step's pods wait for an earlier step's (the sub-steps of a step-group run together).
-    order: dict[tuple[str, Optional[str]], int] = field(default_factory=dict)
+    # (cluster, namespace, component; None for every component) -> the number of the top-level step that first
+    # deployed it at this stage: a later step's pods wait for an earlier step's (the sub-steps of a step-group run
+    # together).
+    order: dict[tuple[str, str, Optional[str]], int] = field(default_factory=dict)
+    # cluster -> the revisions of every rolled-out component there: each cluster of a workflow of several waves
+    # stands where its own wave left it (``rollouts`` is the first placed cluster's, the local one when placed).
+    clusters: dict[str, dict[str, Rollout]] = field(default_factory=dict)
+    waves: list["Wave"] = field(default_factory=list)  # the workflow's waves, when it has more than one
+
+    def rollouts_in(self, cluster: str) -> dict[str, Rollout]:
+        return self.clusters.get(cluster, self.rollouts)
+
+
+@dataclass
+class Wave:
+    """Top-level steps from a deploy step that sends the release to a new set of clusters up to the next one: the
+    canary steps among them move those clusters only."""
+
+    start: int  # the number of its first top-level step
+    clusters: tuple[str, ...]
+    moves: bool = False  # whether one of its steps moves the release (a canary step); if none, it deploys directly
+    steps: list[str] = field(default_factory=list)
 
 
 class WorkflowRun:
@@ -96,8 +115,13 @@ class WorkflowRun:
         self.opens_at: Optional[str] = None
         self.notes: list[str] = []
         self.messages: list[str] = []  # for the log only: they change from run to run
-        self.placed: dict[str, Placement] = {}  # namespace -> placement, from the deploy steps run so far
-        self.order: dict[tuple[str, Optional[str]], int] = {}  # what each step deployed first: see Resolution
+        self.placed: dict[tuple[str, str], Placement] = {}  # (cluster, namespace) -> placement, from the deploy
+        # steps run so far
+        self.order: dict[tuple[str, str, Optional[str]], int] = {}  # what each step deployed first: see Resolution
+        self.waves: list[Wave] = []  # more than one when the release goes to its clusters wave by wave
+        self.wave = -1  # the wave running
+        self.wave_moves: dict[int, tuple[dict[str, int], dict[str, dict[str, int]]]] = {}  # its partitions, weights
+        self.cluster_wave: dict[str, int] = {}  # cluster -> the last wave that deployed it
         self.step_number = 0  # the top-level step running
         self.aborted: Optional[str] = None  # why a metric gate rolled the release back
         self.objects: list[StepObject] = []
@@ -217,10 +241,30 @@ class WorkflowRun:
     def deploy(self, placements: list[Placement]) -> None:
         """The application goes (also) to these placements; one to a namespace it is in already joins that one."""
         for placement in placements:
-            have = self.placed.get(placement.namespace)
-            self.placed[placement.namespace] = placement if have is None else have.joined(placement)
+            have = self.placed.get(placement.where)
+            self.placed[placement.where] = placement if have is None else have.joined(placement)
+            self.cluster_wave[placement.cluster] = self.wave
             for comp in placement.components if placement.components is not None else (None,):
-                self.order.setdefault((placement.namespace, comp), self.step_number)
+                self.order.setdefault((placement.cluster, placement.namespace, comp), self.step_number)
+
+    def enter(self, number: int) -> None:
+        """Top-level step ``number`` runs next: when it starts a wave, the canary steps from here on move the
+        clusters of that wave, from their baseline."""
+        for k, wave in enumerate(self.waves):
+            if wave.start == number and k != self.wave:
+                self.wave = k
+                self.partitions, self.weights = {}, {}
+                self.wave_moves[k] = (self.partitions, self.weights)
+
+    def clusters(self) -> list[str]:
+        """The clusters the release is in at this point of the workflow."""
+        return list(dict.fromkeys(c for c, _ in self.placed)) or [LOCAL]
+
+    def wave_clusters(self) -> tuple[str, ...]:
+        """The clusters of the wave running (all of them when the workflow has one wave)."""
+        if 0 <= self.wave < len(self.waves):
+            return self.waves[self.wave].clusters
+        return tuple(self.clusters())
 
     def partition(self, p: int) -> None:
         """Each canary step sets the whole picture: weights it does not give follow replicas."""
@@ -256,7 +300,8 @@ class WorkflowRun:
 
     def namespaces(self) -> list[str]:
         """Where the application is at this point of the workflow."""
-        return list(self.placed) or list(dict.fromkeys(p.namespace for p in default_placements(self.app)))
+        return list(dict.fromkeys(ns for _, ns in self.placed)) or list(dict.fromkeys(
+            p.namespace for p in default_placements(self.app, self.cfg.clusters)))
 
     def analyse(self, step: StepSpec, what: str, query: str, endpoint: Optional[str], condition: Condition,
                 duration: int, fail_duration: int) -> bool:
@@ -268,7 +313,7 @@ class WorkflowRun:
         """
         if step.name in self.cfg.approve:
             return True
-        endpoint = endpoint or self.cfg.prometheus_url or DEFAULT_ENDPOINT
+        endpoint = endpoint or self._cluster_prometheus() or self.cfg.prometheus_url or DEFAULT_ENDPOINT
         started = parse_iso(self.gates[step.name]) if step.name in self.gates else self.now
         self.used_gates[step.name] = iso(started)
         if step.name in self.passed:  # decided once: never asked again in this release
@@ -301,6 +346,12 @@ class WorkflowRun:
         self.waiting = step.name
         self.messages.append(analysis.summary())
         return False
+
+    def _cluster_prometheus(self) -> Optional[str]:
+        """The Prometheus of the wave's clusters (the first that has one in the clusters config), for its gates."""
+        known = self.cfg.clusters or {}
+        return next((known[c].prometheus_url for c in self.wave_clusters() if c in known and known[c].prometheus_url),
+                    None)
 
     def gate(self, step: StepSpec, duration: Optional[int]) -> bool:
         """Whether a gate is open: approved, or ``duration`` seconds after it started waiting."""
@@ -352,6 +403,7 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
     check_approvals(app, cfg, history, release, bool(cfg.rollback or ends_release or aborted), current)
 
     run = WorkflowRun(app, cfg, release, history, same, now, current, metrics, reader)
+    run.waves = waves(app, cfg)
     executed, total = 0, len(steps) if steps else 0
     limit = cfg.stage if cfg.stage is not None else total
     ready_timeout = None
@@ -362,6 +414,7 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
     for i, step in enumerate((steps or ())[:limit], 1):
         definition = STEPS.get(step.type)
         run.step_number = i
+        run.enter(i)
         go_on = run.step(step)
         if not definition.gate and (go_on or not run.waiting):
             ready_timeout = step.timeout  # the step that set the replicas of this stage
@@ -379,7 +432,18 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
     if cfg.rollback:
         run.rolled_back = True
 
-    sized = {comp.name: _size(app, comp, run, release, history, current, steps is None) for comp in app.canaried}
+    placing = any(STEPS.get(s.type).places for s in all_steps(steps))
+    placed = list(run.placed.values()) if placing else default_placements(app, cfg.clusters)
+    by_cluster: dict[str, dict[str, Rollout]] = {}
+    for where in clusters_of(placed) if run.waves else ():
+        k = run.cluster_wave.get(where, max((k for k, w in enumerate(run.waves) if where in w.clusters and k <= run.wave),
+                                            default=-1))
+        partitions, weights = run.wave_moves.get(k, ({}, {}))
+        direct = steps is None or (k >= 0 and not run.waves[k].moves)
+        by_cluster[where] = {comp.name: _size(app, comp, run, release, history, current, direct, partitions, weights)
+                             for comp in app.canaried}
+    sized = by_cluster[clusters_of(placed)[0]] if by_cluster else {
+        comp.name: _size(app, comp, run, release, history, current, steps is None) for comp in app.canaried}
     if run.rolled_back:
         phase = ROLLED_BACK
     elif run.waiting:
@@ -390,8 +454,10 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
         phase = PROGRESSING
 
     release.phase, release.step, release.gate, release.aborted = phase, executed, run.waiting, run.aborted
-    release.replicas = {name: n for r in sized.values() for name, n in r.replicas.items()}
-    release.live = {c: [rev.name for rev in r.live] for c, r in sized.items()}
+    everywhere = [r for rollouts in (by_cluster or {LOCAL: sized}).values() for r in rollouts.values()]
+    release.replicas = {name: n for r in everywhere for name, n in r.replicas.items()}
+    release.live = {c: list(dict.fromkeys(rev.name for r in everywhere if r.component == c for rev in r.live))
+                    for c in sized}
     history.release = release
     history.approvals = {a: release.n if history.approvals.get(a) is None else history.approvals[a]
                          for a in cfg.approve}
@@ -414,8 +480,9 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
     history.step_objects = [[o.step, o.manifest] for o in run.objects]
     # Only a rolled-out component ever renders an older revision, from its stored properties.
     keep: dict[str, set[int]] = {}
-    for c, r in sized.items():
-        keep[c] = {current[c].n, *(rev.n for rev in r.live)}
+    for r in everywhere:
+        c = r.component
+        keep[c] = keep.get(c, set()) | {current[c].n, *(rev.n for rev in r.live)}
         if c in release.baselines:
             keep[c].add(release.baselines[c])
     prune(history, keep)
@@ -432,27 +499,58 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
                      f"is {release.phase}" + (", and only a release a metric gate rolled back is retried"
                                               if release.n == cfg.retry else "")
                      + "; pulumi config rm retry")
-    placing = any(STEPS.get(s.type).places for s in all_steps(steps))
-    placed = list(run.placed.values()) if placing else default_placements(app)
     # A component that steps placed before stays as it was applied until a step places it again: a new release
     # waiting at a gate leaves the components after the gate on their last revision (as KubeVela does, which
     # removes what a release no longer deploys only once its workflow is done), never without them.
     keeps = placing and phase != SUCCEEDED and not (cfg.stage is not None and same)
     kept = [o for o in history_before.component_objects or ()
-            if not _covers(placed, o.get("placement"), o.get("component"))] if keeps else []
-    for name, namespace in dict.fromkeys((o.get("component"), o.get("placement")) for o in kept):
+            if not _covers(placed, o.get("cluster") or LOCAL, o.get("placement"), o.get("component"))] if keeps else []
+    for name, namespace, cluster in dict.fromkeys((o.get("component"), o.get("placement"), o.get("cluster"))
+                                                  for o in kept):
         where = f" in namespace '{namespace}'" if namespace != app.namespace else ""
+        where += f" of cluster '{cluster}'" if cluster else ""
         until = f"; the workflow waits at '{run.waiting}'" if run.waiting else ""
         notes.append(f"component '{name}'{where} stays as the last update applied it until a step of release "
                      f"{release.n} deploys it there{until}")
     return Resolution(release, current, sized, phase, executed, total, run.waiting, run.opens_at,
                       notes, run.messages, history, ready_timeout, placed, run.analysis, run.objects, run.shown,
-                      run.data_wait, kept, keeps, run.order if placing else {})
+                      run.data_wait, kept, keeps, run.order if placing else {}, by_cluster,
+                      run.waves if len(run.waves) > 1 else [])
 
 
-def _covers(placements: list[Placement], namespace, component) -> bool:
-    """Whether one of ``placements`` deploys ``component`` to ``namespace``."""
-    return any(p.namespace == namespace and (p.components is None or component in p.components) for p in placements)
+def _covers(placements: list[Placement], cluster: str, namespace, component) -> bool:
+    """Whether one of ``placements`` deploys ``component`` to ``namespace`` of ``cluster``."""
+    return any(p.where == (cluster, namespace) and (p.components is None or component in p.components)
+               for p in placements)
+
+
+def waves(app: AppSpec, cfg: StageConfig) -> list[Wave]:
+    """The workflow's waves: a top-level step that deploys to other clusters than the wave before starts one (a
+    canary step before any deploy step starts one in the clusters of the application's placements). Empty when
+    every step deploys to the same clusters: the canary steps then move every cluster together."""
+    out: list[Wave] = []
+    for i, step in enumerate(app.steps or (), 1):
+        subs = [step, *step.sub_steps]
+        where = tuple(dict.fromkeys(c for s in subs for c in _step_clusters(app, s, cfg)))
+        if where and (not out or set(where) != set(out[-1].clusters)):
+            out.append(Wave(i, where))
+        if any(STEPS.get(s.type).moves_release for s in subs):
+            if not out:
+                out.append(Wave(i, clusters_of(default_placements(app, cfg.clusters))))
+            out[-1].moves = True
+        if out:
+            out[-1].steps.append(step.name)
+    return out if len(out) > 1 or any(c != LOCAL for w in out for c in w.clusters) else []
+
+
+def _step_clusters(app: AppSpec, step: StepSpec, cfg: StageConfig) -> tuple[str, ...]:
+    """The clusters a step deploys to (none for a step that deploys nothing)."""
+    definition = STEPS.get(step.type)
+    names = getattr(step.properties, "policies", None)
+    if definition is None or step.properties is None or not (definition.places or names):
+        return ()
+    chosen = placements(app, tuple(names), cfg.clusters) if names else default_placements(app, cfg.clusters)
+    return clusters_of(chosen)
 
 
 def _replay(run: WorkflowRun, steps) -> None:
@@ -495,8 +593,12 @@ def _check_stage(app: AppSpec, cfg: StageConfig) -> None:
 
 
 def _size(app: AppSpec, comp, run: WorkflowRun, release: Release, history: History,
-          current: dict[str, Revision], direct: bool) -> Rollout:
-    """The live revisions of a rolled-out component at this stage, their pods and weights."""
+          current: dict[str, Revision], direct: bool, partitions: Optional[dict[str, int]] = None,
+          weights: Optional[dict[str, dict[str, int]]] = None) -> Rollout:
+    """The live revisions of a rolled-out component at this stage (in one cluster's wave: ``partitions`` and
+    ``weights`` of its canary steps), their pods and weights."""
+    partitions = run.partitions if partitions is None else partitions
+    weights = run.weights if weights is None else weights
     trait, spec = rollout_of(comp)
     size = trait.target_size(spec)
     target = current[comp.name]
@@ -517,10 +619,10 @@ def _size(app: AppSpec, comp, run: WorkflowRun, release: Release, history: Histo
         return rollouts.only(comp.name, base, size)
     if base is None:
         return rollouts.only(comp.name, target, size)
-    partition = trait.direct_partition(spec) if direct else run.partitions.get(comp.name)
+    partition = trait.direct_partition(spec) if direct else partitions.get(comp.name)
     if partition is None:
         return rollouts.only(comp.name, base, size)
     new = trait.new_replicas(spec, partition)
     if trait.in_place and new >= size:  # the component's own Deployment takes the new revision
         return rollouts.only(comp.name, target, size)
-    return rollouts.split(comp.name, base, target, size, new, run.weights.get(comp.name))
+    return rollouts.split(comp.name, base, target, size, new, weights.get(comp.name))

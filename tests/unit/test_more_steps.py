@@ -301,7 +301,7 @@ CONFIG_MISTAKES = {
                 "spec.workflow.steps[1].properties.configName", "is required"),
     "cluster": ("          configName: store-endpoints\n", "          configName: store-endpoints\n"
                                                            "          cluster: east\n", "cluster: east",
-                "spec.workflow.steps[1].properties.cluster", "another cluster is another stack"),
+                "spec.workflow.steps[1].properties.cluster", "other clusters are named by a topology policy"),
 }
 
 

@@ -1,0 +1,227 @@
+"""Many clusters, one release: the clusters config, topology by name and by label, one provider per cluster,
+waves of deploy steps, each cluster where its own wave left it."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.harness import StageRun, run_stage
+
+APP = """apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: shop
+  namespace: shop
+spec:
+  components:
+    - name: web
+      type: webservice
+      properties:
+        image: registry.example.com/web:{tag}
+        port: 8080
+      traits:
+        - type: canary-traffic
+          properties:
+            port: [8080]
+        - type: rollout
+          properties:
+            targetSize: 2
+            rolloutBatches:
+              - replicas: 1
+              - replicas: 1
+  policies:
+    - name: staging
+      type: topology
+      properties:
+{staging}
+    - name: prod
+      type: topology
+      properties:
+        clusters: [prod]
+  workflow:
+    steps:
+      - name: deploy-staging
+        type: deploy
+        properties:
+          policies: [staging]
+      - name: deploy-prod
+        type: deploy
+        properties:
+          policies: [prod]
+          auto: false
+{canary}
+"""
+CANARY = """      - name: prod-first-batch
+        type: canary-rollout
+        properties:
+          batchPartition: 0
+          traffic:
+            weightedTargets:
+              - revision: web-v1
+                weight: 90
+              - revision: web-v2
+                weight: 10
+      - name: approve-rest
+        type: suspend
+      - name: prod-rest
+        type: canary-rollout
+        properties:
+          batchPartition: 1
+          traffic:
+            weightedTargets:
+              - revision: web-v2
+                weight: 100
+"""
+BY_NAME = "        clusters: [staging]"
+CLUSTERS = {"staging": {"kubeconfig": "/kube/staging", "context": "staging", "labels": {"stage": "staging"}},
+            "prod": {"kubeconfig": "/kube/prod", "context": "prod", "labels": {"stage": "prod"},
+                     "prometheusUrl": "http://prom.prod:9090"}}
+
+
+def write(tmp: Path, tag: str, staging: str = BY_NAME, name: str = "") -> str:
+    """The shop at ``tag``; its first release (v1) has no canary steps, as web-v2 does not exist yet."""
+    path = tmp / (name or f"shop-{tag}.yaml")
+    path.write_text(APP.format(tag=tag, staging=staging, canary="" if tag == "v1" else CANARY))
+    return str(path)
+
+
+def up(app: str, previous: StageRun = None, clusters=CLUSTERS, **config) -> StageRun:
+    run = run_stage({"app": app, "clusters": clusters, **config}, previous)
+    assert run.error is None, run.error
+    return run
+
+
+def deployments(run: StageRun) -> dict[str, tuple[str, int]]:
+    """Pulumi name -> (image tag, replicas) of every Deployment that runs pods."""
+    return {n: (r.inputs["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(":", 1)[1],
+                r.inputs["spec"]["replicas"]) for n, r in run.of_kind("Deployment").items()
+            if r.inputs["spec"]["replicas"]}
+
+
+def weights(run: StageRun, name: str) -> dict[str, int]:
+    vs = run.manifest(name)
+    return {r["destination"]["subset"]: r.get("weight", 100) for r in vs["spec"]["http"][0]["route"]}
+
+
+def test_each_cluster_gets_its_own_objects_and_provider(tmp_path):
+    run = up(write(tmp_path, "v1"), approve="deploy-prod")
+    names = set(run.resources)
+    assert {"staging/shop-web-v1", "prod/shop-web-v1", "staging/shop-web", "prod/shop-web"} <= names
+    assert not any(n.startswith("shop-web") for n in names), "no object lands in the local cluster"
+    providers = {r.name: r for r in run.resources.values() if r.type == "pulumi:providers:kubernetes"}
+    assert set(providers) == {"cluster-staging", "cluster-prod"}
+    assert providers["cluster-prod"].inputs["clusterIdentifier"] == "prod"
+    assert providers["cluster-prod"].inputs["context"] == "prod"
+    assert providers["cluster-prod"].inputs["kubeconfig"] == "/kube/prod"
+    # Every object of a cluster is applied by that cluster's provider.
+    for name, r in run.resources.items():
+        if name.startswith("prod/") and r.type.startswith("kubernetes:"):
+            assert "cluster-prod" in r.options.get("provider", ""), (name, r.options)
+    assert set(run.probed) == {"staging", "prod"}
+    status = json.loads(json.dumps(run.outputs["status"]))
+    assert status["web"]["clusters"]["prod"]["revisions"]["web-v1"]["replicas"] == 2
+    assert status["web"]["clusters"]["staging"]["revisions"]["web-v1"]["replicas"] == 2
+
+
+def test_a_wave_waits_for_its_approval_and_each_cluster_stands_where_its_wave_left_it(tmp_path):
+    first = up(write(tmp_path, "v1"), approve="deploy-prod")
+    v2 = write(tmp_path, "v2")
+    # The new release: staging's wave deploys it directly (no canary step in that wave); prod waits.
+    waiting = up(v2, first)
+    assert deployments(waiting) == {"staging/shop-web-v2": ("v2", 2), "prod/shop-web-v1": ("v1", 2)}
+    assert "prod/shop-web-v2" not in waiting.resources
+    status = waiting.outputs["status"]["web"]
+    assert status["waiting"] == "deploy-prod (needs approval)"
+    assert status["clusters"]["staging"]["revisions"] == {
+        "web-v1": {"image": "registry.example.com/web:v1", "replicas": 0, "weight": 0},
+        "web-v2": {"image": "registry.example.com/web:v2", "replicas": 2, "weight": 100}}
+    assert status["clusters"]["prod"]["revisions"]["web-v1"]["replicas"] == 2
+    # Approved: prod's first batch; staging stays where its own wave left it.
+    batch = up(v2, waiting, approve="deploy-prod")
+    assert deployments(batch) == {"staging/shop-web-v2": ("v2", 2), "prod/shop-web-v1": ("v1", 1),
+                                  "prod/shop-web-v2": ("v2", 1)}
+    assert weights(batch, "prod/shop-web-virtualservice") == {"web-v1": 90, "web-v2": 10}
+    assert weights(batch, "staging/shop-web-virtualservice") == {"web-v2": 100}
+    done = up(v2, batch, approve="deploy-prod,approve-rest")
+    assert deployments(done) == {"staging/shop-web-v2": ("v2", 2), "prod/shop-web-v2": ("v2", 2)}
+    assert done.outputs["status"]["web"]["phase"] == "succeeded"
+
+
+def test_rollback_returns_every_cluster_to_its_stable_revision(tmp_path):
+    first = up(write(tmp_path, "v1"), approve="deploy-prod")
+    v2 = write(tmp_path, "v2")
+    batch = up(v2, up(v2, first), approve="deploy-prod")
+    back = up(v2, batch, approve="deploy-prod", rollback="true")
+    assert deployments(back) == {"staging/shop-web-v1": ("v1", 2), "prod/shop-web-v1": ("v1", 2)}
+    assert weights(back, "staging/shop-web-virtualservice") == {"web-v1": 100}
+
+
+def test_clusters_chosen_by_label(tmp_path):
+    app = write(tmp_path, "v1", "        clusterLabelSelector:\n          stage: staging")
+    run = up(app, approve="deploy-prod")
+    assert {"staging/shop-web-v1", "prod/shop-web-v1"} <= set(run.resources)
+    nothing = write(tmp_path, "v1", "        clusterLabelSelector:\n          stage: qa", name="qa.yaml")
+    refused = run_stage({"app": nothing, "clusters": CLUSTERS})
+    assert refused.resources == {}
+    assert "spec.policies[0].properties.clusterLabelSelector: no cluster of the stack's clusters config has the " \
+           "labels stage=qa" in refused.error
+    assert ":38:" in refused.error.replace(nothing, "") or f"{nothing}:" in refused.error
+    allowed = write(tmp_path, "v1", "        allowEmpty: true\n        clusterLabelSelector:\n          stage: qa",
+                    name="qa-empty.yaml")
+    run = up(allowed, approve="deploy-prod")
+    assert not any(n.startswith("staging/") for n in run.resources)
+    assert "prod/shop-web-v1" in run.resources
+
+
+def test_an_unknown_cluster_is_refused_at_the_policy_naming_the_known_ones(tmp_path):
+    app = write(tmp_path, "v1", "        clusters: [stagin]")
+    run = run_stage({"app": app, "clusters": CLUSTERS})
+    assert run.resources == {}
+    assert "spec.policies[0].properties.clusters[0]: cluster 'stagin' is not in the stack's clusters config " \
+           "(known: local, prod, staging)" in run.error
+    assert "did you mean 'staging'?" in run.error
+    line = APP.format(tag="v1", staging="        clusters: [stagin]", canary="").splitlines().index("        clusters: [stagin]") + 1
+    assert f"{app}:{line}:" in run.error
+
+
+def test_an_unreachable_cluster_stops_the_stage_before_anything_changes(tmp_path):
+    first = up(write(tmp_path, "v1"), approve="deploy-prod")
+    run = run_stage({"app": write(tmp_path, "v2"), "clusters": CLUSTERS}, first,
+                    down=("prod",))
+    assert run.resources == {}
+    assert "cluster 'prod' cannot be reached (kubeconfig /kube/prod, context prod): connection refused" in run.error
+    assert "nothing was changed in any cluster" in run.error
+
+
+def test_a_cluster_left_out_of_the_file_loses_its_objects(tmp_path):
+    first = up(write(tmp_path, "v1"), approve="deploy-prod")
+    only_prod = Path(write(tmp_path, "v1", name="prod-only.yaml"))
+    text = only_prod.read_text()
+    start = text.index("      - name: deploy-staging")
+    only_prod.write_text(text[:start] + text[text.index("      - name: deploy-prod"):])
+    run = up(str(only_prod), first, approve="deploy-prod")
+    assert not any(n.startswith("staging/") for n in run.resources)
+    assert "prod/shop-web-v1" in run.resources
+
+
+@pytest.mark.parametrize("clusters, message", [
+    ({"Prod": {"context": "x"}}, "clusters.Prod: a cluster name must be a DNS label"),
+    ({"prod": {"kubeconfg": "/x"}}, "clusters.prod.kubeconfg: is not a setting of a cluster; did you mean 'kubeconfig'?"),
+    ({"prod": {"prometheusUrl": "prom:9090"}}, "clusters.prod.prometheusUrl: must be an http:// or https:// address"),
+    ({"local": {"kubeconfig": "/x"}}, "clusters.local: 'local' is the stack's own Kubernetes provider"),
+    ("prod", "oam-delivery:clusters: must be a map of cluster names to their settings"),
+])
+def test_bad_clusters_config_is_refused(tmp_path, clusters, message):
+    run = run_stage({"app": write(tmp_path, "v1"), "clusters": clusters})
+    assert run.resources == {}
+    assert message in run.error
+
+
+def test_local_objects_keep_their_names_beside_another_cluster(tmp_path):
+    app = write(tmp_path, "v1", "        clusters: [local]")
+    run = up(app, approve="deploy-prod")
+    assert {"shop-web-v1", "prod/shop-web-v1"} <= set(run.resources)
+    assert "provider" not in run.resources["shop-web-v1"].options or \
+        "cluster-" not in run.resources["shop-web-v1"].options.get("provider", "")
