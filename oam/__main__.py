@@ -16,21 +16,52 @@ from typing import Optional
 
 import yaml
 
-from oam.config import StageConfig
-from oam.errors import OamError, ReleaseError
+from oam.config import LOCAL, StageConfig, read_clusters
+from oam.errors import ConfigError, OamError, ReleaseError
 from oam.model import read_application
 from oam.render import plan
 from oam.revisions import History
 from oam.schema import application_schema
 
 
-def validate(files: list[str]) -> int:
+PROJECT = "oam-delivery"
+
+
+def stack_clusters(stack: Optional[str], root: Path = Path(".")) -> Optional[dict]:
+    """The clusters config of a stack, from its file (stacks/Pulumi.STACK.yaml): names and labels, for checks
+    without a cluster (a secret setting is not read). None without a stack: any cluster name is taken as given."""
+    if stack is None:
+        return None
+    display = f"stacks/Pulumi.{stack}.yaml"
+    try:
+        config = (yaml.safe_load((root / display).read_text(encoding="utf-8")) or {}).get("config") or {}
+    except OSError as err:
+        raise ConfigError([StageConfig(app="", stack_file=display).problem(
+            "clusters", f"cannot read the stack's config ({err.strerror})", "give --stack the name of a stack "
+                                                                            "of this project")]) from None
+    raw = config.get(f"{PROJECT}:clusters")
+    if isinstance(raw, dict):  # drop the secrets: they cannot be read here, and names and labels are not secret
+        raw = {name: {k: v for k, v in (entry or {}).items() if not (isinstance(v, dict) and "secure" in v)}
+               if isinstance(entry, dict) else entry for name, entry in raw.items()}
+    problems: list = []
+    clusters = read_clusters(raw, StageConfig(app="", project=PROJECT, stack_file=display), problems)
+    if problems:
+        raise ConfigError(problems)
+    return clusters
+
+
+def validate(files: list[str], stack: Optional[str] = None) -> int:
     """Every problem of every file, as pulumi preview reports them; 1 if any."""
     bad = 0
+    try:
+        clusters = stack_clusters(stack)
+    except OamError as err:
+        print(err, file=sys.stderr)
+        return 1
     for file in files:
         try:
             app = read_application(Path(file), file)
-            plan(app, History(), StageConfig(app=file), stack_known=False)
+            plan(app, History(), StageConfig(app=file, clusters=clusters), stack_known=False)
         except ReleaseError:
             pass  # a move only a stack's history decides (a rollback with nothing to roll back to)
         except OamError as err:
@@ -41,18 +72,28 @@ def validate(files: list[str]) -> int:
     return 1 if bad else 0
 
 
-def render(file: str, after: list[str], stage: Optional[int], approve: list[str]) -> int:
-    """The manifests a stage applies, as YAML, for a stack that applied ``after`` (in full) before."""
+def render(file: str, after: list[str], stage: Optional[int], approve: list[str], stack: Optional[str] = None,
+           cluster: Optional[str] = None) -> int:
+    """The manifests a stage applies, as YAML, for a stack that applied ``after`` (in full) before; with
+    ``cluster``, only those of that cluster."""
     history = History()
     try:
+        clusters = stack_clusters(stack)
         for earlier in after:
-            history = plan(read_application(Path(earlier), earlier), history, StageConfig(app=earlier)).resolution.history
-        cfg = StageConfig(app=file, stage=stage, approve=tuple(approve))
+            history = plan(read_application(Path(earlier), earlier), history,
+                           StageConfig(app=earlier, clusters=clusters)).resolution.history
+        cfg = StageConfig(app=file, stage=stage, approve=tuple(approve), clusters=clusters)
         p = plan(read_application(Path(file), file), history, cfg)
     except OamError as err:
         print(err, file=sys.stderr)
         return 1
-    yaml.safe_dump_all([d.manifest for d in p.objects], sys.stdout, sort_keys=False)
+    objects = [d for d in p.objects if cluster is None or (d.cluster or LOCAL) == cluster]
+    if cluster is not None and not objects:
+        known = sorted({d.cluster or LOCAL for d in p.objects})
+        print(f"{file}: this stage deploys nothing to cluster '{cluster}' (it deploys to: {', '.join(known)})",
+              file=sys.stderr)
+        return 1
+    yaml.safe_dump_all([d.manifest for d in objects], sys.stdout, sort_keys=False)
     return 0
 
 
@@ -107,12 +148,16 @@ def main(argv: Optional[list[str]] = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     v = sub.add_parser("validate", help="check Application files as pulumi preview would; exit 1 on any problem")
     v.add_argument("files", nargs="+", metavar="FILE")
+    v.add_argument("--stack", help="check the cluster names against this stack's clusters config "
+                                   "(stacks/Pulumi.STACK.yaml)")
     r = sub.add_parser("render", help="print the manifests of a stage as YAML")
     r.add_argument("file", metavar="FILE")
     r.add_argument("--after", action="append", default=[], metavar="EARLIER",
                    help="an Application file the stack applied before (in full); repeat in order")
     r.add_argument("--stage", type=int, help="run at most this many workflow steps")
     r.add_argument("--approve", action="append", default=[], metavar="STEP", help="a suspend step approved")
+    r.add_argument("--stack", help="the stack whose clusters config names the clusters (stacks/Pulumi.STACK.yaml)")
+    r.add_argument("--cluster", help="only the objects of this cluster (local: the stack's own)")
     a = sub.add_parser("advance", help="run pulumi up stage after stage while the gates open by themselves "
                                        "(timed suspends, metric gates); stop at an approval, the end or a rollback")
     a.add_argument("--stack", help="the stack to drive (default: the selected one)")
@@ -136,9 +181,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     sub.add_parser("reference", help="print the reference page of every definition (Markdown)")
     args = parser.parse_args(argv)
     if args.command == "validate":
-        return validate(args.files)
+        return validate(args.files, args.stack)
     if args.command == "render":
-        return render(args.file, args.after, args.stage, args.approve)
+        return render(args.file, args.after, args.stage, args.approve, args.stack, args.cluster)
     if args.command == "traffic":
         return traffic(args.file, args.after, args.stage, args.approve, args.namespace, args.kubeconfig,
                        args.context, args.json)

@@ -252,7 +252,27 @@ def render(app: AppSpec, res: Resolution, applied: Optional[Applied] = None,
                               {ns: v for (c, ns), v in wanted.items() if c == cluster})
         objects += [_moved_to(cluster, d) for d in sub.objects]
         tokens.update({in_cluster(cluster, owner): token for owner, token in sub.tokens.items()})
+    _wait_for_earlier_waves(res, objects, applied)
     return Plan(app, res, objects, tokens)
+
+
+def _wait_for_earlier_waves(res: Resolution, objects: list[Desired], applied: Applied) -> None:
+    """A cluster that a later step deploys to changes once the pods of the clusters earlier steps deployed to are
+    Ready in every one of them (a wave starts when the one before it has come up)."""
+    first: dict[str, int] = {}  # cluster -> the number of the step that deploys it first at this stage
+    for (cluster, _, _), number in res.order.items():
+        first[cluster] = min(number, first.get(cluster, number))
+    if len(set(first.values())) < 2:
+        return
+    serving = {c: [d for d in objects if (d.cluster or LOCAL) == c and _serves(d)] for c in first}
+    kept = {r["key"] for r in res.kept}
+    for d in objects:
+        where = d.cluster or LOCAL
+        if where not in first or d.kind == "Namespace" or d.key in kept:
+            continue
+        earlier = [e for c, n in first.items() if n < first[where] for e in serving[c]]
+        if earlier:
+            _pods_wait_for(d, earlier, applied)
 
 
 def _cluster_view(res: Resolution, cluster: str) -> Resolution:

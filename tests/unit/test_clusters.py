@@ -225,3 +225,53 @@ def test_local_objects_keep_their_names_beside_another_cluster(tmp_path):
     assert {"shop-web-v1", "prod/shop-web-v1"} <= set(run.resources)
     assert "provider" not in run.resources["shop-web-v1"].options or \
         "cluster-" not in run.resources["shop-web-v1"].options.get("provider", "")
+
+
+def test_a_later_wave_waits_for_the_pods_of_the_earlier_ones(tmp_path):
+    """Both waves in one update (the approval given before): prod's objects wait for staging's pods."""
+    run = up(write(tmp_path, "v1"), approve="deploy-prod")
+    staging_pods = {n for n in run.of_kind("Deployment") if n.startswith("staging/")}
+    for name, r in run.resources.items():
+        if name.startswith("prod/") and r.type.startswith("kubernetes:") and r.inputs.get("kind") != "Namespace":
+            assert run.depends(name, "staging/shop-web-v1"), name
+    assert staging_pods == {"staging/shop-web-v1"}
+    assert not run.depends("staging/shop-web-v1", "prod/shop-web-v1")
+
+
+STACK_FILE = """config:
+  oam-delivery:app: shop.yaml
+  oam-delivery:clusters:
+    staging:
+      kubeconfig:
+        secure: v1:abc
+      labels:
+        stage: staging
+    prod:
+      context: prod
+      labels:
+        stage: prod
+"""
+
+
+def test_validate_and_render_know_the_clusters_from_the_stacks_config(tmp_path, capsys, monkeypatch):
+    from oam.__main__ import main
+
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "Pulumi.team.yaml").write_text(STACK_FILE)
+    monkeypatch.chdir(tmp_path)
+    good = Path(write(tmp_path, "v1", "        clusterLabelSelector:\n          stage: staging")).name
+    bad = Path(write(tmp_path, "v1", "        clusters: [stagin]", name="bad.yaml")).name
+    assert main(["validate", good, bad]) == 0, "without a stack any name is taken as given"
+    capsys.readouterr()
+    assert main(["validate", "--stack", "team", good, bad]) == 1
+    captured = capsys.readouterr()
+    assert f"{good}: ok" in captured.out
+    assert "cluster 'stagin' is not in the stack's clusters config (known: local, prod, staging)" in captured.err
+    assert main(["render", "--stack", "team", "--approve", "deploy-prod", "--cluster", "prod", good]) == 0
+    docs = [d for d in __import__("yaml").safe_load_all(capsys.readouterr().out) if d]
+    assert {d["kind"] for d in docs} >= {"Deployment", "Service", "VirtualService", "DestinationRule"}
+    assert len([d for d in docs if d["kind"] == "Deployment"]) == 1
+    assert main(["render", "--stack", "team", "--cluster", "prod", good]) == 1, "prod waits for its approval"
+    assert "deploys nothing to cluster 'prod' (it deploys to: staging)" in capsys.readouterr().err
+    assert main(["validate", "--stack", "nope", good]) == 1
+    assert "stacks/Pulumi.nope.yaml: oam-delivery:clusters: cannot read the stack's config" in capsys.readouterr().err
