@@ -56,6 +56,7 @@ class Where:
     revisions: dict[str, dict]  # revision -> image, replicas, weight
     next: str
     waiting: str = ""  # "export-config (a step output)"
+    clusters: dict[str, dict[str, dict]] = field(default_factory=dict)  # cluster -> its revisions, when several
 
     @property
     def data_wait(self) -> bool:
@@ -68,21 +69,31 @@ class Where:
         state = json.loads(outputs.get("oamState") or "{}")
         release = state.get("release") or {}
         revisions: dict[str, dict] = {}
+        clusters: dict[str, dict[str, dict]] = {}
         for item in items:
             revisions.update(item.get("revisions") or item.get("wanted") or {})
+            for name, entry in (item.get("clusters") or {}).items():
+                clusters.setdefault(name, {}).update(entry.get("revisions") or {})
         first = items[0] if items else {}
         opens = parse_iso(first["opensAt"]).timestamp() if first.get("opensAt") else None
         return cls(phase=first.get("phase") or release.get("phase") or "succeeded", step=first.get("step", ""),
                    executed=int(release.get("step") or 0), gate=release.get("gate"), opens_at=opens,
                    analysis=first.get("analysis"), rolled_back_by=first.get("rolledBackBy"), revisions=revisions,
-                   next=first.get("next", ""), waiting=first.get("waiting", ""))
+                   next=first.get("next", ""), waiting=first.get("waiting", ""), clusters=clusters)
 
     def weights(self) -> str:
-        parts = []
-        for name, r in sorted(self.revisions.items()):
-            weight = f" {r['weight']}%" if "weight" in r else ""
-            parts.append(f"{name} {r.get('replicas', '?')} pod{'s' if r.get('replicas') != 1 else ''}{weight}")
-        return ", ".join(parts)
+        """The revisions' pods and weights; per cluster ("staging: ...; prod: ...") when the release has several."""
+        if self.clusters:
+            return "; ".join(f"{name}: {_weights(revisions)}" for name, revisions in self.clusters.items())
+        return _weights(self.revisions)
+
+
+def _weights(revisions: dict[str, dict]) -> str:
+    parts = []
+    for name, r in sorted(revisions.items()):
+        weight = f" {r['weight']}%" if "weight" in r else ""
+        parts.append(f"{name} {r.get('replicas', '?')} pod{'s' if r.get('replicas') != 1 else ''}{weight}")
+    return ", ".join(parts)
 
 
 class Driver:

@@ -275,3 +275,14 @@ def test_validate_and_render_know_the_clusters_from_the_stacks_config(tmp_path, 
     assert "deploys nothing to cluster 'prod' (it deploys to: staging)" in capsys.readouterr().err
     assert main(["validate", "--stack", "nope", good]) == 1
     assert "stacks/Pulumi.nope.yaml: oam-delivery:clusters: cannot read the stack's config" in capsys.readouterr().err
+
+
+def test_the_drivers_progress_line_is_per_cluster(tmp_path):
+    from oam.advance import Where
+
+    first = up(write(tmp_path, "v1"), approve="deploy-prod")
+    v2 = write(tmp_path, "v2")
+    batch = up(v2, up(v2, first), approve="deploy-prod")
+    where = Where.read(json.loads(json.dumps(batch.outputs)))
+    assert where.weights() == ("staging: web-v1 0 pods 0%, web-v2 2 pods 100%; "
+                               "prod: web-v1 1 pod 90%, web-v2 1 pod 10%")
