@@ -78,7 +78,8 @@ def with_pulumi(env: dict[str, str], home: Path, backend: Path) -> dict[str, str
 @pytest.fixture(scope="session")
 def cluster_env() -> dict[str, str]:
     """A local kube-apiserver with Istio's CRDs, kept for the session, stopped at the end."""
-    env = start_cluster(CACHE / "e2e-cluster")
+    # OAM_E2E_CLUSTER_DIR: another folder, for a second session beside one running (tools/cluster.sh runs both).
+    env = start_cluster(Path(os.environ.get("OAM_E2E_CLUSTER_DIR") or CACHE / "e2e-cluster"))
     yield env
     stop_cluster(env)
 
@@ -403,6 +404,9 @@ class Project:
     env: dict[str, str]
     stack: str
     durations: list[tuple[str, float]] = field(default_factory=list)
+    # Other clusters whose routing every pulumi up also records and judges: name -> kubeconfig. Their namespaces
+    # show as "name/namespace" in UpResult.traffic and in the messages.
+    watched: dict[str, str] = field(default_factory=dict)
 
     def pulumi(self, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
         stack = [] if args[:2] == ("stack", "init") else ["--stack", self.stack]
@@ -426,37 +430,43 @@ class Project:
         passes through is judged by Istio's config generation: an instant at which a request would have failed
         (a call served before the update that is not, or a route of ours to a cluster without Ready endpoints
         or that does not exist) fails the test, whether the update itself succeeded or not."""
-        recorder = Recorder(self.env["KUBECONFIG"]).start() if JUDGE else None
+        recorders = {"": Recorder(self.env["KUBECONFIG"]).start()} if JUDGE else {}
+        recorders.update({name: Recorder(kubeconfig).start() for name, kubeconfig in self.watched.items()} if JUDGE
+                         else {})
         start = time.monotonic()
         try:
             proc = self.pulumi("up", "--yes", "--skip-preview", "--json", *extra, check=False)
         finally:
             seconds = time.monotonic() - start
             checking = time.monotonic()
-            recording = recorder.stop() if recorder else None
+            recordings = {name: recorder.stop() for name, recorder in recorders.items()}
         self.durations.append((label, seconds))
         n = len(self.durations)
         (self.dir / f"events-{n}.jsonl").write_text(proc.stdout)
+        final: dict[str, dict] = {}
         try:
-            final = self.judge_transition(recording, label, n) if recording is not None else {}
+            for name, recording in recordings.items():
+                final.update(self.judge_transition(recording, label, n, name))
         finally:
             TALLY.seconds += time.monotonic() - checking
-        return UpResult(proc, parse_events(proc.stdout), seconds, final, recording)
+        return UpResult(proc, parse_events(proc.stdout), seconds, final, recordings.get(""))
 
-    def judge_transition(self, recording, label: str, n: int) -> dict[str, dict]:
-        """Judge every recorded state; the oracle's answer for the last state of each namespace that changed."""
+    def judge_transition(self, recording, label: str, n: int, cluster: str = "") -> dict[str, dict]:
+        """Judge every recorded state; the oracle's answer for the last state of each namespace that changed
+        (named "cluster/namespace" for a watched cluster)."""
         TALLY.transitions += 1
         bad = []
         final = {}
         for namespace, states in recording.states.items():
             TALLY.states += len(states)
             answers = JUDGE[0].answer(states, namespace)
-            final[namespace] = answers[-1]
+            where = f"{cluster}/{namespace}" if cluster else namespace
+            final[where] = answers[-1]
             found = unsafe(answers)
             if found:
-                kept = self.dir / f"traffic-{n}-{namespace}.json"
+                kept = self.dir / f"traffic-{n}-{where.replace('/', '-')}.json"
                 kept.write_text(json.dumps({"states": states, "answers": answers}, indent=1))
-                bad += [f"{namespace} {line}" for line in found] + [f"(states and answers in {kept})"]
+                bad += [f"{where} {line}" for line in found] + [f"(states and answers in {kept})"]
         assert not bad, f"pulumi up '{label}': a request would have failed during the update:\n" + "\n".join(bad)
         return final
 
