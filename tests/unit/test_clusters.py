@@ -286,3 +286,83 @@ def test_the_drivers_progress_line_is_per_cluster(tmp_path):
     where = Where.read(json.loads(json.dumps(batch.outputs)))
     assert where.weights() == ("staging: web-v1 0 pods 0%, web-v2 2 pods 100%; "
                                "prod: web-v1 1 pod 90%, web-v2 1 pod 10%")
+
+
+REGIONS = """apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: regions
+  namespace: examples
+spec:
+  components:
+    - name: nginx
+      type: webservice
+      properties:
+        image: nginx:1.21
+        port: 80
+      traits:
+        - type: scaler
+          properties:
+            replicas: 1
+  policies:
+    - name: topology-local
+      type: topology
+      properties:
+        clusters: ["local"]
+        namespace: examples-alternative
+    - name: topology-east
+      type: topology
+      properties:
+        clusterLabelSelector:
+          region: east
+    - name: override-legacy-image
+      type: override
+      properties:
+        components:
+          - name: nginx
+            properties:
+              image: nginx:1.20
+    - name: override-high-availability
+      type: override
+      properties:
+        components:
+          - type: webservice
+            traits:
+              - type: scaler
+                properties:
+                  replicas: 3
+  workflow:
+    steps:
+      - type: deploy
+        name: deploy-local
+        properties:
+          policies: ["topology-local"]
+      - type: deploy
+        name: deploy-east
+        properties:
+          auto: false
+          policies: ["topology-east", "override-legacy-image", "override-high-availability"]
+"""
+EAST = {"east-1": {"kubeconfig": "/kube/e1", "labels": {"region": "east"}},
+        "east-2": {"kubeconfig": "/kube/e2", "labels": {"region": "east"}},
+        "west-1": {"kubeconfig": "/kube/w1", "labels": {"region": "west"}}}
+
+
+def test_a_multi_cluster_file_as_kubevela_users_write_it_overrides_per_wave(tmp_path):
+    app = tmp_path / "regions.yaml"
+    app.write_text(REGIONS)
+    local = up(str(app), clusters=EAST)
+    images = {n: (r.inputs["spec"]["template"]["spec"]["containers"][0]["image"], r.inputs["spec"]["replicas"],
+                  r.inputs["metadata"]["namespace"]) for n, r in local.of_kind("Deployment").items()}
+    assert images == {"regions-examples-alternative-nginx-deployment": ("nginx:1.21", 1, "examples-alternative")}
+    assert local.outputs["status"]["workflowStatus"]["waiting"] == "deploy-east (needs approval)"
+    both = up(str(app), local, clusters=EAST, approve="deploy-east")
+    images = {n: (r.inputs["spec"]["template"]["spec"]["containers"][0]["image"], r.inputs["spec"]["replicas"],
+                  r.inputs["metadata"]["namespace"]) for n, r in both.of_kind("Deployment").items()}
+    assert images == {"regions-examples-alternative-nginx-deployment": ("nginx:1.21", 1, "examples-alternative"),
+                      "east-1/regions-nginx-deployment": ("nginx:1.20", 3, "examples"),
+                      "east-2/regions-nginx-deployment": ("nginx:1.20", 3, "examples")}
+    assert {r.name for r in both.resources.values() if r.type == "pulumi:providers:kubernetes"} == {
+        "cluster-east-1", "cluster-east-2"}
+    assert set(both.probed) == {None}, "east-1 and east-2 have no context; each was asked"
+    assert len(both.probed) == 2
