@@ -10,6 +10,7 @@
 #   tools/cluster.sh status   exit 0 if the cluster is healthy
 #
 # State (certs, kubeconfig, etcd data, logs, pids): ${OAM_CLUSTER_DIR:-$HOME/.cache/oam-delivery/cluster}
+# Clusters with different OAM_CLUSTER_DIR run side by side, each on its own ports.
 # Usage: eval "$(tools/cluster.sh start)"; kubectl get nodes
 set -euo pipefail
 
@@ -26,6 +27,8 @@ pki="$dir/pki"
 logs="$dir/logs"
 run="$dir/run"                   # pids, ports, bin dir of the running cluster
 kubeconfig="$dir/kubeconfig"
+cache="${OAM_TOOLS_CACHE:-$HOME/.cache/oam-delivery}"
+ports_lock="$cache/cluster-ports.lock"  # machine-wide: held from picking ports until they are bound
 
 log() { printf '[cluster] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -42,12 +45,23 @@ kc() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
 
 port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+# Every TCP port something listens on, on any address (the kernel's tables: a connect to
+# 127.0.0.1 misses a listener on another address, and hangs on one whose backlog is full).
+listened_ports() {
+  local hex
+  for hex in $(awk 'FNR > 1 && $4 == "0A" { n = split($2, a, ":"); print a[n] }' /proc/net/tcp /proc/net/tcp6 2>/dev/null); do
+    printf ' %d' "$((16#$hex))"
+  done
+  echo ' '
+}
+
 # pick_port VAR PREFERRED: sets VAR to the first free port at or above PREFERRED that was
-# not handed out already in this run.
+# not handed out already in this run. Call it with the ports lock held (lock_ports).
 taken=" "
 pick_port() {
-  local p=$2
-  while port_in_use "$p" || [[ "$taken" == *" $p "* ]]; do
+  local p=$2 listened
+  listened="$(listened_ports)"
+  while [[ "$listened" == *" $p "* || "$taken" == *" $p "* ]] || port_in_use "$p"; do
     p=$((p + 1))
     ((p < 32000)) || die "no free port found from $2"
   done
@@ -55,18 +69,72 @@ pick_port() {
   printf -v "$1" '%s' "$p"
 }
 
-pid_alive() { # name -> 0 if the recorded pid runs that binary
+start_time() { # pid -> its start time in clock ticks since boot (field 22 of /proc/PID/stat)
+  local stat fields
+  stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+  read -ra fields <<<"${stat##*) }"   # from field 3 on: the command name in (...) may hold spaces
+  echo "${fields[19]}"
+}
+
+pid_alive() { # name -> 0 if the recorded pid is still the process this cluster started
   local f="$run/$1.pid" pid
   [[ -f "$f" ]] || return 1
   pid="$(cat "$f")"
   [[ -n "$pid" && -r "/proc/$pid/cmdline" ]] || return 1
   tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "/$1 " || return 1
+  # Pids are reused (a restarted container counts from 1 again), so a stale pid file can name
+  # another cluster's etcd: the start time tells them apart. Without one (a cluster started
+  # by an older cluster.sh), every component has a path of this cluster's dir in its args.
+  if [[ -f "$run/$1.started" ]]; then
+    [[ "$(start_time "$pid")" == "$(cat "$run/$1.started")" ]] || return 1
+  else
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "=${dir%/}/" || return 1
+  fi
+}
+
+# listens NAME PORT: 0 once NAME's own process listens on PORT (not merely someone: a port
+# another process took meanwhile would otherwise pass for ours).
+listens() {
+  local pid inode fd hex
+  pid="$(cat "$run/$1.pid")"
+  printf -v hex '%04X' "$2"
+  for inode in $(awk -v p="$hex" 'FNR > 1 && $4 == "0A" { n = split($2, a, ":"); if (a[n] == p) print $10 }' \
+                   /proc/net/tcp /proc/net/tcp6 2>/dev/null); do
+    for fd in "/proc/$pid/fd/"*; do
+      [[ "$(readlink "$fd" 2>/dev/null)" == "socket:[$inode]" ]] && return 0
+    done
+  done
+  return 1
+}
+
+# Starts with other OAM_CLUSTER_DIRs may run at the same moment: between picking a free
+# port and the component binding it, the port must not be handed out again. fd 9.
+lock_ports() {
+  mkdir -p "$cache"
+  exec 9>>"$ports_lock"
+  if ! flock -n 9; then
+    log "waiting for another cluster start to bind its ports"
+    flock -w 300 9 || die "timed out after 300s waiting for $ports_lock"
+  fi
+}
+unlock_ports() { flock -u 9; exec 9>&-; }
+
+# One start or stop at a time per cluster (fd 8, on the state dir itself): a second start
+# of the same dir waits, then finds it healthy.
+lock_cluster() {
+  exec 8<"$dir"
+  if ! flock -n 8; then
+    log "waiting for another start or stop of $dir"
+    flock -w 1800 8 || die "timed out after 1800s waiting for another start or stop of $dir"
+  fi
 }
 
 spawn() { # name args... : detached, own session, log + pid in the state dir
   local name=$1; shift
-  setsid nohup "$bin/$name" "$@" >"$logs/$name.log" 2>&1 </dev/null &
+  # 8>&- 9>&-: the daemons must not inherit (and so keep holding) the locks.
+  setsid nohup "$bin/$name" "$@" >"$logs/$name.log" 2>&1 </dev/null 8>&- 9>&- &
   echo $! >"$run/$name.pid"
+  start_time $! >"$run/$name.started" || rm -f "$run/$name.started"
   # Until setsid/nohup have exec'd the binary, /proc/PID/cmdline does not name it yet.
   local i
   for ((i = 0; i < 100; i++)); do
@@ -296,23 +364,22 @@ cmd_start() {
   echo "$bin" >"$run/bindir"
   make_pki
 
-  # Ports: fixed preferences, moved up when busy.
-  local etcd_port etcd_peer_port api_port kcm_port sched_port
-  pick_port etcd_port "${OAM_ETCD_PORT:-23790}"
-  pick_port etcd_peer_port $((etcd_port + 1))
-  pick_port api_port "${OAM_APISERVER_PORT:-26443}"
-  pick_port kcm_port 20257
-  pick_port sched_port 20259
-  printf 'ETCD_PORT=%s\nETCD_PEER_PORT=%s\nAPISERVER_PORT=%s\nKCM_PORT=%s\nSCHEDULER_PORT=%s\n' \
-    "$etcd_port" "$etcd_peer_port" "$api_port" "$kcm_port" "$sched_port" >"$run/ports"
-  write_kubeconfig
-
   local kwok_dir istio_dir crds
   kwok_dir="$(cd "$here/kwok" && module_dir "sigs.k8s.io/kwok@$(awk '$1=="sigs.k8s.io/kwok"{print $2; exit}' go.mod)")"
   [[ -d "$kwok_dir/kustomize/stage/fast" ]] || die "kwok stages not found in the module cache ($kwok_dir)"
   istio_dir="$(module_dir "istio.io/api@$istio_api_version")"
   crds="$istio_dir/kubernetes/customresourcedefinitions.gen.yaml"
   [[ -f "$crds" ]] || die "Istio CRDs not found: $crds"
+
+  # Ports: fixed preferences, moved up when busy. The ports lock is held from each pick
+  # until the component listens, so a start of another cluster at the same moment cannot
+  # pick the same port; it is let go while the apiserver gets ready (the slow part).
+  local etcd_port etcd_peer_port api_port kcm_port sched_port
+  lock_ports
+  pick_port etcd_port "${OAM_ETCD_PORT:-23790}"
+  pick_port etcd_peer_port $((etcd_port + 1))
+  pick_port api_port "${OAM_APISERVER_PORT:-26443}"
+  write_kubeconfig
 
   log "starting etcd on 127.0.0.1:$etcd_port"
   rm -rf "$dir/etcd"
@@ -321,7 +388,8 @@ cmd_start() {
     --listen-peer-urls="http://127.0.0.1:$etcd_peer_port" --initial-advertise-peer-urls="http://127.0.0.1:$etcd_peer_port" \
     --initial-cluster="oam=http://127.0.0.1:$etcd_peer_port" --initial-cluster-state=new \
     --unsafe-no-fsync --log-level=warn
-  wait_for "etcd" 30 port_in_use "$etcd_port"
+  wait_for "etcd" 30 listens etcd "$etcd_port"
+  wait_for "etcd peer port" 30 listens etcd "$etcd_peer_port"
 
   log "starting kube-apiserver on https://127.0.0.1:$api_port"
   spawn kube-apiserver \
@@ -336,8 +404,15 @@ cmd_start() {
     --endpoint-reconciler-type=none \
     --allow-privileged=true --profiling=false \
     --cert-dir="$run/apiserver-certs"
+  wait_for "kube-apiserver to listen" 30 listens kube-apiserver "$api_port"
+  unlock_ports
   wait_for "kube-apiserver /readyz" 60 api_ready
 
+  lock_ports
+  pick_port kcm_port 20257
+  pick_port sched_port 20259
+  printf 'ETCD_PORT=%s\nETCD_PEER_PORT=%s\nAPISERVER_PORT=%s\nKCM_PORT=%s\nSCHEDULER_PORT=%s\n' \
+    "$etcd_port" "$etcd_peer_port" "$api_port" "$kcm_port" "$sched_port" >"$run/ports"
   log "starting kube-controller-manager, kube-scheduler, kwok"
   spawn kube-controller-manager --kubeconfig="$kubeconfig" \
     --bind-address=127.0.0.1 --secure-port="$kcm_port" --cert-dir="$run/kcm-certs" \
@@ -352,6 +427,9 @@ cmd_start() {
     --node-monitor-grace-period=40s
   spawn kube-scheduler --kubeconfig="$kubeconfig" \
     --bind-address=127.0.0.1 --secure-port="$sched_port" --leader-elect=false
+  wait_for "kube-controller-manager to listen" 30 listens kube-controller-manager "$kcm_port"
+  wait_for "kube-scheduler to listen" 30 listens kube-scheduler "$sched_port"
+  unlock_ports
   spawn kwok --kubeconfig="$kubeconfig" --config="$kwok_dir/kustomize/stage/fast" \
     --manage-all-nodes=true --cidr="10.244.0.0/24" --node-ip=127.0.0.1 \
     --node-lease-duration-seconds=40
@@ -389,8 +467,8 @@ cmd_status() {
 }
 
 case "${1:-}" in
-  start) cmd_start ;;
-  stop) cmd_stop ;;
+  start) mkdir -p "$dir"; lock_cluster; cmd_start ;;
+  stop) if [[ -d "$dir" ]]; then lock_cluster; fi; cmd_stop ;;
   env) cmd_env ;;
   status) cmd_status ;;
   *) echo "usage: $0 start|stop|env|status" >&2; exit 2 ;;
