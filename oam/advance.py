@@ -82,9 +82,10 @@ class Where:
                    next=first.get("next", ""), waiting=first.get("waiting", ""), clusters=clusters)
 
     def weights(self) -> str:
-        """The revisions' pods and weights; per cluster ("staging: ...; prod: ...") when the release has several."""
+        """The revisions' pods and weights; per cluster, by name ("prod: ...; staging: ...") when the release has
+        several."""
         if self.clusters:
-            return "; ".join(f"{name}: {_weights(revisions)}" for name, revisions in self.clusters.items())
+            return "; ".join(f"{name}: {_weights(revisions)}" for name, revisions in sorted(self.clusters.items()))
         return _weights(self.revisions)
 
 

@@ -7,6 +7,8 @@ from typing import Any, Optional
 NAME_LABEL = "app.oam.dev/name"
 COMPONENT_LABEL = "app.oam.dev/component"
 REVISION_LABEL = "app.oam.dev/revision"
+# Which stack made an object (History.owner): another stack's objects are refused, never taken over by accident.
+STACK_LABEL = "delivery.oam.dev/stack"
 
 
 @dataclass

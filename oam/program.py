@@ -14,6 +14,8 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
+import secrets
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +30,7 @@ from oam.applied import Applied, cluster_of, in_cluster, route_weights, same_obj
 from oam.cluster import ProbeError, dry_run, endpoints_serving, labels_by_name, namespace_labels, readiness
 from oam.config import LOCAL, StageConfig, read_stage_config
 from oam.durations import show_duration
-from oam.context import NAME_LABEL
+from oam.context import NAME_LABEL, STACK_LABEL
 from oam.errors import ApplicationError, OamError
 from oam.metrics import Prometheus
 from oam.model import read_application
@@ -186,21 +188,52 @@ def held_by_cluster(plan: Plan, applied: Applied, cfg: StageConfig) -> Optional[
     return held
 
 
-def not_ours(app, plan: Plan, held: Optional[dict[str, Optional[dict[str, str]]]]) -> list:
-    """New objects of the stage that the cluster holds already and that are not this application's, unless a
-    policy takes them over: a problem for each (the stack would change them, and delete them on destroy).
-    ``held``: what held_by_cluster found (None: nothing could be listed, and nothing is refused)."""
+def new_owner(stack: str) -> str:
+    """A stack's mark for its objects: its name (as a label value allows it) and a random suffix."""
+    name = re.sub(r"[^A-Za-z0-9_.-]", "-", stack)[:50].strip("-_.") or "stack"
+    return f"{name}.{secrets.token_hex(4)}"
+
+
+def mark_owner(plan: Plan, applied: Applied, owner: str) -> None:
+    """Each object the stage makes carries the stack's mark (STACK_LABEL), but one the stack holds without it (made
+    before marks were kept): it stays as it is, so that an upgrade changes nothing. Namespaces are left unmarked:
+    they may hold what is not ours."""
+    for d in plan.objects:
+        if d.kind == "Namespace":
+            continue
+        if d.key in applied.keys and STACK_LABEL not in ((applied.manifests.get(d.key) or {}).get("metadata")
+                                                          or {}).get("labels", {}):
+            continue
+        meta = d.manifest["metadata"]
+        meta["labels"] = {**(meta.get("labels") or {}), STACK_LABEL: owner}
+
+
+def not_ours(app, plan: Plan, held: Optional[dict[str, Optional[dict[str, str]]]], owner: str = "") -> list:
+    """New objects of the stage that the cluster holds already and that are not this application's, or that
+    another stack made, unless a policy takes them over: a problem for each (the stack would change them, and
+    delete them on destroy). ``held``: what held_by_cluster found (None: nothing could be listed, and nothing is
+    refused)."""
     problems = []
     for d in plan.objects:
         labels = (held or {}).get(d.key)
-        if labels is None or labels.get(NAME_LABEL) == app.name:  # none, or this application's own (kept)
-            continue
+        other = (labels or {}).get(STACK_LABEL)
+        if labels is None or (labels.get(NAME_LABEL) == app.name and other in (None, owner)):
+            continue  # none, or this application's own from this stack (or from before marks were kept): kept
         meta = d.manifest["metadata"]
         comp = app.component(d.component)
         if any(POLICIES.get(p.type).takes_over(p.properties, d, comp) for p in app.policies):
             continue
         where = f" in namespace '{meta['namespace']}'" if meta.get("namespace") else ""
         where += f" of cluster '{d.cluster}'" if d.cluster else ""
+        if other not in (None, owner):
+            stack = other.rsplit(".", 1)[0]
+            problems.append(app.locator.problem(
+                d.path or (comp.path + ("name",) if comp else ("metadata", "name")),
+                f"{d.kind} '{meta['name']}'{where} belongs to another stack, '{stack}' (label {STACK_LABEL}={other}): "
+                "this stack would take it over, change it, and delete it on pulumi destroy",
+                f"deploy it from that stack, or pulumi destroy it there; to take it over on purpose, add a take-over "
+                f"policy that selects it (resourceTypes: [{d.kind}], resourceNames: [{meta['name']}])"))
+            continue
         problems.append(app.locator.problem(
             d.path or (comp.path + ("name",) if comp else ("metadata", "name")),
             f"{d.kind} '{meta['name']}' exists already{where} and is not this application's: the stack would take "
@@ -511,8 +544,11 @@ def run(root: Path = Path(".")) -> dict:
         managed = {where: namespace_to_manage(app, where[1], applied, cfg, pods=where in placed, where=where[0])
                    for where in dict.fromkeys(placed + [w for w in used if w[1] is not None])}
         plan = render(app, resolution, applied, {w: labels for w, labels in managed.items() if labels is not None})
+        owner = history.owner or new_owner(pulumi.get_stack())
+        plan.resolution.history.owner = owner
+        mark_owner(plan, applied, owner)
         held = held_by_cluster(plan, applied, cfg)
-        taken = not_ours(app, plan, held) + held_twice(app, plan, applied) + unrecorded(
+        taken = not_ours(app, plan, held, owner) + held_twice(app, plan, applied) + unrecorded(
             app, plan, applied, history)
         if taken:
             raise ApplicationError(taken)

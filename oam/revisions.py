@@ -69,6 +69,9 @@ class History:
     # Each object of the components, as applied: one a workflow's steps have not deployed again stays so until they
     # do. None: not recorded (a record from before it was kept).
     component_objects: Optional[list[dict]] = None
+    # The stack's mark on the objects it makes (context.STACK_LABEL): its name and a random suffix, kept from its
+    # first update on, so that another stack of the same name (another backend) is another owner.
+    owner: Optional[str] = None
 
     def to_json(self) -> str:
         data = {"version": STATE_VERSION,
@@ -90,6 +93,8 @@ class History:
             data["stepObjects"] = self.step_objects  # absent from a record without steps that apply objects
         if self.component_objects is not None:
             data["componentObjects"] = self.component_objects  # absent from records written before it was kept
+        if self.owner:
+            data["owner"] = self.owner  # absent from records written before it was kept
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
     @classmethod
@@ -113,6 +118,7 @@ class History:
             step_objects=[list(o)[:2] for o in data.get("stepObjects", [])],
             component_objects=None if "componentObjects" not in data else [
                 dict(o) for o in data["componentObjects"] or [] if isinstance(o, dict)],
+            owner=data.get("owner") or None,
         )
 
     def revision(self, component: str, n: int) -> Optional[Revision]:

@@ -87,8 +87,8 @@ def write(tmp: Path, tag: str, staging: str = BY_NAME, name: str = "") -> str:
     return str(path)
 
 
-def up(app: str, previous: StageRun = None, clusters=CLUSTERS, **config) -> StageRun:
-    run = run_stage({"app": app, "clusters": clusters, **config}, previous)
+def up(app: str, previous: StageRun = None, clusters=CLUSTERS, existing=None, **config) -> StageRun:
+    run = run_stage({"app": app, "clusters": clusters, **config}, previous, existing=existing)
     assert run.error is None, run.error
     return run
 
@@ -284,8 +284,8 @@ def test_the_drivers_progress_line_is_per_cluster(tmp_path):
     v2 = write(tmp_path, "v2")
     batch = up(v2, up(v2, first), approve="deploy-prod")
     where = Where.read(json.loads(json.dumps(batch.outputs)))
-    assert where.weights() == ("staging: web-v1 0 pods 0%, web-v2 2 pods 100%; "
-                               "prod: web-v1 1 pod 90%, web-v2 1 pod 10%")
+    assert where.weights() == ("prod: web-v1 1 pod 90%, web-v2 1 pod 10%; "
+                               "staging: web-v1 0 pods 0%, web-v2 2 pods 100%")
 
 
 REGIONS = """apiVersion: core.oam.dev/v1beta1
@@ -366,3 +366,40 @@ def test_a_multi_cluster_file_as_kubevela_users_write_it_overrides_per_wave(tmp_
         "cluster-east-1", "cluster-east-2"}
     assert set(both.probed) == {None}, "east-1 and east-2 have no context; each was asked"
     assert len(both.probed) == 2
+
+
+def test_another_stacks_objects_are_refused_naming_that_stack(tmp_path):
+    """Two stacks deploying one application to one namespace: the second finds the first's mark and stops."""
+    app = write(tmp_path, "v1", "        clusters: [local]")
+    first = up(app, approve="deploy-prod")
+    owner = json.loads(first.state)["owner"]
+    assert owner.startswith("dev.") and len(owner) == len("dev.") + 8
+    marked = first.manifest("shop-web-v1")["metadata"]["labels"]
+    assert marked["delivery.oam.dev/stack"] == owner
+    made = run_stage({"app": app, "clusters": CLUSTERS, "approve": "deploy-prod"}, namespaces={"shop": None})
+    assert made.manifest("shop-namespace")["metadata"]["labels"] == {"istio-injection": "enabled"}, \
+        "a namespace may hold what is not ours: it is not marked"
+    # The same stack, next update: the mark is kept, nothing new to refuse.
+    again = up(app, first, approve="deploy-prod")
+    assert json.loads(again.state)["owner"] == owner
+    # Another stack (its own record) finds the objects in the cluster.
+    held = {("apps/v1", "Deployment", "shop"): {"web-v1": {"app.oam.dev/name": "shop",
+                                                                  "delivery.oam.dev/stack": "team-a.0a1b2c3d"}}}
+    other = run_stage({"app": app, "clusters": CLUSTERS, "approve": "deploy-prod"}, existing=held)
+    assert other.resources == {}
+    assert ("Deployment 'web-v1' in namespace 'shop' belongs to another stack, 'team-a' "
+            "(label delivery.oam.dev/stack=team-a.0a1b2c3d)") in other.error
+    # Made before marks were kept (no mark): this application's own, kept as before.
+    legacy = {("apps/v1", "Deployment", "shop"): {"web-v1": {"app.oam.dev/name": "shop"}}}
+    assert up(app, approve="deploy-prod", existing=legacy).resources
+
+
+def test_an_object_held_without_the_mark_stays_unmarked(tmp_path):
+    """An object the stack made before marks were kept is not changed by the upgrade; new ones are marked."""
+    app = write(tmp_path, "v1", "        clusters: [local]")
+    first = up(app, approve="deploy-prod")
+    unmarked = first.resources["shop-web-v1"]
+    del unmarked.inputs["metadata"]["labels"]["delivery.oam.dev/stack"]
+    again = up(app, first, approve="deploy-prod")
+    assert "delivery.oam.dev/stack" not in again.manifest("shop-web-v1")["metadata"]["labels"]
+    assert again.manifest("prod/shop-web-v1")["metadata"]["labels"]["delivery.oam.dev/stack"]

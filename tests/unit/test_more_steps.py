@@ -81,7 +81,8 @@ def test_apply_object_applies_its_object_once_the_step_is_reached_and_keeps_it()
     assert cm.type == "kubernetes:core/v1:ConfigMap"
     assert cm.parent == first.resources["store"].urn, "owned by the application, not by a step or a component"
     assert cm.inputs["metadata"]["namespace"] == "default"
-    assert cm.inputs["metadata"]["labels"] == {"app.oam.dev/name": "store"}
+    assert cm.inputs["metadata"]["labels"] == {"app.oam.dev/name": "store",
+                                               "delivery.oam.dev/stack": json.loads(first.state)["owner"]}
     assert cm.inputs["data"] == {"log-level": "info"}
     assert first.outputs["status"] == {"workflowStatus": {  # no rollout: where the workflow is
         "release": 1, "step": "3/4 check", "phase": "suspended", "waiting": "check (needs approval)",
