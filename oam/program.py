@@ -188,6 +188,54 @@ def held_by_cluster(plan: Plan, applied: Applied, cfg: StageConfig) -> Optional[
     return held
 
 
+def _host(host: str, namespace: Optional[str]) -> tuple[str, Optional[str]]:
+    """A mesh host as (service, namespace): 'web', 'web.shop' and 'web.shop.svc.cluster.local' are one."""
+    parts = host.split(".")
+    return parts[0], parts[1] if len(parts) > 1 else namespace
+
+
+def lingering(plan: Plan, applied: Applied) -> tuple[list[Desired], list[str]]:
+    """DestinationRules that stay one more update, as applied: the stage drops them together with a route that
+    names their subsets (a component, or a cluster, left out of the file). Pulumi deletes what a program no
+    longer makes in the order of the edges the last update recorded, and the last update recorded a rule that
+    gave up a subset after the routes (it was applied after them): the rule would go before the route, and the
+    route would name a subset that is gone (503 NC) until it went too. Here the route goes in this update and the
+    rule in the next. Returns the rules, and a note for each."""
+    planned = {d.key for d in plan.objects}
+    routed: set[tuple[str, tuple[str, Optional[str]]]] = set()  # (cluster, host) a route that goes names
+    for key in applied.keys - planned:
+        _, kind, namespace, _ = applied.objects[key]
+        if kind != "VirtualService":
+            continue
+        spec = (applied.manifests.get(key) or {}).get("spec") or {}
+        for http in spec.get("http") or ():
+            for route in (http or {}).get("route") or ():
+                host = ((route or {}).get("destination") or {}).get("host")
+                if host:
+                    routed.add((cluster_of(key), _host(str(host), namespace)))
+    out, notes = [], []
+    for key in sorted(applied.keys - planned):
+        _, kind, namespace, name = applied.objects[key]
+        live = applied.manifests.get(key) or {}
+        host = str((live.get("spec") or {}).get("host") or "")
+        if kind != "DestinationRule" or not host or (cluster_of(key), _host(host, namespace)) not in routed:
+            continue
+        meta = live.get("metadata") or {}
+        manifest = {"apiVersion": live.get("apiVersion"), "kind": kind,
+                    "metadata": {k: v for k, v in (("name", name), ("namespace", namespace),
+                                                   ("labels", meta.get("labels")),
+                                                   ("annotations", {a: v for a, v in (meta.get("annotations")
+                                                                                      or {}).items()
+                                                                    if not a.startswith("pulumi.com/")}))
+                                 if v},
+                    "spec": live.get("spec") or {}}
+        where = cluster_of(key)
+        out.append(Desired(key, "", "lingering", manifest, cluster="" if where == LOCAL else where))
+        notes.append(f"DestinationRule {name}{f' of cluster {where}' if where != LOCAL else ''} goes at the next "
+                     "pulumi up: the route that names its subsets goes in this one, and must go first")
+    return out, notes
+
+
 def new_owner(stack: str) -> str:
     """A stack's mark for its objects: its name (as a label value allows it) and a random suffix."""
     name = re.sub(r"[^A-Za-z0-9_.-]", "-", stack)[:50].strip("-_.") or "stack"
@@ -544,6 +592,9 @@ def run(root: Path = Path(".")) -> dict:
         managed = {where: namespace_to_manage(app, where[1], applied, cfg, pods=where in placed, where=where[0])
                    for where in dict.fromkeys(placed + [w for w in used if w[1] is not None])}
         plan = render(app, resolution, applied, {w: labels for w, labels in managed.items() if labels is not None})
+        staying, notes = lingering(plan, applied)
+        plan.objects += staying
+        plan.resolution.notes += notes
         owner = history.owner or new_owner(pulumi.get_stack())
         plan.resolution.history.owner = owner
         mark_owner(plan, applied, owner)

@@ -2,7 +2,7 @@
 a wave workflow: staging, then an approval, then prod's canary behind a metric gate on prod's own Prometheus.
 
 Every pulumi up records and judges the routing of both clusters (Project.watched); every assertion on a cluster
-reads its live API.
+reads its live API. The stack's state is kept on a real S3-compatible server (tests/e2e/s3.py), as a team keeps it.
 """
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import CACHE, Kube, Metrics, Project, make_project, start_cluster, stop_cluster
+from tests.e2e.conftest import Kube, Metrics, Project, make_project, start_cluster, stop_cluster
+from tests.e2e.s3 import S3Server, server_binary
 
 NS = "waves"
 DURATION, FAIL = 10, 8  # seconds: prod's gate passes after 10 s met
@@ -128,12 +129,23 @@ def prod_env(pulumi_env, tmp_path_factory):
     stop_cluster(env)
 
 
-def test_a_release_in_waves_across_two_clusters(pulumi_env, prod_env, tmp_path_factory, kube: Kube,
+@pytest.fixture(scope="module")
+def s3(tmp_path_factory):
+    server = S3Server(server_binary(), tmp_path_factory.mktemp("s3")).start()
+    try:
+        server.client.make_bucket("waves-state")
+        yield server
+    finally:
+        server.stop()
+
+
+def test_a_release_in_waves_across_two_clusters(pulumi_env, prod_env, s3: S3Server, tmp_path_factory, kube: Kube,
                                                 metrics: Metrics):
     staging = Kube(pulumi_env, namespace=NS, istioctl=kube.istioctl)
     prod = Kube(prod_env, namespace=NS, istioctl=kube.istioctl)
     staging.release_new_pods()
-    project = make_project(tmp_path_factory.mktemp("waves") / "project", pulumi_env, "waves")
+    team = {**pulumi_env, **s3.credentials_env(), "PULUMI_BACKEND_URL": s3.backend_url("waves-state")}
+    project = make_project(tmp_path_factory.mktemp("waves") / "project", team, "waves")
     project.watched = {"prod": prod_env["KUBECONFIG"]}
     set_cluster(project, "staging", pulumi_env["KUBECONFIG"], {"stage": "staging"})
     set_cluster(project, "prod", prod_env["KUBECONFIG"], {"stage": "prod"}, metrics.prometheus.url)
@@ -142,6 +154,7 @@ def test_a_release_in_waves_across_two_clusters(pulumi_env, prod_env, tmp_path_f
         # 1. The first release: staging, then prod (approved beforehand), both at v1.
         first = project.up("v1")
         assert first.ok, first.output
+        assert ".pulumi/stacks/oam-delivery/waves.json" in s3.client.keys("waves-state"), "the state is in the bucket"
         assert web(staging) == {"web-v1": (2, 2), "routes": {"web-v1": 100}}
         assert web(prod) == {"web-v1": (2, 2), "routes": {"web-v1": 100}}
         ops = first.ops()
@@ -216,9 +229,30 @@ def test_a_release_in_waves_across_two_clusters(pulumi_env, prod_env, tmp_path_f
         assert down.ops() == {}, down.ops()
         assert staging.snapshot("waves") == staging_before
         project.pulumi("config", "set", "--path", "clusters.prod.kubeconfig", prod_env["KUBECONFIG"])
+
+        # 7. A file without prod: its objects there are deleted (by the provider the stack recorded for prod), and
+        # staging stays as it is. The route goes first; its DestinationRule stays until the next pulumi up.
+        only_staging = project.dir / "apps" / "waves-staging-only.yaml"
+        text = (project.dir / write_app(project, "1.0.0")).read_text()
+        only_staging.write_text(text[:text.index("      - name: deploy-prod")])
+        project.config(rollback=None, app=str(only_staging.relative_to(project.dir)))
+        gone = project.up("prod left out")
+        assert gone.ok, gone.output
+        deleted = {name for name, op in gone.ops().items() if op == "delete"}
+        assert deleted >= {"prod/waves-web-v1", "prod/waves-web-virtualservice"}, gone.ops()
+        assert prod.list("deployments,services,virtualservices.networking.istio.io",
+                         "app.oam.dev/name=waves") == []
+        assert [d["metadata"]["name"] for d in prod.list("destinationrules.networking.istio.io",
+                                                         "app.oam.dev/name=waves")] == ["web"]
+        assert web(staging) == {"web-v1": (2, 2), "routes": {"web-v1": 100}}
+        last = project.up("prod left out, the rule goes")
+        assert last.ok, last.output
+        assert {name for name, op in last.ops().items() if op == "delete"} == {
+            "prod/waves-web-destinationrule", "cluster-prod"}, last.ops()
+        assert prod.list("destinationrules.networking.istio.io", "app.oam.dev/name=waves") == []
     finally:
         prod.release_new_pods()
-        # 7. pulumi destroy: nothing of the application is left in either cluster.
+        # 8. pulumi destroy: nothing of the application is left in either cluster.
         project.pulumi("destroy", "--yes", check=False)
     for k in (staging, prod):
         assert k.list("deployments,services,virtualservices.networking.istio.io,destinationrules.networking.istio.io",

@@ -202,7 +202,8 @@ def test_a_cluster_left_out_of_the_file_loses_its_objects(tmp_path):
     start = text.index("      - name: deploy-staging")
     only_prod.write_text(text[:start] + text[text.index("      - name: deploy-prod"):])
     run = up(str(only_prod), first, approve="deploy-prod")
-    assert not any(n.startswith("staging/") for n in run.resources)
+    assert {n for n in run.resources if n.startswith("staging/")} == {"staging/shop-web-destinationrule"}, \
+        "only the rule stays, one more update (see the test below)"
     assert "prod/shop-web-v1" in run.resources
 
 
@@ -403,3 +404,36 @@ def test_an_object_held_without_the_mark_stays_unmarked(tmp_path):
     again = up(app, first, approve="deploy-prod")
     assert "delivery.oam.dev/stack" not in again.manifest("shop-web-v1")["metadata"]["labels"]
     assert again.manifest("prod/shop-web-v1")["metadata"]["labels"]["delivery.oam.dev/stack"]
+
+
+def without_step(path: str, step: str, name: str) -> str:
+    """The file at ``path`` without the top-level workflow step ``step`` (up to the next step)."""
+    text = Path(path).read_text()
+    start = text.index(f"      - name: {step}")
+    end = text.find("      - name: ", start + 1)
+    out = Path(path).with_name(name)
+    out.write_text(text[:start] + (text[end:] if end > 0 else ""))
+    return str(out)
+
+
+@pytest.mark.parametrize("gone, prefix", [("deploy-prod", "prod/"), ("deploy-staging", "")])
+def test_a_route_that_goes_leaves_before_its_subsets(tmp_path, gone, prefix):
+    """A cluster (or the local one) left out of the file: its route is deleted in this update, and its
+    DestinationRule, which the last update recorded after the route, stays until the next one."""
+    app = write(tmp_path, "v1", "        clusters: [local]")
+    first = up(app, approve="deploy-prod")
+    assert f"{prefix}shop-web-destinationrule" in first.resources
+    left = without_step(app, gone, f"without-{gone}.yaml")
+    removal = up(left, first, approve="deploy-prod")
+    assert f"{prefix}shop-web-virtualservice" not in removal.resources
+    assert f"{prefix}shop-web-v1" not in removal.resources
+    kept = removal.resources[f"{prefix}shop-web-destinationrule"]
+    assert kept.inputs["spec"] == first.manifest(f"{prefix}shop-web-destinationrule")["spec"]
+    assert kept.options.get("aliases") == [first.resources[f"{prefix}shop-web-destinationrule"].urn], \
+        "the same resource, under the application now"
+    notes = removal.outputs["status"]["notes"]
+    assert any(n.startswith("DestinationRule web") and "goes at the next pulumi up" in n for n in notes), notes
+    after = up(left, removal, approve="deploy-prod")
+    assert f"{prefix}shop-web-destinationrule" not in after.resources
+    assert "notes" not in after.outputs["status"] or not any("DestinationRule" in n for n in
+                                                                after.outputs["status"]["notes"])
