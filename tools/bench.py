@@ -9,6 +9,8 @@
   no-change stage against a plain `pulumi up`: its overhead per stage.
 * Program evaluation under Pulumi's mocks against the bare import floor (importing pulumi
   and the pulumi_kubernetes modules the program uses), each in a fresh interpreter.
+* Waves: the first deploy of an application of N components to one cluster, and to two clusters in
+  one wave (a topology naming both; a second local cluster started beside the first), alternating.
 * Scale: applications of N components (webservice + expose), evaluated under mocks, then
   `pulumi preview` (also with PULUMI_SKIP_CHECKPOINTS) and `pulumi up` of a new stack on the
   local cluster, with peak memory.
@@ -175,6 +177,37 @@ def scale_app(n: int) -> str:
     return f"apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: scale\n  namespace: scale\nspec:\n  components:\n{comps}"
 
 
+def wave_app(n: int, clusters: list[str]) -> str:
+    """scale_app's components, sent by one topology to ``clusters``."""
+    return scale_app(n).replace("name: scale\n", "name: wave\n", 1).replace("namespace: scale", "namespace: wave") + (
+        f"  policies:\n    - name: where\n      type: topology\n      properties:\n"
+        f"        clusters: [{', '.join(clusters)}]\n")
+
+
+def waves(penv: dict, base: Path, walks: int, n: int) -> list[str]:
+    """pulumi up of a first deploy to one cluster against the same to two clusters in one wave."""
+    second = start_cluster(CACHE / "bench-cluster-b")
+    one, two = [], []
+    try:
+        for walk in range(walks):
+            for label, clusters, times in (("one", ["a"], one), ("two", ["a", "b"], two)):
+                project = make_project(base / f"wave-{label}-{walk}", penv, f"wave{label}{walk}")
+                for name, kubeconfig in (("a", penv["KUBECONFIG"]), ("b", second["KUBECONFIG"])):
+                    project.pulumi("config", "set", "--path", f"clusters.{name}.kubeconfig", kubeconfig)
+                (project.dir / "examples" / "wave.yaml").write_text(wave_app(n, clusters))
+                project.config(app="examples/wave.yaml", readyTimeout="20m")
+                seconds, _, _ = timed(["pulumi", "up", "--yes", "--skip-preview", "--stack", project.stack,
+                                       "--non-interactive"], penv, project.dir)
+                times.append(seconds)
+                print(f"walk {walk + 1} wave to {label} cluster(s): {seconds:.1f}s", flush=True)
+                project.pulumi("destroy", "--yes", timeout=3600)
+    finally:
+        stop_cluster(second)
+    return [f"| first deploy of {n} components | one cluster | two clusters, one wave | ratio |",
+            "| --- | --- | --- | --- |",
+            f"| pulumi up | {median(one):.1f} s | {median(two):.1f} s | {median(two) / median(one):.2f}x |"]
+
+
 def scale(penv: dict, base: Path, sizes: list[int]) -> list[str]:
     rows = ["| components (resources) | evaluation under mocks | peak MB | pulumi preview | peak MB | "
             "pulumi preview, PULUMI_SKIP_CHECKPOINTS | pulumi up | peak MB |",
@@ -205,6 +238,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--walks", type=int, default=3)
     parser.add_argument("--scale", default="10,100", help="component counts, comma-separated (1000 takes minutes)")
+    parser.add_argument("--waves", type=int, default=10, help="components of the waves' application (0: skip)")
+    parser.add_argument("--only", choices=("waves",), help="only this part")
     parser.add_argument("--write", metavar="FILE", help="also write the table there, dated (docs/performance.md)")
     args = parser.parse_args()
     # The program's bytecode, as tools/setup-python.sh writes it: the SDKs it is measured against are compiled.
@@ -218,9 +253,12 @@ def main() -> None:
             penv = with_pulumi(env, base / "home", base / "state")
             out = [f"Measured {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores, "
                    f"median of {args.walks} (`tools/bench.py --walks {args.walks} --scale {args.scale}`).", ""]
-            out += stages(penv, base, args.walks) + [""]
-            out += evaluation(args.walks) + [""]
-            if args.scale:
+            if args.only != "waves":
+                out += stages(penv, base, args.walks) + [""]
+                out += evaluation(args.walks) + [""]
+            if args.waves:
+                out += waves(penv, base, args.walks, args.waves) + [""]
+            if args.scale and args.only != "waves":
                 out += scale(penv, base, [int(n) for n in args.scale.split(",")])
     finally:
         stop_cluster(env)
