@@ -313,28 +313,36 @@ class WorkflowRun:
         """
         if step.name in self.cfg.approve:
             return True
-        endpoint = endpoint or self._cluster_prometheus() or self.cfg.prometheus_url or DEFAULT_ENDPOINT
+        endpoints = [endpoint] if endpoint else (self._cluster_prometheus() or
+                                                 [self.cfg.prometheus_url or DEFAULT_ENDPOINT])
         started = parse_iso(self.gates[step.name]) if step.name in self.gates else self.now
         self.used_gates[step.name] = iso(started)
         if step.name in self.passed:  # decided once: never asked again in this release
             self.used_passed[step.name] = self.passed[step.name]
             return True
         window = self.now.timestamp() - started.timestamp()
-        analysis = Analysis(step.name, what, query, endpoint, str(condition), duration, fail_duration,
-                            started.timestamp(), self.now.timestamp(), resolution(duration, fail_duration, window))
+        analyses = []
+        for url in endpoints:  # each cluster of the wave with a Prometheus of its own: every one must pass
+            analysis = Analysis(step.name, what, query, url, str(condition), duration, fail_duration,
+                                started.timestamp(), self.now.timestamp(), resolution(duration, fail_duration, window))
+            if started == self.now:
+                analysis.verdict = Verdict(PENDING)
+            elif self.metrics is None:
+                analysis.error = "not queried without a stack"
+            else:
+                try:
+                    points = self.metrics.series(url, query, started.timestamp(), self.now.timestamp(),
+                                                 analysis.resolution)
+                    analysis.verdict = judge(points, condition, duration, fail_duration)
+                except MetricsError as err:
+                    analysis.error = str(err)
+            analyses.append(analysis)
+        # The one that decides: a broken one, else one with no verdict yet (or no answer), else the last to pass.
+        analysis = next((a for a in analyses if a.verdict.state == FAILED), None) or next(
+            (a for a in analyses if a.error or a.verdict.state != PASSED), None) or max(
+            analyses, key=lambda a: a.verdict.at or 0)
         self.analysis = analysis
-        if started == self.now:
-            analysis.verdict = Verdict(PENDING)
-        elif self.metrics is None:
-            analysis.error = "not queried without a stack"
-        else:
-            try:
-                points = self.metrics.series(endpoint, query, started.timestamp(), self.now.timestamp(),
-                                             analysis.resolution)
-                analysis.verdict = judge(points, condition, duration, fail_duration)
-            except MetricsError as err:
-                analysis.error = str(err)
-        if analysis.verdict.state == PASSED:
+        if analysis.verdict.state == PASSED and not analysis.error:
             self.used_passed[step.name] = iso_of(analysis.verdict.at)
             self.messages.append(analysis.summary())
             return True
@@ -347,11 +355,11 @@ class WorkflowRun:
         self.messages.append(analysis.summary())
         return False
 
-    def _cluster_prometheus(self) -> Optional[str]:
-        """The Prometheus of the wave's clusters (the first that has one in the clusters config), for its gates."""
+    def _cluster_prometheus(self) -> list[str]:
+        """The Prometheus of each of the wave's clusters that has one in the clusters config, for its gates."""
         known = self.cfg.clusters or {}
-        return next((known[c].prometheus_url for c in self.wave_clusters() if c in known and known[c].prometheus_url),
-                    None)
+        return list(dict.fromkeys(known[c].prometheus_url for c in self.wave_clusters()
+                                  if c in known and known[c].prometheus_url))
 
     def gate(self, step: StepSpec, duration: Optional[int]) -> bool:
         """Whether a gate is open: approved, or ``duration`` seconds after it started waiting."""

@@ -437,3 +437,67 @@ def test_a_route_that_goes_leaves_before_its_subsets(tmp_path, gone, prefix):
     assert f"{prefix}shop-web-destinationrule" not in after.resources
     assert "notes" not in after.outputs["status"] or not any("DestinationRule" in n for n in
                                                                 after.outputs["status"]["notes"])
+
+
+GATED = CANARY.replace('''      - name: approve-rest
+        type: suspend
+''', '''      - name: prod-success-rate
+        type: check-metrics
+        properties:
+          metric: request-success-rate
+          duration: 60s
+          failDuration: 30s
+''')
+TWO_PRODS = {"staging": CLUSTERS["staging"],
+             "prod-a": {"kubeconfig": "/kube/a", "labels": {"stage": "prod"}, "prometheusUrl": "http://prom.a:9090"},
+             "prod-b": {"kubeconfig": "/kube/b", "labels": {"stage": "prod"}, "prometheusUrl": "http://prom.b:9090"}}
+
+
+class Metrics:
+    """Each Prometheus as the test wants it: endpoint -> the success rate it shows (None: no data)."""
+
+    def __init__(self):
+        self.rate = {"http://prom.a:9090": 100.0, "http://prom.b:9090": 100.0}
+        self.asked: list[str] = []
+
+    def series(self, endpoint, query, start, end, step):
+        self.asked.append(endpoint)
+        out, t = [], start
+        while t <= end:
+            out.append((t, self.rate[endpoint]))
+            t += step
+        return out
+
+
+@pytest.mark.parametrize("b_rate, expected", [(100.0, "passes"), (50.0, "rolls back")])
+def test_a_waves_metric_gate_asks_the_prometheus_of_each_of_its_clusters(tmp_path, monkeypatch, b_rate, expected):
+    from datetime import datetime, timedelta, timezone
+
+    from oam import program as oam_program
+    from oam.workflow import engine
+
+    metrics = Metrics()
+    monkeypatch.setattr(oam_program, "Prometheus", lambda: metrics)
+    now = {"t": datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)}
+    monkeypatch.setattr(engine, "utcnow", lambda: now["t"])
+    text = APP.format(tag="{tag}", staging=BY_NAME, canary="{canary}").replace(
+        "        clusters: [prod]", "        clusterLabelSelector:\n          stage: prod")
+    first = tmp_path / "v1.yaml"
+    first.write_text(text.format(tag="v1", canary=""))
+    second = tmp_path / "v2.yaml"
+    second.write_text(text.format(tag="v2", canary=GATED))
+    v1 = up(str(first), clusters=TWO_PRODS, approve="deploy-prod")
+    v2 = up(str(second), up(str(second), v1, clusters=TWO_PRODS), clusters=TWO_PRODS, approve="deploy-prod")
+    assert v2.outputs["status"]["web"]["waiting"] == "prod-success-rate (metric analysis)"
+    metrics.rate["http://prom.b:9090"] = b_rate
+    now["t"] += timedelta(seconds=90)
+    metrics.asked.clear()
+    decided = up(str(second), v2, clusters=TWO_PRODS, approve="deploy-prod")
+    assert sorted(set(metrics.asked)) == ["http://prom.a:9090", "http://prom.b:9090"]
+    deployments = {n: r.inputs["spec"]["replicas"] for n, r in decided.of_kind("Deployment").items()
+                   if n.startswith("prod-b/")}
+    if expected == "passes":
+        assert deployments == {"prod-b/shop-web-v1": 0, "prod-b/shop-web-v2": 2}
+    else:
+        assert decided.outputs["status"]["web"]["phase"] == "rolled back"
+        assert deployments == {"prod-b/shop-web-v1": 2}, "web-v2 is gone from prod-b"
