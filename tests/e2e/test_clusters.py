@@ -163,6 +163,7 @@ def test_a_release_in_waves_across_two_clusters(pulumi_env, prod_env, s3: S3Serv
         assert first.finished_before_started("staging/waves-web-v1", "prod/waves-web-v1")
         for k in (staging, prod):
             k.assert_traffic({("mesh", "web"): {"web-v1": 100}})
+            k.assert_istio_agrees()
         assert project.preview_no_changes().returncode == 0
 
         # 2. Release 2: staging's wave takes v2; prod's waits for its approval.
@@ -187,6 +188,11 @@ def test_a_release_in_waves_across_two_clusters(pulumi_env, prod_env, s3: S3Serv
         assert staging.snapshot("waves") == staging_before, "staging stays where its wave left it"
         prod.assert_traffic({("mesh", "web"): {"web-v1": 90, "web-v2": 10}})
         staging.assert_traffic({("mesh", "web"): {"web-v2": 100}})
+        # Real requests through a real Envoy with each cluster's routes, as Istio generates them.
+        prod.assert_envoy({("mesh", "web"): {"web-v1": 90, "web-v2": 10}})
+        staging.assert_envoy({("mesh", "web"): {"web-v2": 100}})
+        for k in (staging, prod):
+            k.assert_istio_agrees()
         analysis = project.status()["web"]["analysis"]
         assert analysis["step"] == "prod-success-rate" and analysis["state"] == "pending", analysis
 
@@ -213,6 +219,7 @@ def test_a_release_in_waves_across_two_clusters(pulumi_env, prod_env, s3: S3Serv
         assert web(prod) == {"web-v1": (2, 2), "routes": {"web-v1": 100}}
         for k in (staging, prod):
             k.assert_traffic({("mesh", "web"): {"web-v1": 100}})
+            k.assert_istio_agrees()
 
         # 6. prod cannot be reached: a clear message, and nothing changes in staging.
         dead = Path(project.dir) / "dead-kubeconfig"
