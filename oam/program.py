@@ -110,7 +110,10 @@ def connection(cfg: StageConfig, cluster: str = LOCAL) -> tuple[Optional[str], O
     if cluster in ("", LOCAL):
         k8s = pulumi.Config("kubernetes")
         return k8s.get("kubeconfig"), k8s.get("context")
-    known = (cfg.clusters or {})[cluster]
+    known = (cfg.clusters or {}).get(cluster)
+    if known is None:
+        raise ProbeError("it is not in the stack's clusters config (the stack holds objects there: put its entry "
+                         f"back, pulumi config set --path 'clusters.{cluster}.kubeconfig' PATH)")
     return known.kubeconfig, known.context
 
 
@@ -118,7 +121,10 @@ def unreachable(cfg: StageConfig, clusters: list[str]) -> list[str]:
     """Before anything is changed anywhere: each cluster other than the local one that the stage deploys to must
     answer. One line per cluster that does not, naming it and what failed."""
     def ask(name: str) -> Optional[str]:
-        kubeconfig, context = connection(cfg, name)
+        try:
+            kubeconfig, context = connection(cfg, name)
+        except ProbeError as err:
+            return f"cluster '{name}' cannot be reached: {err}"
         try:
             probe_cluster(kubeconfig, context)
             return None
@@ -194,13 +200,14 @@ def _host(host: str, namespace: Optional[str]) -> tuple[str, Optional[str]]:
     return parts[0], parts[1] if len(parts) > 1 else namespace
 
 
-def lingering(plan: Plan, applied: Applied) -> tuple[list[Desired], list[str]]:
+def lingering(plan: Plan, applied: Applied, cfg: StageConfig) -> tuple[list[Desired], list[str]]:
     """DestinationRules that stay one more update, as applied: the stage drops them together with a route that
     names their subsets (a component, or a cluster, left out of the file). Pulumi deletes what a program no
     longer makes in the order of the edges the last update recorded, and the last update recorded a rule that
     gave up a subset after the routes (it was applied after them): the rule would go before the route, and the
     route would name a subset that is gone (503 NC) until it went too. Here the route goes in this update and the
-    rule in the next. Returns the rules, and a note for each."""
+    rule in the next. Not in a cluster the clusters config no longer names: what the stack holds there is deleted
+    with the provider it recorded. Returns the rules, and a note for each."""
     planned = {d.key for d in plan.objects}
     routed: set[tuple[str, tuple[str, Optional[str]]]] = set()  # (cluster, host) a route that goes names
     for key in applied.keys - planned:
@@ -219,6 +226,8 @@ def lingering(plan: Plan, applied: Applied) -> tuple[list[Desired], list[str]]:
         live = applied.manifests.get(key) or {}
         host = str((live.get("spec") or {}).get("host") or "")
         if kind != "DestinationRule" or not host or (cluster_of(key), _host(host, namespace)) not in routed:
+            continue
+        if cluster_of(key) not in (cfg.clusters or {LOCAL: None}):
             continue
         meta = live.get("metadata") or {}
         manifest = {"apiVersion": live.get("apiVersion"), "kind": kind,
@@ -584,7 +593,7 @@ def run(root: Path = Path(".")) -> dict:
         placed = [p.where for p in resolution.placements]
         used = [(LOCAL, object_namespace(app, o.manifest)) for o in resolution.objects]  # what steps apply themselves
         used += [(o.get("cluster") or LOCAL, o.get("placement")) for o in resolution.kept]  # what stays as applied
-        down = unreachable(cfg, [c for c, _ in placed + used])
+        down = unreachable(cfg, [c for c, _ in placed + used] + [r.get("cluster") or LOCAL for r in resolution.kept])
         if down:
             raise pulumi.RunError("; ".join(down) + ": nothing was changed in any cluster. Next: make it reachable "
                                   "(or fix its entry: pulumi config set --path 'clusters.NAME.kubeconfig' PATH), then "
@@ -592,7 +601,7 @@ def run(root: Path = Path(".")) -> dict:
         managed = {where: namespace_to_manage(app, where[1], applied, cfg, pods=where in placed, where=where[0])
                    for where in dict.fromkeys(placed + [w for w in used if w[1] is not None])}
         plan = render(app, resolution, applied, {w: labels for w, labels in managed.items() if labels is not None})
-        staying, notes = lingering(plan, applied)
+        staying, notes = lingering(plan, applied, cfg)
         plan.objects += staying
         plan.resolution.notes += notes
         owner = history.owner or new_owner(pulumi.get_stack())

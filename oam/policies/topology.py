@@ -57,8 +57,9 @@ class Topology(PolicyType):
                 return names
             problems = [app.locator.problem(
                 policy.path + ("properties", "clusters", i),
-                f"cluster '{name}' is not in the stack's clusters config (known: {', '.join(sorted(known))})",
-                closest(name, sorted(known)) or f"pulumi config set --path 'clusters.{name}.kubeconfig' PATH")
+                f"cluster '{name}' is not in the stack's clusters config",
+                closest(name, sorted(known)) + f"; or name it: pulumi config set --path 'clusters.{name}.kubeconfig' "
+                                               "PATH")
                 for i, name in enumerate(p.clusters) if name not in known]
             if problems:
                 raise ApplicationError(problems)

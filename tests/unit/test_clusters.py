@@ -179,9 +179,9 @@ def test_an_unknown_cluster_is_refused_at_the_policy_naming_the_known_ones(tmp_p
     app = write(tmp_path, "v1", "        clusters: [stagin]")
     run = run_stage({"app": app, "clusters": CLUSTERS})
     assert run.resources == {}
-    assert "spec.policies[0].properties.clusters[0]: cluster 'stagin' is not in the stack's clusters config " \
-           "(known: local, prod, staging)" in run.error
-    assert "did you mean 'staging'?" in run.error
+    assert ("spec.policies[0].properties.clusters[0]: cluster 'stagin' is not in the stack's clusters config; "
+            "did you mean 'staging'? known: local, prod, staging; or name it: "
+            "pulumi config set --path 'clusters.stagin.kubeconfig' PATH") in run.error
     line = APP.format(tag="v1", staging="        clusters: [stagin]", canary="").splitlines().index("        clusters: [stagin]") + 1
     assert f"{app}:{line}:" in run.error
 
@@ -267,7 +267,8 @@ def test_validate_and_render_know_the_clusters_from_the_stacks_config(tmp_path, 
     assert main(["validate", "--stack", "team", good, bad]) == 1
     captured = capsys.readouterr()
     assert f"{good}: ok" in captured.out
-    assert "cluster 'stagin' is not in the stack's clusters config (known: local, prod, staging)" in captured.err
+    assert "cluster 'stagin' is not in the stack's clusters config; did you mean 'staging'? known: local, prod, " \
+           "staging" in captured.err
     assert main(["render", "--stack", "team", "--approve", "deploy-prod", "--cluster", "prod", good]) == 0
     docs = [d for d in __import__("yaml").safe_load_all(capsys.readouterr().out) if d]
     assert {d["kind"] for d in docs} >= {"Deployment", "Service", "VirtualService", "DestinationRule"}
@@ -501,3 +502,26 @@ def test_a_waves_metric_gate_asks_the_prometheus_of_each_of_its_clusters(tmp_pat
     else:
         assert decided.outputs["status"]["web"]["phase"] == "rolled back"
         assert deployments == {"prod-b/shop-web-v1": 2}, "web-v2 is gone from prod-b"
+
+
+def test_a_cluster_left_out_of_the_config_too_is_deleted_with_the_provider_the_stack_recorded(tmp_path):
+    first = up(write(tmp_path, "v1"), approve="deploy-prod")
+    only_staging = without_step(write(tmp_path, "v1"), "deploy-prod", "staging-only.yaml")
+    run = up(only_staging, first, clusters={"staging": CLUSTERS["staging"]})
+    assert not any(n.startswith("prod/") for n in run.resources), "nothing of prod is registered: Pulumi deletes it"
+    assert "staging/shop-web-v1" in run.resources
+
+
+def test_objects_kept_in_a_cluster_the_config_no_longer_names_stop_the_stage_with_the_way_back(tmp_path):
+    first = up(write(tmp_path, "v1"), approve="deploy-prod")
+    # A new release, without prod, waits at a gate: prod's objects are kept as applied until the workflow is done,
+    # and prod must be reachable.
+    held = Path(without_step(write(tmp_path, "v2"), "deploy-prod", "held.yaml"))
+    held.write_text(held.read_text().replace("      - name: prod-first-batch", "      - name: hold\n        type: suspend\n"
+                                             "      - name: prod-first-batch", 1))
+    text = held.read_text()
+    held.write_text(text[:text.index("      - name: prod-first-batch")])
+    run = run_stage({"app": str(held), "clusters": {"staging": CLUSTERS["staging"]}}, first)
+    assert run.resources == {}
+    assert "cluster 'prod' cannot be reached: it is not in the stack's clusters config" in run.error
+    assert "pulumi config set --path 'clusters.prod.kubeconfig' PATH" in run.error
