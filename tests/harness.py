@@ -69,6 +69,7 @@ class StageRun:
     endpoints_read: list[tuple] = field(default_factory=list)  # (namespace, pod labels, services) a route waited on
     logs: list[tuple[str, str]] = field(default_factory=list)  # (severity, message) the program logged
     probed: list[Optional[str]] = field(default_factory=list)  # the context of each cluster asked whether it answers
+    asked_access: list[tuple[Optional[str], str]] = field(default_factory=list)  # (context, namespace) of each rules review
 
     @property
     def state(self) -> Optional[str]:
@@ -162,6 +163,19 @@ def _drain() -> None:
 INJECTED = {"istio-injection": "enabled"}
 
 
+class _Clock:
+    """time.monotonic and time.sleep for the program: sleeping moves the clock on, taking no time."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, preview: bool = False,
               applied: Optional[StageRun] = None, fail: tuple[str, ...] = (),
               namespaces: Optional[dict[str, Optional[dict]]] = None,
@@ -169,7 +183,8 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
               refuse: Optional[dict[tuple[str, str], str]] = None,
               live: Optional[dict[tuple[str, str], dict]] = None,
               pods: Optional[dict[tuple[str, str], tuple[int, int, bool]]] = None,
-              down: tuple[str, ...] = ()) -> StageRun:
+              down: tuple[str, ...] = (),
+              access: Optional[dict[Any, Any]] = None) -> StageRun:
     """Run the program once with ``config`` (keys without the project prefix).
 
     ``previous`` supplies the stack outputs of the last update, as the engine would, and the
@@ -183,6 +198,9 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
     ``pods`` is how the cluster's Deployments serve: (kind, name) -> (Ready pods, wanted, all Ready); by default
     every one the program asks about is Ready.
     ``down`` names the contexts of clusters (in the clusters config) that do not answer.
+    ``access`` is what the credentials may do: namespace, or (context, namespace) for a cluster of the clusters
+    config, -> its resource rules as a SelfSubjectRulesReview lists them (None: the server has no such review; an
+    exception: it cannot be asked); by default, and in a namespace it does not name, everything.
     ``fail`` names resources whose step fails. Then, as the engine does, the recorded
     outputs are the previous ones overlaid with the first the program registered: the
     engine stops taking events once a step has failed.
@@ -235,6 +253,20 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
             raise oam_program.ProbeError("connection refused")
 
     real_probe_cluster, oam_program.probe_cluster = oam_program.probe_cluster, probe_cluster
+    # The program's waits (readiness before anything is applied, a read tried again) on a clock of the test's:
+    # a sleep moves it on at once, so a timeout runs out without the wall-clock seconds.
+    real_time, oam_program.time = oam_program.time, _Clock()
+    allowed = access or {}
+
+    def access_rules(namespace: str, kubeconfig: Optional[str] = None, context: Optional[str] = None, **_):
+        result.asked_access.append((context, namespace))
+        everything = [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]
+        rules = allowed.get((context, namespace), allowed.get(namespace, everything))
+        if isinstance(rules, Exception):
+            raise rules
+        return None if rules is None else (rules, False)
+
+    real_access_rules, oam_program.access_rules = oam_program.access_rules, access_rules
     logged = {name: getattr(pulumi.log, name) for name in ("info", "warn", "error")}
     for name in logged:
         setattr(pulumi.log, name, lambda message, *a, _name=name, **k: (result.logs.append((_name, message)),
@@ -277,6 +309,8 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
         oam_program.endpoints_serving = real_endpoints
         oam_program.POLL = real_poll
         oam_program.probe_cluster = real_probe_cluster
+        oam_program.time = real_time
+        oam_program.access_rules = real_access_rules
         for name, log in logged.items():
             setattr(pulumi.log, name, log)
         _drain()

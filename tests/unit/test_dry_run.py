@@ -182,7 +182,7 @@ class FakeServer:
             do_PATCH = do_POST = write
 
         self.server = HTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
 
     def kubeconfig(self, tmp_path) -> str:
         path = tmp_path / "kubeconfig"

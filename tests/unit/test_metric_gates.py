@@ -95,7 +95,7 @@ class _Answer(BaseHTTPRequestHandler):
 def prometheus_api():
     handler = type("Handler", (_Answer,), {"seen": []})
     server = HTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
     yield handler, f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
     server.server_close()
