@@ -76,7 +76,6 @@ class Resolution:
     # cluster -> the revisions of every rolled-out component there: each cluster of a workflow of several waves
     # stands where its own wave left it (``rollouts`` is the first placed cluster's, the local one when placed).
     clusters: dict[str, dict[str, Rollout]] = field(default_factory=dict)
-    waves: list["Wave"] = field(default_factory=list)  # the workflow's waves, when it has more than one
 
     def rollouts_in(self, cluster: str) -> dict[str, Rollout]:
         return self.clusters.get(cluster, self.rollouts)
@@ -522,8 +521,7 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
                      f"{release.n} deploys it there{until}")
     return Resolution(release, current, sized, phase, executed, total, run.waiting, run.opens_at,
                       notes, run.messages, history, ready_timeout, placed, run.analysis, run.objects, run.shown,
-                      run.data_wait, kept, keeps, run.order if placing else {}, by_cluster,
-                      run.waves if len(run.waves) > 1 else [])
+                      run.data_wait, kept, keeps, run.order if placing else {}, by_cluster)
 
 
 def _covers(placements: list[Placement], cluster: str, namespace, component) -> bool:
