@@ -116,6 +116,71 @@ def endpoints_serving(namespace: str, pod_labels: dict[str, str], services: list
     return len(ready), served
 
 
+REVIEWS = "/apis/authorization.k8s.io/v1"
+
+
+def access_rules(namespace: str, kubeconfig: Optional[str] = None, context: Optional[str] = None,
+                 timeout: float = 10) -> Optional[tuple[list[dict[str, Any]], bool]]:
+    """What the credentials may do in ``namespace``, as the API server enumerates it (a SelfSubjectRulesReview, one
+    request): (its resource rules, whether the list is incomplete). The rules are those of the bindings in the
+    namespace and of the cluster-wide ones; a namespace that does not exist gets the cluster-wide ones, which is
+    what the API server would allow there. Incomplete: an authorizer that cannot list its rules (a webhook) may allow
+    more, ask ``may`` for what the rules do not grant. None when the server does not serve the review (an old
+    one); ProbeError when it cannot be asked."""
+    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectRulesReview",
+              "spec": {"namespace": namespace}}
+    code, reason, body = _exchange("POST", f"{REVIEWS}/selfsubjectrulesreviews", review, "application/json",
+                                   kubeconfig, context, timeout)
+    if code in (404, 405):
+        return None
+    if code >= 300 or not isinstance(body, dict):
+        raise ProbeError(f"the API server answered {code} {reason} to a SelfSubjectRulesReview")
+    status = body.get("status") or {}
+    return [r for r in status.get("resourceRules") or () if isinstance(r, dict)], bool(status.get("incomplete"))
+
+
+def may(verb: str, group: str, resource: str, namespace: Optional[str], name: Optional[str] = None,
+        kubeconfig: Optional[str] = None, context: Optional[str] = None, timeout: float = 10) -> Optional[bool]:
+    """Whether the credentials may ``verb`` ``resource`` of API ``group`` (in ``namespace``; None: cluster-scoped;
+    ``name``: that object), as the API server decides it (a SelfSubjectAccessReview, one request); None when the
+    server does not serve the review. ProbeError when it cannot be asked."""
+    attributes = {"verb": verb, "group": group, "resource": resource}
+    if namespace:
+        attributes["namespace"] = namespace
+    if name:
+        attributes["name"] = name
+    review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+              "spec": {"resourceAttributes": attributes}}
+    code, reason, body = _exchange("POST", f"{REVIEWS}/selfsubjectaccessreviews", review, "application/json",
+                                   kubeconfig, context, timeout)
+    if code in (404, 405):
+        return None
+    if code >= 300 or not isinstance(body, dict):
+        raise ProbeError(f"the API server answered {code} {reason} to a SelfSubjectAccessReview")
+    return bool((body.get("status") or {}).get("allowed"))
+
+
+def permits(rules: list[dict[str, Any]], verb: str, group: str, resource: str, name: Optional[str] = None) -> bool:
+    """Whether one of ``rules`` (resource rules as RBAC writes them) allows ``verb`` on ``resource`` of ``group``
+    (the object ``name``, when the request names one), matched as RBAC matches them: "*" stands for any verb, group
+    or resource, a rule with resourceNames allows only requests that name one of them."""
+    for rule in rules:
+        if not _among(verb, rule.get("verbs")) or not _among(group, rule.get("apiGroups")):
+            continue
+        if not _among(resource, rule.get("resources")):
+            continue
+        names = rule.get("resourceNames") or ()
+        if names and name not in names:
+            continue
+        return True
+    return False
+
+
+def _among(value: str, allowed) -> bool:
+    allowed = allowed or ()
+    return "*" in allowed or value in allowed
+
+
 _local = threading.local()  # one open connection per thread and server: a TLS handshake is most of a request
 
 

@@ -70,6 +70,7 @@ class StageRun:
     logs: list[tuple[str, str]] = field(default_factory=list)  # (severity, message) the program logged
     probed: list[Optional[str]] = field(default_factory=list)  # the context of each cluster asked whether it answers
     asked_access: list[tuple[Optional[str], str]] = field(default_factory=list)  # (context, namespace) of each rules review
+    asked_may: list[tuple] = field(default_factory=list)  # (context, verb, group, resource, namespace, name) asked one by one
 
     @property
     def state(self) -> Optional[str]:
@@ -200,7 +201,8 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
     ``down`` names the contexts of clusters (in the clusters config) that do not answer.
     ``access`` is what the credentials may do: namespace, or (context, namespace) for a cluster of the clusters
     config, -> its resource rules as a SelfSubjectRulesReview lists them (None: the server has no such review; an
-    exception: it cannot be asked); by default, and in a namespace it does not name, everything.
+    exception: it cannot be asked); by default, and in a namespace it does not name, everything. A request asked on
+    its own (a cluster-scoped one: namespace "") is allowed when those rules allow it.
     ``fail`` names resources whose step fails. Then, as the engine does, the recorded
     outputs are the previous ones overlaid with the first the program registered: the
     engine stops taking events once a step has failed.
@@ -267,6 +269,17 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
         return None if rules is None else (rules, False)
 
     real_access_rules, oam_program.access_rules = oam_program.access_rules, access_rules
+
+    def may(verb: str, group: str, resource: str, namespace: Optional[str], name: Optional[str] = None,
+            kubeconfig: Optional[str] = None, context: Optional[str] = None, **_) -> Optional[bool]:
+        result.asked_may.append((context, verb, group, resource, namespace, name))
+        everything = [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]
+        rules = allowed.get((context, namespace or ""), allowed.get(namespace or "", everything))
+        if isinstance(rules, Exception):
+            raise rules
+        return None if rules is None else oam_program.permits(rules, verb, group, resource, name)
+
+    real_may, oam_program.may = oam_program.may, may
     logged = {name: getattr(pulumi.log, name) for name in ("info", "warn", "error")}
     for name in logged:
         setattr(pulumi.log, name, lambda message, *a, _name=name, **k: (result.logs.append((_name, message)),
@@ -311,6 +324,7 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
         oam_program.probe_cluster = real_probe_cluster
         oam_program.time = real_time
         oam_program.access_rules = real_access_rules
+        oam_program.may = real_may
         for name, log in logged.items():
             setattr(pulumi.log, name, log)
         _drain()

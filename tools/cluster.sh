@@ -8,6 +8,16 @@
 #   tools/cluster.sh stop     stop all processes and delete the cluster data
 #   tools/cluster.sh env      print `export KUBECONFIG=...` / `export PATH=...` for eval
 #   tools/cluster.sh status   exit 0 if the cluster is healthy
+#   tools/cluster.sh kubeconfig-for NAMESPACE...
+#                             a deployer with least privilege, for a pipeline: ServiceAccount
+#                             oam-deployer in namespace oam-deployer, in each NAMESPACE (created,
+#                             labelled istio-injection=enabled, when missing) the Role and
+#                             RoleBinding oam-deployer, ClusterRole and ClusterRoleBinding
+#                             oam-deployer (the cluster-scoped rules); prints to stdout a
+#                             kubeconfig that authenticates as the service account with a token
+#                             of OAM_TOKEN_DURATION (default 24h; the API server may shorten it).
+#                             Run again with more namespaces to add them (the others stay).
+#                             The rules and why each is there: docs/least-privilege.md
 #
 # State (certs, kubeconfig, etcd data, logs, pids): ${OAM_CLUSTER_DIR:-$HOME/.cache/oam-delivery/cluster}
 # Clusters with different OAM_CLUSTER_DIR run side by side, each on its own ports.
@@ -466,10 +476,158 @@ cmd_status() {
   return 1
 }
 
+# --- kubeconfig-for: a deployer that may do what a stack needs in its namespaces, no more ------
+
+deployer="oam-deployer"   # the ServiceAccount, its namespace, and the name of every Role and binding
+
+# The rules of the Role in each namespace a stack deploys to, as measured with the API server's
+# audit log (docs/least-privilege.md gives each rule's reason and the kinds that need it).
+deployer_role_rules() {
+  cat <<'EOF'
+rules:
+  # The program reads whether the namespace exists, and its labels.
+  - apiGroups: [""]
+    resources: [namespaces]
+    verbs: [get]
+  # The kinds the tutorial and the shop make.
+  - apiGroups: [apps]
+    resources: [deployments]
+    verbs: [get, list, watch, create, patch, delete]
+  - apiGroups: [""]
+    resources: [services]
+    verbs: [get, list, watch, create, patch, delete]
+  - apiGroups: [networking.istio.io]
+    resources: [gateways, virtualservices, destinationrules]
+    verbs: [get, list, watch, create, patch, delete]
+  # The other kinds the definitions make (drop the ones a stack does not).
+  - apiGroups: [""]
+    resources: [configmaps, secrets, persistentvolumeclaims, serviceaccounts]
+    verbs: [get, list, watch, create, patch, delete]
+  - apiGroups: [apps]
+    resources: [statefulsets, daemonsets]
+    verbs: [get, list, watch, create, patch, delete]
+  - apiGroups: [batch]
+    resources: [jobs, cronjobs]
+    verbs: [get, list, watch, create, patch, delete]
+  - apiGroups: [autoscaling]
+    resources: [horizontalpodautoscalers]
+    verbs: [get, list, watch, create, patch, delete]
+  - apiGroups: [networking.k8s.io]
+    resources: [ingresses]
+    verbs: [get, list, watch, create, patch, delete]
+  # What the waits read: a route's endpoints; the pods of a Job, a DaemonSet, a Deployment
+  # without replicas (and pulumi refresh of a Deployment); the provider's event messages.
+  - apiGroups: [""]
+    resources: [pods]
+    verbs: [list, watch]
+  - apiGroups: [discovery.k8s.io]
+    resources: [endpointslices]
+    verbs: [list]
+  - apiGroups: [apps]
+    resources: [replicasets]
+    verbs: [list, watch]
+  - apiGroups: [""]
+    resources: [events]
+    verbs: [list, watch]
+EOF
+}
+
+# The cluster-scoped rules: discovery and version (the provider, the program's probe) and the
+# reviews of the program's pre-flight check. Kubernetes' default roles grant them to every
+# authenticated user already; they are here for a cluster whose defaults were narrowed.
+deployer_cluster_rules() {
+  cat <<'EOF'
+rules:
+  - nonResourceURLs: [/api, /apis, /openapi/v2, /version]
+    verbs: [get]
+  - apiGroups: [authorization.k8s.io]
+    resources: [selfsubjectrulesreviews, selfsubjectaccessreviews]
+    verbs: [create]
+EOF
+}
+
+deployer_manifests() { # namespaces... -> every object kubeconfig-for applies
+  local ns
+  cat <<EOF
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: $deployer, namespace: $deployer}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: $deployer}
+$(deployer_cluster_rules)
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: $deployer}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: $deployer}
+subjects: [{kind: ServiceAccount, name: $deployer, namespace: $deployer}]
+EOF
+  for ns in "$@"; do
+    cat <<EOF
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: $deployer, namespace: $ns}
+$(deployer_role_rules)
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: $deployer, namespace: $ns}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: $deployer}
+subjects: [{kind: ServiceAccount, name: $deployer, namespace: $deployer}]
+EOF
+  done
+}
+
+cmd_kubeconfig_for() {
+  (($# > 0)) || die "usage: $0 kubeconfig-for NAMESPACE... (the namespaces the stack deploys to)"
+  local ns token server ca
+  for ns in "$@"; do
+    [[ "$ns" =~ ^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$ ]] || die "'$ns' is not a namespace name (a DNS label)"
+  done
+  healthy || die "the cluster of $dir is not running or not healthy (tools/cluster.sh start)"
+  for ns in "$deployer" "$@"; do
+    kc get namespace "$ns" >/dev/null 2>&1 && continue
+    log "creating namespace $ns"
+    kc create namespace "$ns" >&2
+    # Labelled as a stack labels a namespace it creates itself: its pods get Istio's sidecar.
+    [[ "$ns" == "$deployer" ]] || kc label namespace "$ns" istio-injection=enabled >&2
+  done
+  deployer_manifests "$@" | kc apply -f - >&2
+  token="$(kc create token "$deployer" -n "$deployer" --duration="${OAM_TOKEN_DURATION:-24h}")" ||
+    die "kubectl create token failed"
+  server="$(kc config view -o jsonpath='{.clusters[0].cluster.server}')"
+  ca="$(base64 -w0 <"$pki/ca.crt")"
+  log "a kubeconfig of system:serviceaccount:$deployer:$deployer, for namespaces: $*"
+  cat <<EOF
+apiVersion: v1
+kind: Config
+clusters:
+- name: oam-local
+  cluster:
+    server: $server
+    certificate-authority-data: $ca
+users:
+- name: $deployer
+  user:
+    token: $token
+contexts:
+- name: $deployer
+  context:
+    cluster: oam-local
+    user: $deployer
+    namespace: $1
+current-context: $deployer
+EOF
+}
+
 case "${1:-}" in
   start) mkdir -p "$dir"; lock_cluster; cmd_start ;;
   stop) if [[ -d "$dir" ]]; then lock_cluster; fi; cmd_stop ;;
   env) cmd_env ;;
   status) cmd_status ;;
-  *) echo "usage: $0 start|stop|env|status" >&2; exit 2 ;;
+  kubeconfig-for) shift; cmd_kubeconfig_for "$@" ;;
+  *) echo "usage: $0 start|stop|env|status|kubeconfig-for NAMESPACE..." >&2; exit 2 ;;
 esac
