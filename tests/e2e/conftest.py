@@ -51,6 +51,15 @@ def start_cluster(state_dir: Path) -> dict[str, str]:
     return env
 
 
+def kubeconfig_for(env: dict[str, str], *namespaces: str) -> str:
+    """A kubeconfig of the deployer service account, bound to the Role of docs/least-privilege.md in ``namespaces``
+    of the cluster of ``env`` (tools/cluster.sh kubeconfig-for)."""
+    proc = subprocess.run(["bash", str(TOOLS / "cluster.sh"), "kubeconfig-for", *namespaces], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
 def stop_cluster(env: dict[str, str]) -> None:
     subprocess.run(["bash", str(TOOLS / "cluster.sh"), "stop"], env=env, capture_output=True, timeout=120)
 

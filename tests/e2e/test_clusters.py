@@ -2,7 +2,9 @@
 a wave workflow: staging, then an approval, then prod's canary behind a metric gate on prod's own Prometheus.
 
 Every pulumi up records and judges the routing of both clusters (Project.watched); every assertion on a cluster
-reads its live API. The stack's state is kept on a real S3-compatible server (tests/e2e/s3.py), as a team keeps it.
+reads its live API. The stack's state is kept on a real S3-compatible server (tests/e2e/s3.py), as a team keeps it,
+and the stack reaches each cluster with a service account bound to the Role of docs/least-privilege.md in namespace
+waves only (tools/cluster.sh kubeconfig-for), not with the admin credentials the test reads the clusters with.
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.conftest import Kube, Metrics, Project, make_project, start_cluster, stop_cluster
+from tests.e2e.conftest import Kube, Metrics, Project, kubeconfig_for, make_project, start_cluster, stop_cluster
 from tests.e2e.s3 import S3Server, server_binary
 
 NS = "waves"
@@ -125,7 +127,7 @@ def prod_env(pulumi_env, tmp_path_factory):
     """A second local cluster, beside the session's, for the module."""
     state = tmp_path_factory.mktemp("prod-cluster")
     env = start_cluster(state)
-    yield {**pulumi_env, "KUBECONFIG": env["KUBECONFIG"]}
+    yield {**pulumi_env, "KUBECONFIG": env["KUBECONFIG"], "OAM_CLUSTER_DIR": str(state)}
     stop_cluster(env)
 
 
@@ -147,8 +149,12 @@ def test_a_release_in_waves_across_two_clusters(pulumi_env, prod_env, s3: S3Serv
     team = {**pulumi_env, **s3.credentials_env(), "PULUMI_BACKEND_URL": s3.backend_url("waves-state")}
     project = make_project(tmp_path_factory.mktemp("waves") / "project", team, "waves")
     project.watched = {"prod": prod_env["KUBECONFIG"]}
-    set_cluster(project, "staging", pulumi_env["KUBECONFIG"], {"stage": "staging"})
-    set_cluster(project, "prod", prod_env["KUBECONFIG"], {"stage": "prod"}, metrics.prometheus.url)
+    deployer = {}
+    for name, env in (("staging", pulumi_env), ("prod", prod_env)):
+        deployer[name] = project.dir / f"{name}-deployer.kubeconfig"
+        deployer[name].write_text(kubeconfig_for(env, NS))
+    set_cluster(project, "staging", str(deployer["staging"]), {"stage": "staging"})
+    set_cluster(project, "prod", str(deployer["prod"]), {"stage": "prod"}, metrics.prometheus.url)
     project.config(app=write_app(project, "1.0.0"), approve="deploy-prod", readyTimeout="20s")
     try:
         # 1. The first release: staging, then prod (approved beforehand), both at v1.
@@ -223,7 +229,7 @@ def test_a_release_in_waves_across_two_clusters(pulumi_env, prod_env, s3: S3Serv
 
         # 6. prod cannot be reached: a clear message, and nothing changes in staging.
         dead = Path(project.dir) / "dead-kubeconfig"
-        config = yaml.safe_load(Path(prod_env["KUBECONFIG"]).read_text())
+        config = yaml.safe_load(deployer["prod"].read_text())
         for c in config["clusters"]:
             c["cluster"]["server"] = "https://127.0.0.1:9"  # nothing listens on the discard port
         dead.write_text(yaml.safe_dump(config))
@@ -235,7 +241,7 @@ def test_a_release_in_waves_across_two_clusters(pulumi_env, prod_env, s3: S3Serv
         assert "nothing was changed in any cluster" in down.output
         assert down.ops() == {}, down.ops()
         assert staging.snapshot("waves") == staging_before
-        project.pulumi("config", "set", "--path", "clusters.prod.kubeconfig", prod_env["KUBECONFIG"])
+        project.pulumi("config", "set", "--path", "clusters.prod.kubeconfig", str(deployer["prod"]))
 
         # 7. A file without prod: its objects there are deleted (by the provider the stack recorded for prod), and
         # staging stays as it is. The route goes first; its DestinationRule stays until the next pulumi up.

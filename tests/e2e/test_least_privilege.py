@@ -11,19 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import TOOLS, Kube, Project, make_project
+from tests.e2e.conftest import Kube, Project, kubeconfig_for, make_project
 from tests.e2e.test_tutorial import FIRST, ROLLOUT, assert_converged, state
 
 DEPLOYER = "system:serviceaccount:oam-deployer:oam-deployer"
 KINDS = "deployments,services,virtualservices.networking.istio.io,destinationrules.networking.istio.io," \
         "gateways.networking.istio.io"
-
-
-def kubeconfig_for(env: dict[str, str], *namespaces: str) -> str:
-    proc = subprocess.run(["bash", str(TOOLS / "cluster.sh"), "kubeconfig-for", *namespaces], env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout
 
 
 @pytest.fixture(scope="module")
