@@ -480,6 +480,17 @@ def lingering(plan: Plan, applied: Applied, cfg: StageConfig) -> tuple[list[Desi
     return out, notes
 
 
+def held_owner(applied: Applied) -> Optional[str]:
+    """The mark on the objects the stack holds (the most common one), for a stack whose record has none: an update
+    that failed before it could write its record left its objects marked; the next one keeps that mark."""
+    marks: dict[str, int] = {}
+    for manifest in applied.manifests.values():
+        mark = ((manifest.get("metadata") or {}).get("labels") or {}).get(STACK_LABEL)
+        if isinstance(mark, str) and mark:
+            marks[mark] = marks.get(mark, 0) + 1
+    return max(marks, key=lambda m: (marks[m], m)) if marks else None
+
+
 def new_owner(stack: str) -> str:
     """A stack's mark for its objects: its name (as a label value allows it) and a random suffix."""
     name = re.sub(r"[^A-Za-z0-9_.-]", "-", stack)[:50].strip("-_.") or "stack"
@@ -841,7 +852,7 @@ def run(root: Path = Path(".")) -> dict:
         staying, notes = lingering(plan, applied, cfg)
         plan.objects += staying
         plan.resolution.notes += notes
-        owner = history.owner or new_owner(pulumi.get_stack())
+        owner = history.owner or held_owner(applied) or new_owner(pulumi.get_stack())
         plan.resolution.history.owner = owner
         mark_owner(plan, applied, owner)
         denied = access.refused(needed_access(plan, applied, history.tried))

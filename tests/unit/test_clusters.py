@@ -525,3 +525,15 @@ def test_objects_kept_in_a_cluster_the_config_no_longer_names_stop_the_stage_wit
     assert run.resources == {}
     assert "cluster 'prod' cannot be reached: it is not in the stack's clusters config" in run.error
     assert "pulumi config set --path 'clusters.prod.kubeconfig' PATH" in run.error
+
+
+def test_a_stack_whose_first_update_failed_keeps_the_mark_its_objects_carry(tmp_path):
+    """The record is written only by an update that completes: the next one takes the mark from what it holds."""
+    app = write(tmp_path, "v1", "        clusters: [local]")
+    failed = run_stage({"app": app, "clusters": CLUSTERS, "approve": "deploy-prod"}, fail=("shop-web-v1",))
+    assert failed.error is not None
+    mark = failed.manifest("shop-web-v1")["metadata"]["labels"]["delivery.oam.dev/stack"]
+    assert failed.state is None or "owner" not in (json.loads(failed.state) if failed.state else {})
+    again = up(app, failed, approve="deploy-prod")
+    assert again.manifest("shop-web-v1")["metadata"]["labels"]["delivery.oam.dev/stack"] == mark
+    assert json.loads(again.state)["owner"] == mark
