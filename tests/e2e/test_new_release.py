@@ -2,7 +2,11 @@
 release does not open the new one's gate, and the component after the gate keeps running as it was until then."""
 from __future__ import annotations
 
-from tests.e2e.conftest import Kube, make_project
+from typing import Iterator
+
+import pytest
+
+from tests.e2e.conftest import Kube, Project, make_project
 
 APP = """apiVersion: core.oam.dev/v1beta1
 kind: Application
@@ -35,13 +39,24 @@ spec:
 """
 
 
+@pytest.fixture
+def made(pulumi_env, tmp_path) -> Iterator[list[Project]]:
+    """The projects a test makes, destroyed at its end whatever happened: the namespace is shared with later tests
+    (test_upgrade_gated deploys the same application there with the program as it was)."""
+    projects: list[Project] = []
+    yield projects
+    for p in projects:
+        p.pulumi("destroy", "--yes", check=False)
+
+
 def image(kube: Kube, name: str) -> str:
     return kube.get("deployment", name)["spec"]["template"]["spec"]["containers"][0]["image"]
 
 
-def test_a_new_release_waits_at_its_gate_and_keeps_the_component_after_it(pulumi_env, tmp_path):
+def test_a_new_release_waits_at_its_gate_and_keeps_the_component_after_it(pulumi_env, tmp_path, made):
     kube = Kube(pulumi_env)
     project = make_project(tmp_path / "project", pulumi_env, "gated")
+    made.append(project)
     app = project.dir / "examples" / "gated.yaml"
     app.write_text(APP.format(tag="1"))
     project.config(app="examples/gated.yaml")
@@ -77,9 +92,10 @@ def test_a_new_release_waits_at_its_gate_and_keeps_the_component_after_it(pulumi
     assert project.preview_no_changes().returncode == 0
 
 
-def test_a_placement_after_a_gate_keeps_its_namespace_and_deployment(pulumi_env, tmp_path):
+def test_a_placement_after_a_gate_keeps_its_namespace_and_deployment(pulumi_env, tmp_path, made):
     kube = Kube(pulumi_env)
     project = make_project(tmp_path / "project", pulumi_env, "placed")
+    made.append(project)
     example = (project.dir / "examples" / "definitions" / "step-deploy.yaml").read_text()
     app = project.dir / "examples" / "placed.yaml"
     app.write_text(example)
@@ -107,4 +123,3 @@ def test_a_placement_after_a_gate_keeps_its_namespace_and_deployment(pulumi_env,
     up = project.up("release 2, production")
     assert up.ok, up.output
     assert prod.get("deployment", "frontend")["spec"]["template"]["spec"]["containers"][0]["image"].endswith(":1.5.0")
-    project.pulumi("destroy", "--yes")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from typing import Optional
 
 import pytest
@@ -72,10 +73,20 @@ def assert_converged(project: Project, up: UpResult, kube: Optional[Kube] = None
     assert not replaced, f"replacements: {replaced}"
     preview = project.preview_no_changes()
     assert preview.returncode == 0, preview.stdout + preview.stderr
-    # Every namespace the update changed routes every call to Ready pods, as Istio's config generation has it.
+    # Every namespace the update changed routes every call to Ready pods, as Istio's config generation has it. A
+    # route of ours must be right when the update ends; a Service's own route to pods that became Ready only just
+    # now may wait for the endpoint controller (a Deployment is Ready before its EndpointSlice says so), a while.
     for namespace, answer in up.traffic.items():
-        bad = oracle.problems(answer)
+        bad = [p for c in oracle.calls(answer) if c.virtual_service for p in c.problems()]
         assert not bad, f"traffic in {namespace} once the update ended: " + "; ".join(bad)
+        lagging = oracle.problems(answer)
+        live = Kube(kube.env, namespace=namespace) if kube is not None and "/" not in namespace else None
+        deadline = time.monotonic() + 20
+        while lagging and live is not None and time.monotonic() < deadline:
+            time.sleep(0.5)
+            lagging = oracle.problems(live.traffic())
+        waited = " (and 20 s later)" if live is not None else ""
+        assert not lagging, f"traffic in {namespace} once the update ended{waited}: " + "; ".join(lagging)
     if kube is not None:
         kube.assert_istio_agrees()
         kube.assert_traffic()
