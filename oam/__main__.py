@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Optional
@@ -17,11 +18,12 @@ from typing import Optional
 import yaml
 
 from oam.config import LOCAL, StageConfig, read_clusters
-from oam.errors import ConfigError, OamError, ReleaseError
+from oam.errors import ConfigError, OamError, Problem, ReleaseError
 from oam.model import read_application
 from oam.render import plan
 from oam.revisions import History
 from oam.schema import application_schema
+from oam.workflow.release import ROLLED_BACK, SUCCEEDED, SUSPENDED
 
 
 PROJECT = "oam-delivery"
@@ -48,6 +50,28 @@ def stack_clusters(stack: Optional[str], root: Path = Path(".")) -> Optional[dic
     if problems:
         raise ConfigError(problems)
     return clusters
+
+
+FLAGS = {"stage": "--stage", "approve": "--approve"}  # the config keys the offline commands take as flags
+OFFLINE = "(flags)"  # the StageConfig.stack_file of an offline command: its problems speak of its flags
+
+
+def in_flags(err: OamError, command: str) -> str:
+    """An offline command's problems, told in the terms of its flags: ``render: --stage: must be from 1 to 4 (got
+    9); --stage 4, or leave out --stage``, not the stack config key and pulumi config commands."""
+    out = []
+    for p in err.problems:
+        key = p.path.split(":", 1)[-1]
+        if p.file != OFFLINE or key not in FLAGS:
+            out.append(str(p))
+            continue
+        hint = re.sub(r" && pulumi up\b", "", p.hint)
+        hint = re.sub(r"pulumi config rm (\w+)", lambda m: f"leave out {FLAGS.get(m[1], m[1])}", hint)
+        hint = re.sub(r"pulumi config set stage (\d+)", r"--stage \1", hint)
+        hint = re.sub(r"pulumi config set approve ([\w.,-]+)",
+                      lambda m: " ".join(f"--approve {n}" for n in m[1].split(",")), hint)
+        out.append(str(Problem(command, None, FLAGS[key], p.message, hint)))
+    return "\n".join(out)
 
 
 def validate(files: list[str], stack: Optional[str] = None) -> int:
@@ -82,10 +106,10 @@ def render(file: str, after: list[str], stage: Optional[int], approve: list[str]
         for earlier in after:
             history = plan(read_application(Path(earlier), earlier), history,
                            StageConfig(app=earlier, clusters=clusters)).resolution.history
-        cfg = StageConfig(app=file, stage=stage, approve=tuple(approve), clusters=clusters)
+        cfg = StageConfig(app=file, stage=stage, approve=tuple(approve), clusters=clusters, stack_file=OFFLINE)
         p = plan(read_application(Path(file), file), history, cfg)
     except OamError as err:
-        print(err, file=sys.stderr)
+        print(in_flags(err, "render"), file=sys.stderr)
         return 1
     objects = [d for d in p.objects if cluster is None or (d.cluster or LOCAL) == cluster]
     if cluster is not None and not objects:
@@ -93,8 +117,35 @@ def render(file: str, after: list[str], stage: Optional[int], approve: list[str]
         print(f"{file}: this stage deploys nothing to cluster '{cluster}' (it deploys to: {', '.join(known)})",
               file=sys.stderr)
         return 1
-    yaml.safe_dump_all([d.manifest for d in objects], sys.stdout, sort_keys=False)
+    print(where_it_stopped(p, file, stage), file=sys.stderr)
+    yaml.safe_dump_all([d.manifest for d in objects], sys.stdout, sort_keys=False, allow_unicode=True)
     return 0
+
+
+def where_it_stopped(p, file: str, stage: Optional[int]) -> str:
+    """Which step a rendered stage stopped at, and why (on standard error: the manifests go to standard output)."""
+    res = p.resolution
+    head = f"render: {file}, release {res.release.n}"
+    if not res.total:
+        return f"{head}: no workflow, every component is deployed"
+    ran = f"{res.executed} of {res.total} steps run"
+    if res.phase == SUSPENDED and res.gate:
+        if res.analysis is not None and res.analysis.step == res.gate:
+            why = "a metric gate, which only a stack's pulumi up asks"
+        elif res.data_wait:
+            why = f"a step output ({res.data_wait})"
+        elif res.gate_opens_at:
+            why = f"a timed suspend (opens at {res.gate_opens_at}); --approve {res.gate} to render past it"
+        else:
+            why = f"it needs approval; --approve {res.gate} to render past it"
+        return f"{head}: {ran}; stopped at step {res.executed + 1} '{res.gate}': {why}"
+    if res.phase == SUCCEEDED:
+        return f"{head}: all {res.total} steps run; the workflow is done"
+    if res.phase == ROLLED_BACK:
+        return f"{head}: {ran}; the release is rolled back"
+    if stage is not None and res.executed >= stage:
+        return f"{head}: {ran}; stopped by --stage {stage}"
+    return f"{head}: {ran} ({res.phase})"
 
 
 def traffic(file: Optional[str], after: list[str], stage: Optional[int], approve: list[str],
@@ -115,9 +166,9 @@ def traffic(file: Optional[str], after: list[str], stage: Optional[int], approve
                 history = plan(read_application(Path(earlier), earlier), history,
                                StageConfig(app=earlier)).resolution.history
             app = read_application(Path(file), file)
-            p = plan(app, history, StageConfig(app=file, stage=stage, approve=tuple(approve)))
+            p = plan(app, history, StageConfig(app=file, stage=stage, approve=tuple(approve), stack_file=OFFLINE))
         except OamError as err:
-            print(err, file=sys.stderr)
+            print(in_flags(err, "traffic"), file=sys.stderr)
             return 1
         namespace = namespace or app.namespace
         objects = oracle.rendered_objects([d.manifest for d in p.objects], namespace)
@@ -144,7 +195,11 @@ def traffic(file: Optional[str], after: list[str], stage: Optional[int], approve
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m oam", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m oam", description="Checks and views of OAM Application files without a cluster (validate, "
+        "render, schema, reference), who gets what traffic as Istio computes it (traffic), and a driver that runs "
+        "pulumi up stage after stage while a release's gates open by themselves (advance).",
+        epilog="python -m oam COMMAND --help tells more of each command.")
     sub = parser.add_subparsers(dest="command", required=True)
     v = sub.add_parser("validate", help="check Application files as pulumi preview would; exit 1 on any problem")
     v.add_argument("files", nargs="+", metavar="FILE")

@@ -33,10 +33,12 @@ def format_path(parts: Iterable[Any]) -> str:
 
 @dataclass
 class Locator:
-    """Maps a key path in one YAML file to its line."""
+    """Maps a key path in one YAML file to its line, and to the text written there when YAML read a plain scalar as
+    something other than a string (``yes``, ``0x1F``, ``1.10``): what a quoting hint must quote."""
 
     file: str
     lines: dict[PathKey, int] = field(default_factory=dict)
+    written: dict[PathKey, str] = field(default_factory=dict)
 
     def line(self, path: Iterable[Any]) -> Optional[int]:
         parts = tuple(path)
@@ -51,12 +53,23 @@ class Locator:
         return Problem(self.file, self.line(parts), format_path(parts), message, hint)
 
 
+LISTED = 12  # a hint lists this many known names in full; of more, the nearest few and the count of the rest
+NEAREST = 5
+
+
 def closest(name: str, known: Iterable[str]) -> str:
-    """A hint naming the known values and the nearest one to ``name``."""
-    known = sorted(known)
+    """A hint naming the nearest known value to ``name`` and the known values: all of a short list; of a long one
+    (some 40 definition types), the nearest few and how many more there are."""
+    known = sorted(set(known))
     # 0.7: a typo (webservise, rolback, expoze) is close; another name (sidecar vs scaler) is not.
     near = difflib.get_close_matches(str(name), known, n=1, cutoff=0.7)
-    listed = ", ".join(known) if known else "none"
+    if not known:
+        listed = "none"
+    elif len(known) <= LISTED:
+        listed = ", ".join(known)
+    else:
+        nearest = difflib.get_close_matches(str(name), known, n=NEAREST, cutoff=0.0)
+        listed = ", ".join(sorted(nearest)) + f" and {len(known) - len(nearest)} more"
     return (f"did you mean '{near[0]}'? known: {listed}" if near else f"known: {listed}")
 
 
@@ -64,6 +77,7 @@ MAX_BYTES = 1 << 20  # an Application file is kilobytes; anything near a megabyt
 MAX_NODES = 100_000  # values after aliases are expanded: bounds an alias bomb
 MAX_DEPTH = 64  # nesting of mappings and lists
 MERGE_TAG = "tag:yaml.org,2002:merge"
+STR_TAG = "tag:yaml.org,2002:str"
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when PyYAML has it: 3.5x faster
 PARSE_HINT = "check the indentation and the ':' of this line and the one before"
 
@@ -117,7 +131,12 @@ def parse_yaml(text: str, file: str) -> tuple[Any, Locator]:
         line = mark.line + 1 if mark else None
         what = err.problem or str(err)
         context = f" ({err.context})" if err.context else ""
-        hint = PARSE_HINT if isinstance(err, (yaml.scanner.ScannerError, yaml.parser.ParserError)) else ""
+        hint = ""
+        if isinstance(err, yaml.scanner.ScannerError) and "quoted scalar" in (err.context or "") and err.context_mark:
+            line = err.context_mark.line + 1
+            hint = "the quote that opens on this line is not closed: close it, or remove it"
+        elif isinstance(err, (yaml.scanner.ScannerError, yaml.parser.ParserError)):
+            line, hint = _indentation(text, line)
         if isinstance(err, yaml.composer.ComposerError) and "undefined alias" in what:
             hint = "define the anchor (&name) before the alias (*name) that uses it"
         raise _fail(file, line, f"does not parse: {what}{context}", hint) from None
@@ -132,6 +151,50 @@ def parse_yaml(text: str, file: str) -> tuple[Any, Locator]:
         if loader is not None:
             loader.dispose()
     return data, locator
+
+
+def _spaces(n: int) -> str:
+    return "1 space" if n == 1 else f"{n} spaces"
+
+
+def _key_column(line: str) -> int:
+    """Where the key of a block line starts: after its indentation and any '- ' that open list items."""
+    column = len(line) - len(line.lstrip(" "))
+    while line[column:column + 2] == "- " or line[column:] == "-":
+        column += 2
+        column += len(line[column:]) - len(line[column:].lstrip(" "))
+    return column
+
+
+def _indentation(text: str, line: Optional[int]) -> tuple[Optional[int], str]:
+    """The line to report a parse error at, and a hint: a tab that indents a line, or a key that does not line up
+    with the key of the line above it in the same mapping; otherwise the general hint."""
+    lines = text.splitlines()
+    if line is None or not lines:
+        return line, PARSE_HINT
+    for n in range(max(line - 2, 0), min(line, len(lines))):  # the line the parser stopped at and the one before
+        indent = lines[n][:len(lines[n]) - len(lines[n].lstrip(" \t"))]
+        if "\t" in indent:
+            return n + 1, "a tab indents this line: YAML indents with spaces only; replace the tab with spaces"
+    content = [n for n in range(min(line, len(lines))) if lines[n].strip() and not lines[n].lstrip().startswith("#")]
+    if len(content) >= 2:
+        here, above = content[-1], content[-2]
+        text_here, text_above = lines[here], lines[above]
+        column, key_above = len(text_here) - len(text_here.lstrip(" ")), _key_column(text_above)
+        opens = text_above.rstrip().endswith(":") or text_above.rstrip() == "-"
+        if ":" in text_here and not opens and column != key_above and column > len(text_above) - len(
+                text_above.lstrip(" ")):
+            key = text_here.strip().split(":", 1)[0]
+            return here + 1, (f"'{key}' is indented {_spaces(column)}, but the key on line {above + 1} starts at "
+                              f"column {key_above}: keys of one mapping line up; indent it {_spaces(key_above)}, or "
+                              f"end line {above + 1} with ':' if '{key}' belongs under it")
+        columns = {_key_column(lines[n]) for n in content[:-1]}
+        if ":" in text_here and column not in columns:
+            key = text_here.strip().split(":", 1)[0]
+            near = sorted(columns, key=lambda c: (abs(c - column), c))[:2]
+            return here + 1, (f"'{key}' is indented {_spaces(column)}, where no key above it starts: indent it as the "
+                              f"keys of its mapping, {' or '.join(str(c) for c in sorted(near))} spaces")
+    return line, PARSE_HINT
 
 
 def _compose(text: str, loader_class) -> tuple[Any, list]:
@@ -170,13 +233,20 @@ class _Walker:
         line = node.start_mark.line + 1
         self.count += 1
         if self.count > MAX_NODES:
-            raise _fail(self.locator.file, line, f"holds more than {MAX_NODES} values once its aliases are expanded",
-                        "use fewer aliases (*name), or write the values out")
+            # Named at the field the expansion fills (its key's line), not at the anchor it copies.
+            field_path = path
+            while field_path and isinstance(field_path[-1], int):
+                field_path = field_path[:-1]
+            raise ApplicationError([self.locator.problem(
+                field_path, f"holds more than {MAX_NODES} values once its aliases are expanded",
+                "use fewer aliases (*name), or write the values out")])
         if len(path) > MAX_DEPTH:
             raise _fail(self.locator.file, line, f"nests mappings or lists more than {MAX_DEPTH} levels deep",
                         "an Application nests a few levels; check the file")
         self.locator.lines.setdefault(path, line)
         if isinstance(node, yaml.ScalarNode):
+            if not node.style and node.tag != STR_TAG:
+                self.locator.written.setdefault(path, node.value)
             return self.loader.construct_object(node, deep=True)
         if id(node) in self.open:
             raise _fail(self.locator.file, line, "an alias refers to the mapping or list that contains it",
@@ -269,9 +339,7 @@ def pydantic_problems(err: ValidationError, locator: Locator, prefix: PathKey,
                 hint = f"add '{loc[-1]}'" if loc else ""
             if kind == "string_type" and isinstance(item.get("input"), (bool, int, float)) or \
                     kind == "string_type" and item.get("input") is None:
-                value = item.get("input")
-                what = "null" if value is None else "a boolean" if isinstance(value, bool) else "a number"
-                hint = f"YAML reads {excerpt(value)} as {what}: quote it, like \"{excerpt(value)}\""
+                hint = quoting_hint(item.get("input"), locator.written.get(path))
         else:
             message = item["msg"][0].lower() + item["msg"][1:]
             if "input" in item and kind != "value_error" and "(got " not in message:
@@ -282,6 +350,16 @@ def pydantic_problems(err: ValidationError, locator: Locator, prefix: PathKey,
             message, hint = message.split("; ", 1)
         problems.append(locator.problem(path, message, hint))
     return problems
+
+
+def quoting_hint(value: Any, written: Optional[str] = None) -> str:
+    """How to keep a value YAML read as null, a boolean or a number a string: quote what was written (``yes``, not
+    the ``true`` YAML made of it; ``1.10``, not ``1.1``)."""
+    what = "null" if value is None else "a boolean" if isinstance(value, bool) else "a number"
+    shown = excerpt(value)
+    text = written if written is not None and written.strip() else shown
+    read = f"{text} as {what}" if text == shown else f"{text} as {what} ({shown})"
+    return f"YAML reads {read}: quote it, like {json.dumps(text)}"
 
 
 def _known_fields(model: type[BaseModel], loc: PathKey) -> list[str]:

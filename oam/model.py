@@ -284,6 +284,14 @@ def validate_application(data: Any, locator: Locator) -> AppSpec:
     problems += check_dns_label(envelope.metadata.name, 63, locator, ("metadata", "name"), "application name")
     problems += check_dns_label(envelope.metadata.namespace, 63, locator, ("metadata", "namespace"), "namespace")
 
+    if not envelope.spec.components and not (envelope.spec.workflow and (envelope.spec.workflow.steps or
+                                                                         envelope.spec.workflow.ref)):
+        # It would deploy nothing; on a stack that holds a release, an update would delete all of it without a word.
+        # (Without components, steps may still apply objects of their own: such a workflow is an application.)
+        problems.append(locator.problem(("spec", "components"), "the application has no components: it deploys "
+                                                                 "nothing, and on a stack that holds a release an "
+                                                                 "update would delete all of it",
+                                        "add a component; to remove the application, run pulumi destroy"))
     components = []
     seen: dict[str, tuple] = {}
     for i, comp in enumerate(envelope.spec.components):

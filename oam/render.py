@@ -142,7 +142,8 @@ def _deployment(ctx: ComponentContext, built: tuple[Workload, list], name: str, 
         pod_spec["imagePullSecrets"] = copy.deepcopy(workload.image_pull_secrets)
     if workload.host_aliases:
         pod_spec["hostAliases"] = copy.deepcopy(workload.host_aliases)
-    meta = ctx.metadata(name, {**own_labels, **({REVISION_LABEL: revision} if per_revision else {})})
+    # A trait's labels win over the component's own, on the workload as on its pods (as KubeVela's patch does).
+    meta = ctx.metadata(name, {**own_labels, **ctx.labels, **({REVISION_LABEL: revision} if per_revision else {})})
     if annotations:
         meta["annotations"] = annotations
     template = {"metadata": pod_meta, "spec": pod_spec}

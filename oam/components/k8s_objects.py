@@ -7,7 +7,7 @@ from pydantic import Field
 
 from oam import k8s_values as kv
 from oam.context import Workload
-from oam.loader import excerpt
+from oam.loader import excerpt, quoting_hint
 from oam.keys import check_keys, engine_key
 from oam.model import OamModel
 from oam.pod_objects import check_pod_object
@@ -70,9 +70,13 @@ def check_object(obj: dict, where: tuple, app) -> list:
     problems += check_pod_object(obj, where, app.locator)
     for field in ("labels", "annotations"):
         items = meta.get(field)
-        if items is not None and not (isinstance(items, dict) and all(isinstance(v, str) for v in items.values())):
-            problems.append(app.locator.problem(where + ("metadata", field), "must map keys to strings",
-                                                "quote values such as true or 3"))
+        if items is not None and not isinstance(items, dict):
+            problems.append(app.locator.problem(where + ("metadata", field), "must map keys to strings"))
+        elif items is not None and not all(isinstance(v, str) for v in items.values()):
+            problems += [app.locator.problem(where + ("metadata", field, k), f"must be a string (got {excerpt(v)})",
+                                             quoting_hint(v, app.locator.written.get(where + ("metadata", field, k)))
+                                             if v is None or isinstance(v, (bool, int, float)) else "")
+                         for k, v in items.items() if not isinstance(v, str)]
         elif items:
             # What tells Pulumi how to await or apply the object is the program's: the safe order relies on it.
             problems += check_keys({k: "" for k in items if engine_key(k)}, where + ("metadata", field),

@@ -581,6 +581,38 @@ spec:
         assert manifest["metadata"].get("annotations") == {"team": "books"}
 
 
+def test_a_traits_labels_and_annotations_win_over_the_components_own_on_the_workload_and_its_pods():
+    text = """
+apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata: {name: shop}
+spec:
+  components:
+    - name: web
+      type: webservice
+      properties:
+        image: web:1
+        port: 9080
+        labels: {tier: component, keep: me}
+        annotations: {note: component, also: kept}
+      traits:
+        - {type: labels, properties: {tier: trait}}
+        - {type: annotations, properties: {note: trait}}
+"""
+    from oam.config import StageConfig
+    from oam.loader import parse_yaml
+    from oam.model import validate_application
+    from oam.render import plan
+    from oam.revisions import History
+
+    app = validate_application(*parse_yaml(text, "app.yaml"))
+    [deployment] = [d.manifest for d in plan(app, History(), StageConfig(app="app.yaml")).objects
+                    if d.kind == "Deployment"]
+    for meta in (deployment["metadata"], deployment["spec"]["template"]["metadata"]):
+        assert {k: meta["labels"][k] for k in ("tier", "keep")} == {"tier": "trait", "keep": "me"}, meta
+        assert meta["annotations"] == {"note": "trait", "also": "kept"}, meta
+
+
 @pytest.mark.parametrize("type_, value", [("labels", {"tier": 3}), ("annotations", {"a": True}),
                                           ("labels", ["tier"])], ids=["label-int", "annotation-bool", "list"])
 def test_labels_and_annotations_are_string_maps(type_, value):

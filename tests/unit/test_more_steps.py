@@ -243,7 +243,8 @@ OBJECT_MISTAKES = {
                   "spec.workflow.steps[0].properties.value.metadata.namespace", "namespace 'Tools' is not a valid"),
     "label-value": ("              name: api-settings\n", "              name: api-settings\n"
                                                            "              labels: {tier: 3}\n", "labels:",
-                    "spec.workflow.steps[0].properties.value.metadata.labels", "must map keys to strings"),
+                    "spec.workflow.steps[0].properties.value.metadata.labels.tier",
+                    'must be a string (got 3); YAML reads 3 as a number: quote it, like "3"'),
     "other-cluster": ("          component: api\n", "          component: api\n", "cluster: east",
                       "spec.workflow.steps[3].properties.cluster", "cluster 'east' is not supported"),
     "no-value": ("          value:\n            apiVersion: networking.k8s.io/v1",

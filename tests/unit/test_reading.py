@@ -33,7 +33,29 @@ def test_an_alias_bomb_is_bounded():
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{i}: &a{i} [*a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}, *a{i-1}]"
               for i in range(1, 9)]
-    assert "more than 100000 values once its aliases are expanded" in problem("\n".join(lines) + "\n")
+    said = problem("\n".join(lines) + "\n")
+    # Named at the key whose value the expansion fills past the bound (a4, line 5), not at an anchor it copies.
+    assert said.startswith("app.yaml:5: a4: holds more than 100000 values once its aliases are expanded"), said
+
+
+@pytest.mark.parametrize("text, line, hint", [
+    ("a: 1\nb:\n\tc: 2\n", 3, "a tab indents this line: YAML indents with spaces only; replace the tab with "
+                                "spaces"),
+    ("spec:\n  components:\n    - name: a\n     type: b\n", 4,
+     "'type' is indented 5 spaces, but the key on line 3 starts at column 6: keys of one mapping line up; indent "
+     "it 6 spaces, or end line 3 with ':' if 'type' belongs under it"),
+    ("metadata:\n  name: x\n   namespace: y\n", 3,
+     "'namespace' is indented 3 spaces, but the key on line 2 starts at column 2: keys of one mapping line up; "
+     "indent it 2 spaces, or end line 2 with ':' if 'namespace' belongs under it"),
+    ("metadata:\n  name: x\n namespace: y\n", 3,
+     "'namespace' is indented 1 space, where no key above it starts: indent it as the keys of its mapping, 0 or 2 "
+     "spaces"),
+    ("kind: 'Application\nmetadata:\n  name: x\n", 1,
+     "the quote that opens on this line is not closed: close it, or remove it"),
+])
+def test_a_file_that_does_not_parse_gets_a_hint_at_the_line_to_fix(text, line, hint):
+    said = problem(text)
+    assert said.startswith(f"app.yaml:{line}: yaml: does not parse: ") and said.endswith(f"; {hint}"), said
 
 
 def test_a_complex_key():
@@ -159,13 +181,18 @@ def test_a_list_or_mapping_written_null_is_none_given_as_kubevela_reads_it(tmp_p
     assert {r.name for r in run.resources.values()} >= {"nulls-web-deployment", "nulls-settings-configmap-settings"}
 
 
-def test_an_application_without_components_deploys_nothing_and_a_workflow_ref_is_refused(tmp_path):
+def test_an_application_without_components_or_steps_is_refused_and_a_workflow_ref_too(tmp_path):
     empty = "apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: addon\nspec:\n  components: {}\n"
     for components in ("null", "[]"):
         (tmp_path / "empty.yaml").write_text(empty.format(components))
         run = run_stage({"app": str(tmp_path / "empty.yaml")})
-        assert run.error is None, run.error
-        assert not [r for r in run.resources.values() if r.type.startswith("kubernetes:")]
+        assert run.resources == {}, "nothing is registered: on a stack with a release, that would delete it all"
+        assert run.error.startswith(f"{tmp_path / 'empty.yaml'}:6: spec.components: the application has no "
+                                    "components: it deploys nothing"), run.error
+        assert run.error.endswith("to remove the application, run pulumi destroy"), run.error
+    (tmp_path / "nospec.yaml").write_text(empty.replace("  components: {}\n", "  policies: []\n"))
+    with pytest.raises(ApplicationError, match="the application has no components"):
+        read_application(tmp_path / "nospec.yaml", "nospec.yaml")
     (tmp_path / "ref.yaml").write_text(empty.format("[]") + "  workflow:\n    ref: release-in-hangzhou\n")
     with pytest.raises(ApplicationError) as err:
         read_application(tmp_path / "ref.yaml", "ref.yaml")

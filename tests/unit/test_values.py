@@ -110,8 +110,9 @@ def test_yaml_1_1_values_get_a_quoting_hint(tmp_path, written, shown):
     app = tmp_path / "app.yaml"
     app.write_text(text)
     run = run_stage({"app": str(app)})
-    assert f"properties.cpu: must be a string (got {shown}); YAML reads {shown} as " in run.error, run.error
-    assert f'quote it, like "{shown}"' in run.error
+    read = f"{written} as" if written == shown else f"{written} as a boolean ({shown})"
+    assert f"properties.cpu: must be a string (got {shown}); YAML reads {read}" in run.error, run.error
+    assert f'quote it, like "{written}"' in run.error, "the hint quotes what was written, not what YAML made of it"
     assert "True" not in run.error and "None" not in run.error
 
 
