@@ -17,8 +17,9 @@ from typing import Optional
 
 import yaml
 
-from oam.config import LOCAL, StageConfig, read_clusters
+from oam.config import StageConfig, read_clusters
 from oam.errors import ConfigError, OamError, Problem, ReleaseError
+from oam.kit.placements import LOCAL
 from oam.model import read_application
 from oam.render import plan
 from oam.revisions import History

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Optional, TextIO
 
-from oam.durations import parse_duration
+from oam.kit.durations import parse_duration
 from oam.workflow.clock import left, parse_iso
 
 PROJECT = "oam-delivery"
@@ -320,7 +320,7 @@ def _messages(stdout: str) -> list[str]:
 
 def gate_steps(app) -> list[tuple[str, bool]]:
     """(name, whether it can wait) of each top-level step; a step group waits if a step in it can."""
-    from oam.model import all_steps
+    from oam.kit.spec import all_steps
     from oam.registry import STEPS
 
     out = []
@@ -361,7 +361,7 @@ def main(root: Path, stack_name: Optional[str], until: Optional[str], interval: 
     until_index = None
     if until is not None:
         from oam.errors import OamError
-        from oam.loader import closest
+        from oam.errors import closest
         from oam.model import read_application
 
         try:

@@ -25,6 +25,8 @@ from typing import Any, Optional
 
 import yaml
 
+from oam.kit.applied import NEVER_REPLACED
+
 IN_CLUSTER = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
@@ -216,10 +218,6 @@ def _exchange(method: str, path: str, body: Optional[dict], content_type: Option
 
 
 DRY_RUN_MANAGER = "oam-dry-run"
-# Kinds whose objects run pods or route to them: replacing one (deleted, then created anew) would leave
-# nothing to serve in between, and the safety rules never replace them.
-NEVER_REPLACED = ("Deployment", "StatefulSet", "DaemonSet", "Service", "Ingress", "VirtualService",
-                  "DestinationRule", "Gateway")
 # A claim replaced is deleted first, and with it (under a Delete reclaim policy) its volume's data: replaced
 # only when a resource-update policy asks for it.
 HOLDS_DATA = ("PersistentVolumeClaim",)

@@ -8,31 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
-from oam.durations import parse_duration
-from oam.errors import ConfigError, Problem
-from oam.loader import closest
+from oam.errors import ConfigError, Problem, closest
+from oam.kit.durations import parse_duration
+from oam.kit.placements import LOCAL, ClusterConfig
 
 DEFAULT_READY_TIMEOUT = 300
 KEYS = ("app", "stage", "approve", "rollback", "readyTimeout", "sidecarInjection", "prometheusUrl", "retry", "clusters")
-LOCAL = "local"  # KubeVela's name for the cluster it runs in: here, the stack's own Kubernetes provider
 CLUSTER_FIELDS = ("kubeconfig", "context", "labels", "prometheusUrl")
 CLUSTER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-
-
-@dataclass(frozen=True)
-class ClusterConfig:
-    """One cluster that Applications name: how to reach it, its labels (for clusterLabelSelector), its Prometheus.
-    ``local`` has no connection of its own: it is the stack's Kubernetes provider (kubernetes:kubeconfig)."""
-
-    name: str
-    kubeconfig: Optional[str] = None  # a path (~ expanded) or the kubeconfig's contents
-    context: Optional[str] = None
-    labels: tuple[tuple[str, str], ...] = ()
-    prometheus_url: Optional[str] = None
-
-    @property
-    def label_map(self) -> dict[str, str]:
-        return dict(self.labels)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ All problems of a file are collected before anything is raised.
 """
 from __future__ import annotations
 
-import difflib
 import json
 import shlex
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ from typing import Any, Iterable, Optional
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from oam.errors import ApplicationError, Problem
+from oam.errors import ApplicationError, Problem, closest, excerpt, quoting_hint
 
 PathKey = tuple  # ("spec", "components", 0, "name")
 
@@ -53,26 +52,6 @@ class Locator:
         return Problem(self.file, self.line(parts), format_path(parts), message, hint)
 
 
-LISTED = 12  # a hint lists this many known names in full; of more, the nearest few and the count of the rest
-NEAREST = 5
-
-
-def closest(name: str, known: Iterable[str]) -> str:
-    """A hint naming the nearest known value to ``name`` and the known values: all of a short list; of a long one
-    (some 40 definition types), the nearest few and how many more there are."""
-    known = sorted(set(known))
-    # 0.7: a typo (webservise, rolback, expoze) is close; another name (sidecar vs scaler) is not.
-    near = difflib.get_close_matches(str(name), known, n=1, cutoff=0.7)
-    if not known:
-        listed = "none"
-    elif len(known) <= LISTED:
-        listed = ", ".join(known)
-    else:
-        nearest = difflib.get_close_matches(str(name), known, n=NEAREST, cutoff=0.0)
-        listed = ", ".join(sorted(nearest)) + f" and {len(known) - len(nearest)} more"
-    return (f"did you mean '{near[0]}'? known: {listed}" if near else f"known: {listed}")
-
-
 MAX_BYTES = 1 << 20  # an Application file is kilobytes; anything near a megabyte is a mistake
 MAX_NODES = 100_000  # values after aliases are expanded: bounds an alias bomb
 MAX_DEPTH = 64  # nesting of mappings and lists
@@ -80,16 +59,6 @@ MERGE_TAG = "tag:yaml.org,2002:merge"
 STR_TAG = "tag:yaml.org,2002:str"
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when PyYAML has it: 3.5x faster
 PARSE_HINT = "check the indentation and the ':' of this line and the one before"
-
-
-def excerpt(value: Any, limit: int = 60) -> str:
-    """A value in YAML's spelling (true, null, 'text'), cut short: messages never echo a whole input."""
-    if isinstance(value, bool) or value is None:
-        return {True: "true", False: "false", None: "null"}[value]
-    text = repr(value)
-    if len(text) <= limit:
-        return text
-    return text[: limit - 4] + "...'" if text[0] in "'\"" else text[: limit - 3] + "..."
 
 
 def _fail(file: str, line: Optional[int], message: str, hint: str = "") -> ApplicationError:
@@ -350,16 +319,6 @@ def pydantic_problems(err: ValidationError, locator: Locator, prefix: PathKey,
             message, hint = message.split("; ", 1)
         problems.append(locator.problem(path, message, hint))
     return problems
-
-
-def quoting_hint(value: Any, written: Optional[str] = None) -> str:
-    """How to keep a value YAML read as null, a boolean or a number a string: quote what was written (``yes``, not
-    the ``true`` YAML made of it; ``1.10``, not ``1.1``)."""
-    what = "null" if value is None else "a boolean" if isinstance(value, bool) else "a number"
-    shown = excerpt(value)
-    text = written if written is not None and written.strip() else shown
-    read = f"{text} as {what}" if text == shown else f"{text} as {what} ({shown})"
-    return f"YAML reads {read}: quote it, like {json.dumps(text)}"
 
 
 def _known_fields(model: type[BaseModel], loc: PathKey) -> list[str]:

@@ -1,4 +1,4 @@
-"""Metric analysis: Prometheus range queries, the condition a value must meet, and the verdict of a window.
+"""Metric analysis: Prometheus range queries, and the verdict of a window on the condition a value must meet.
 
 A metric gate (the ``check-metrics`` step) reads one series from Prometheus over the
 window since its analysis started. It passes once the condition has held without a break
@@ -11,50 +11,21 @@ from __future__ import annotations
 
 import json
 import math
-import operator
-import re
 import socket
 from dataclasses import dataclass
-from typing import Callable, Optional, Protocol
+from typing import Optional, Protocol
+
+from oam.kit.metrics import Condition, show_number
 
 PASSED, FAILED, PENDING = "passed", "failed", "pending"
-DEFAULT_ENDPOINT = "http://prometheus-server.o11y-system.svc:9090"  # KubeVela's default metricEndpoint
-
-_OPERATORS: dict[str, Callable[[float, float], bool]] = {
-    ">=": operator.ge, "<=": operator.le, "==": operator.eq, "!=": operator.ne, ">": operator.gt, "<": operator.lt,
-}
-_CONDITION = re.compile(r"^\s*(>=|<=|==|!=|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
 
 
 class MetricsError(Exception):
     """Prometheus could not answer: unreachable, or the query was refused or is not one series."""
 
 
-@dataclass(frozen=True)
-class Condition:
-    """What a value must be, as KubeVela writes it: an operator and a number, e.g. ``>=0.95``."""
-
-    op: str
-    bound: float
-
-    @classmethod
-    def parse(cls, text: str) -> Optional["Condition"]:
-        m = _CONDITION.match(text or "")
-        return cls(m[1], float(m[2])) if m else None
-
-    def holds(self, value: float) -> bool:
-        return _OPERATORS[self.op](value, self.bound)
-
-    def __str__(self) -> str:
-        return f"{self.op}{_number(self.bound)}"
-
-
-def _number(v: float) -> str:
-    return str(int(v)) if v == int(v) and abs(v) < 1e15 else f"{v:.6g}"
-
-
 def show_value(v: Optional[float]) -> str:
-    return "no data" if v is None else _number(round(v, 4))
+    return "no data" if v is None else show_number(round(v, 4))
 
 
 class MetricSource(Protocol):

@@ -26,20 +26,21 @@ import pulumi
 from pulumi.runtime import rpc
 
 from oam import cluster
-from oam.applied import Applied, cluster_of, in_cluster, route_weights, same_object
 from oam.cluster import (ProbeError, access_rules, dry_run, endpoints_serving, labels_by_name, may, namespace_labels,
                          permits, readiness)
-from oam.config import LOCAL, StageConfig, read_stage_config
-from oam.durations import show_duration
-from oam.context import NAME_LABEL, STACK_LABEL
+from oam.config import StageConfig, read_stage_config
 from oam.errors import ApplicationError, OamError
+from oam.kit.applied import Applied, cluster_of, in_cluster, route_weights, same_object
+from oam.kit.context import NAME_LABEL, STACK_LABEL
+from oam.kit.durations import show_duration
+from oam.kit.placements import LOCAL
+from oam.kit.stage import Desired
 from oam.metrics import Prometheus
 from oam.model import read_application
 from oam.registry import POLICIES
 from oam.render import Plan, component_records, made_at, namespace_key, object_namespace, render
 from oam.resources import SKIP_AWAIT, WAIT_FOR, Application, engine_metadata
 from oam.revisions import STATE_OUTPUT, History
-from oam.stage import Desired
 from oam.status import failed_status, status
 from oam.workflow.engine import ROLLED_BACK, resolve
 

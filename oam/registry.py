@@ -14,6 +14,10 @@ the kinds, never a definition by name.
 
 Every definition has a pydantic model of its properties (KubeVela's parameter names) and
 may check what needs the whole file (``check``).
+
+A definition module imports nothing of oam but ``oam.kit``, ``oam.errors``, this module (to
+register itself) and other definition modules, besides the standard library and pydantic
+(tests/unit/test_imports.py holds it to that).
 """
 from __future__ import annotations
 
@@ -27,9 +31,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, Iterable, Optional, Ty
 from pydantic import BaseModel, RootModel
 
 if TYPE_CHECKING:  # only for annotations: the kinds' arguments
-    from oam.context import ComponentContext, Workload
+    from oam.kit.context import ComponentContext, Workload
     from oam.errors import Problem
-    from oam.stage import ComponentStage
+    from oam.kit.stage import ComponentStage
 
 
 class AnyProperties(RootModel[dict[str, Any]]):

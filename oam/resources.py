@@ -13,10 +13,10 @@ from typing import Callable, Optional
 import pulumi
 from pulumi_kubernetes._utilities import get_version as k8s_version
 
-from oam.applied import Applied, route_weights
-from oam.durations import show_duration
+from oam.kit.applied import Applied, route_weights
+from oam.kit.durations import show_duration
+from oam.kit.stage import Desired
 from oam.render import Plan
-from oam.stage import Desired
 
 APPLICATION = "oam:index:Application"
 

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from oam.config import LOCAL, StageConfig
-from oam.model import splits_traffic
+from oam.config import StageConfig
+from oam.kit.placements import LOCAL
+from oam.kit.spec import splits_traffic
 from oam.render import Plan
 from oam.workflow.clock import iso_of
 from oam.workflow.engine import ROLLED_BACK, SUCCEEDED, SUSPENDED

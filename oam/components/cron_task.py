@@ -5,10 +5,10 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from oam.components._pod import ContainerProperties, check_container, container_workload
 from oam.components.task import job_spec
-from oam.context import Workload
-from oam.k8s_values import MAX_INT32
+from oam.kit.context import Workload
+from oam.kit.k8s_values import MAX_INT32
+from oam.kit.pod import ContainerProperties, check_container, container_workload
 from oam.registry import COMPONENTS, ComponentType
 
 

@@ -5,12 +5,12 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import AfterValidator, Field
 
-from oam import k8s_values as kv
-from oam.components._pod import (ContainerProperties, HostPathMount, VolumeMounts, check_container, container_workload,
-                                 held_by_patches)
 from oam.components.webservice import HostAlias
-from oam.context import COMPONENT_LABEL, NAME_LABEL, Workload
-from oam.model import OamModel
+from oam.kit import k8s_values as kv
+from oam.kit.context import COMPONENT_LABEL, NAME_LABEL, Workload
+from oam.kit.pod import (ContainerProperties, HostPathMount, VolumeMounts, check_container, container_workload,
+                         held_by_patches)
+from oam.kit.spec import OamModel
 from oam.registry import COMPONENTS, ComponentType
 from oam.traits._containers import changed_containers
 

@@ -5,12 +5,12 @@ from typing import Any
 
 from pydantic import Field
 
-from oam import k8s_values as kv
-from oam.context import Workload
-from oam.loader import excerpt, quoting_hint
-from oam.keys import check_keys, engine_key
-from oam.model import OamModel
-from oam.pod_objects import check_pod_object
+from oam.errors import excerpt, quoting_hint
+from oam.kit import k8s_values as kv
+from oam.kit.context import Workload
+from oam.kit.keys import check_keys, engine_key
+from oam.kit.pod_objects import check_pod_object
+from oam.kit.spec import OamModel
 from oam.registry import COMPONENTS, ComponentType
 
 # Core (apiVersion v1) kinds this program can apply; other groups' kinds are applied as they are.

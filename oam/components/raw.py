@@ -6,7 +6,7 @@ from typing import Any
 from pydantic import RootModel
 
 from oam.components.k8s_objects import check_objects
-from oam.context import Workload
+from oam.kit.context import Workload
 from oam.registry import COMPONENTS, ComponentType
 
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Optional
 
-from oam.components._pod import held_by_patches
 from oam.components.webservice import ServingProperties, WebService, serving_workload
-from oam.context import COMPONENT_LABEL, NAME_LABEL, Workload
+from oam.kit.context import COMPONENT_LABEL, NAME_LABEL, Workload
+from oam.kit.pod import held_by_patches
 from oam.registry import COMPONENTS
 
 

@@ -6,10 +6,10 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import AfterValidator, Field
 
-from oam import k8s_values as kv
-from oam.components._pod import ContainerProperties, Quantity, check_container, container_workload
-from oam.context import Workload
-from oam.model import OamModel
+from oam.kit import k8s_values as kv
+from oam.kit.context import Workload
+from oam.kit.pod import ContainerProperties, Quantity, check_container, container_workload
+from oam.kit.spec import OamModel
 from oam.registry import COMPONENTS, ComponentType
 
 

@@ -1,8 +1,8 @@
 """worker: a long-running background process with no network endpoint (a Deployment)."""
 from __future__ import annotations
 
-from oam.components._pod import ContainerProperties, check_container, container_workload
-from oam.context import Workload
+from oam.kit.context import Workload
+from oam.kit.pod import ContainerProperties, check_container, container_workload
 from oam.registry import COMPONENTS, ComponentType
 
 

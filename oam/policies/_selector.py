@@ -5,7 +5,7 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from oam.model import OamModel, rollout_of
+from oam.kit.spec import OamModel, rollout_of
 
 
 class ResourceSelector(OamModel):

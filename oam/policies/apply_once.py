@@ -5,7 +5,7 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from oam.model import OamModel
+from oam.kit.spec import OamModel
 from oam.policies._selector import ResourceSelector, released
 from oam.registry import POLICIES, PolicyType
 

@@ -9,7 +9,7 @@ from typing import Any, Optional
 from pydantic import Field
 
 from oam.errors import ApplicationError
-from oam.model import OamModel, build_component, raw_component
+from oam.kit.spec import OamModel, build_component, raw_component
 from oam.registry import POLICIES, TRAITS, PolicyType
 
 

@@ -5,8 +5,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from oam.cluster import NEVER_REPLACED
-from oam.model import OamModel
+from oam.kit.applied import NEVER_REPLACED
+from oam.kit.spec import OamModel
 from oam.policies._selector import ResourceSelector, released
 from oam.registry import POLICIES, PolicyType
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from oam.model import OamModel
+from oam.kit.spec import OamModel
 from oam.policies._selector import ResourceSelector
 from oam.registry import POLICIES, PolicyType
 

@@ -5,12 +5,10 @@ from typing import Optional
 
 from pydantic import Field
 
-from oam.config import LOCAL
-from oam.errors import ApplicationError
-from oam.loader import closest
-from oam.model import OamModel
+from oam.errors import ApplicationError, closest
+from oam.kit.placements import LOCAL, TargetNamespace
+from oam.kit.spec import OamModel
 from oam.registry import POLICIES, PolicyType
-from oam.workflow.placements import TargetNamespace
 
 
 class TopologyProperties(OamModel):

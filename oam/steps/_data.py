@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator
 
-from oam import k8s_values as kv
+from oam.kit import k8s_values as kv
 
 MAX_DATA_BYTES = 1024 * 1024  # the API server's limit on a ConfigMap's or Secret's data
 

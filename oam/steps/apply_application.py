@@ -1,9 +1,9 @@
 """apply-application: deploy the whole application (the older form of deploy)."""
 from __future__ import annotations
 
-from oam.model import OamModel
+from oam.kit.placements import default_placements
+from oam.kit.spec import OamModel
 from oam.registry import STEPS, StepType
-from oam.workflow.placements import default_placements
 
 
 class ApplyApplicationProperties(OamModel):

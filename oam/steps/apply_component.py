@@ -5,10 +5,10 @@ from typing import Optional
 
 from pydantic import Field
 
-from oam.loader import closest
-from oam.model import OamModel
+from oam.errors import closest
+from oam.kit.placements import LOCAL, Placement, TargetNamespace, other_cluster
+from oam.kit.spec import OamModel
 from oam.registry import COMPONENTS, STEPS, StepType
-from oam.workflow.placements import LOCAL, TargetNamespace, Placement, other_cluster
 
 
 class ApplyComponentProperties(OamModel):

@@ -6,9 +6,9 @@ from typing import Any
 from pydantic import Field
 
 from oam.components.k8s_objects import check_object
-from oam.model import OamModel
+from oam.kit.placements import LOCAL, other_cluster
+from oam.kit.spec import OamModel
 from oam.registry import STEPS, StepType
-from oam.workflow.placements import LOCAL, other_cluster
 
 
 class ApplyObjectProperties(OamModel):

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from oam.loader import closest
-from oam.model import OamModel
+from oam.errors import closest
+from oam.kit.placements import Placement
+from oam.kit.spec import OamModel
 from oam.registry import STEPS, StepType
-from oam.workflow.placements import Placement
 
 
 class ApplyRemainingProperties(OamModel):

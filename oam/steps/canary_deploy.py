@@ -12,11 +12,11 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from oam.model import OamModel, all_steps, rollout_of, rolls_out, splits_traffic
+from oam.kit.placements import placements
+from oam.kit.spec import OamModel, all_steps, rollout_of, rolls_out, splits_traffic
 from oam.registry import STEPS, TRAITS
 from oam.steps.deploy import Deploy
 from oam.traits.rolling_release import with_rolling_release
-from oam.workflow.placements import placements
 
 
 class CanaryDeployProperties(OamModel):

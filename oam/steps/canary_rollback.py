@@ -1,7 +1,7 @@
 """canary-rollback: give the stable revision all replicas and all traffic again."""
 from __future__ import annotations
 
-from oam.model import OamModel
+from oam.kit.spec import OamModel
 from oam.registry import STEPS, StepType
 
 

@@ -7,8 +7,8 @@ from typing import Annotated, Any, Optional
 from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
-from oam.loader import excerpt
-from oam.model import OamModel, rollout_of, splits_traffic
+from oam.errors import excerpt
+from oam.kit.spec import OamModel, rollout_of, splits_traffic
 from oam.registry import STEPS, StepType
 
 REVISION = re.compile(r"^(?P<component>[a-z]([-a-z0-9]*[a-z0-9])?)-v(?P<n>[1-9][0-9]*)$")

@@ -5,10 +5,10 @@ from typing import Literal, Optional
 
 from pydantic import Field, field_validator, model_validator
 
-from oam.durations import parse_duration
-from oam.loader import closest
-from oam.metrics import DEFAULT_ENDPOINT, Condition
-from oam.model import OamModel
+from oam.errors import closest
+from oam.kit.durations import parse_duration
+from oam.kit.metrics import DEFAULT_ENDPOINT, Condition
+from oam.kit.spec import OamModel
 from oam.registry import STEPS, StepType
 
 # Istio's standard telemetry, as the sidecar of the receiving pod reports it. A revision's

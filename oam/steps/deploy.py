@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from oam.loader import closest
-from oam.model import OamModel
+from oam.errors import closest
+from oam.kit.placements import placements
+from oam.kit.spec import OamModel
 from oam.registry import POLICIES, STEPS, StepType
-from oam.workflow.placements import placements
 
 
 class DeployProperties(OamModel):

@@ -5,11 +5,11 @@ from typing import Optional
 
 from pydantic import Field
 
-from oam.model import OamModel
+from oam.kit.placements import TargetNamespace
+from oam.kit.spec import OamModel
 from oam.registry import STEPS, StepType
 from oam.steps._data import ObjectName, check_data
 from oam.steps.apply_object import check_cluster
-from oam.workflow.placements import TargetNamespace
 
 
 class Export2ConfigProperties(OamModel):

@@ -7,11 +7,11 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from oam.model import OamModel
+from oam.kit.placements import TargetNamespace
+from oam.kit.spec import OamModel
 from oam.registry import STEPS, StepType
 from oam.steps._data import ObjectName, check_data
 from oam.steps.apply_object import check_cluster
-from oam.workflow.placements import TargetNamespace
 
 DOCKER_CONFIG_JSON = ".dockerconfigjson"
 DOCKER_CONFIG_TYPE = "kubernetes.io/dockerconfigjson"

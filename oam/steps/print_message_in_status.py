@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from oam.model import OamModel
+from oam.kit.spec import OamModel
 from oam.registry import STEPS, StepType
 
 

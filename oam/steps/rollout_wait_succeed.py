@@ -5,8 +5,8 @@ from typing import Optional
 
 from pydantic import Field
 
-from oam.loader import closest
-from oam.model import OamModel
+from oam.errors import closest
+from oam.kit.spec import OamModel
 from oam.registry import STEPS, StepType
 
 

@@ -1,7 +1,7 @@
 """step-group: steps that run together, as one step of the workflow."""
 from __future__ import annotations
 
-from oam.model import OamModel
+from oam.kit.spec import OamModel
 from oam.registry import STEPS, StepType
 
 

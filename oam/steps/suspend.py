@@ -5,8 +5,8 @@ from typing import Optional
 
 from pydantic import Field, field_validator
 
-from oam.durations import parse_duration
-from oam.model import OamModel
+from oam.kit.durations import parse_duration
+from oam.kit.spec import OamModel
 from oam.registry import STEPS, StepType
 
 

@@ -1,7 +1,8 @@
 """What the autoscaler traits (cpuscaler, hpa) share: what they may scale, and the checks of what they scale."""
 from __future__ import annotations
 
-from oam.model import rollout_of
+from oam.kit.spec import rollout_of
+from oam.kit.workload import trial_workload
 from oam.registry import COMPONENTS
 
 
@@ -21,7 +22,6 @@ def check_autoscaled(trait, app, comp, scalers: tuple[str, ...]) -> list:
                  for t in comp.traits if t.type in scalers and t is not trait]
     if "replicas" not in COMPONENTS.get(comp.type).offers:
         return problems  # the trait is refused on this component already
-    from oam.render import trial_workload  # render imports the registries: import it when checking
     workload = trial_workload(app, comp, None)
     kind = trait.properties.target_kind
     if workload is not None and workload["kind"] != kind:

@@ -5,6 +5,8 @@ from typing import Any, Optional
 
 from pydantic.alias_generators import to_snake
 
+from oam.registry import TRAITS
+
 
 def container(template: dict, name: Optional[str] = None) -> Optional[dict]:
     """The container called ``name`` of a pod template; the first (the component's own) when no name is given."""
@@ -28,8 +30,6 @@ def merge_by_name(items: list[dict], new: list[dict]) -> list[dict]:
 
 def component_containers(comp) -> list[str]:
     """Names of the containers the component's pods run: its own and its sidecars'."""
-    from oam.registry import TRAITS
-
     names = [comp.name]
     for t in comp.traits:
         definition = TRAITS.get(t.type)
@@ -40,8 +40,6 @@ def component_containers(comp) -> list[str]:
 
 def component_volumes(comp) -> Optional[list[str]]:
     """Names of the volumes of the component's pods; None when a part that adds volumes is not valid."""
-    from oam.registry import TRAITS
-
     if comp.properties is None:
         return None
     p = comp.properties
@@ -64,8 +62,6 @@ def missing_containers(trait, app, comp, named: list[tuple[tuple, str]]) -> list
     A trait changes the pods in the order the traits are listed: a sidecar added by a later
     trait is not there yet when this one runs, so naming it is refused too.
     """
-    from oam.registry import TRAITS
-
     before = [comp.name]
     for t in comp.traits:
         if t is trait:

@@ -8,8 +8,8 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from oam.components._pod import HttpGetAction, TcpSocketAction
-from oam.model import OamModel
+from oam.kit.pod import HttpGetAction, TcpSocketAction
+from oam.kit.spec import OamModel
 
 
 class HttpGet(HttpGetAction):

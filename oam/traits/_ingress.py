@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from typing import Optional
 
-from oam.context import ComponentContext
+from oam.kit.context import ComponentContext
+from oam.kit.spec import splits_traffic
 from oam.traits._ports import add_service_ports
 
 INGRESS_API = "networking.k8s.io/v1"
@@ -53,8 +54,6 @@ def ingress(ctx: ComponentContext, role: str, name: str, service: str, http: dic
 def check_unweighed(trait, app, comp) -> list:
     """An Ingress sends to the Service's pods, of every revision, by their number: not for a component whose
     traffic canary-traffic weighs between its revisions."""
-    from oam.model import splits_traffic
-
     if not splits_traffic(comp):
         return []
     return [app.locator.problem(trait.path + ("type",), f"an Ingress sends to the pods of every revision of "

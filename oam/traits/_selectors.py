@@ -5,9 +5,9 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import AfterValidator, Field, model_validator
 
-from oam import k8s_values as kv
-from oam.keys import key_problem
-from oam.model import OamModel
+from oam.kit import k8s_values as kv
+from oam.kit.keys import key_problem
+from oam.kit.spec import OamModel
 
 
 def _label_key(value: str) -> str:

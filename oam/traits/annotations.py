@@ -1,9 +1,9 @@
 """annotations: extra annotations on every object of the component and on its pods."""
 from __future__ import annotations
 
-from oam.context import ComponentContext
+from oam.kit.context import ComponentContext
+from oam.kit.keys import PatchMap, check_map, patch_into
 from oam.registry import TRAITS, TraitType
-from oam.keys import PatchMap, check_map, patch_into
 
 
 class AnnotationsProperties(PatchMap):

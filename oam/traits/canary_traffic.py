@@ -5,10 +5,10 @@ import copy
 
 from pydantic import Field
 
-from oam.context import REVISION_LABEL, ComponentContext
-from oam.model import OamModel, rollout_of
+from oam.kit.context import REVISION_LABEL, ComponentContext
+from oam.kit.spec import OamModel, rollout_of
+from oam.kit.stage import ComponentStage
 from oam.registry import TRAITS, TraitType
-from oam.stage import ComponentStage
 from oam.traits._ports import check_ports
 from oam.traits.istio_gateway import ISTIO_API
 

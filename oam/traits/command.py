@@ -5,8 +5,8 @@ from typing import Optional
 
 from pydantic import Field, model_validator
 
-from oam.context import ComponentContext
-from oam.model import OamModel
+from oam.kit.context import ComponentContext
+from oam.kit.spec import OamModel
 from oam.registry import TRAITS, TraitType
 from oam.traits._containers import changed_containers, container, missing_containers, one_form
 

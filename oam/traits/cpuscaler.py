@@ -5,9 +5,9 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from oam.context import ComponentContext
-from oam.k8s_values import MAX_INT32
-from oam.model import OamModel
+from oam.kit.context import ComponentContext
+from oam.kit.k8s_values import MAX_INT32
+from oam.kit.spec import OamModel
 from oam.registry import TRAITS, TraitType
 from oam.traits._autoscaler import check_autoscaled, target
 

@@ -5,10 +5,10 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import AfterValidator, Field, model_validator
 
-from oam import k8s_values as kv
-from oam.context import ComponentContext
-from oam.keys import StringMap, check_keys
-from oam.model import OamModel
+from oam.kit import k8s_values as kv
+from oam.kit.context import ComponentContext
+from oam.kit.keys import StringMap, check_keys
+from oam.kit.spec import OamModel
 from oam.registry import COMPONENTS, TRAITS, TraitType
 from oam.traits._ports import add_service_ports
 

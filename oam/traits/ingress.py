@@ -5,9 +5,9 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from oam import k8s_values as kv
-from oam.context import ComponentContext
-from oam.model import OamModel
+from oam.kit import k8s_values as kv
+from oam.kit.context import ComponentContext
+from oam.kit.spec import OamModel
 from oam.registry import TRAITS, TraitType
 from oam.traits._ingress import check_paths, check_unweighed, ensure_service, ingress
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from oam.context import ComponentContext
+from oam.kit.context import ComponentContext
 from oam.registry import TRAITS, TraitType
 from oam.traits._ingress import check_paths, check_unweighed, ensure_service, ingress
 from oam.traits.ingress import IngressProperties

@@ -5,9 +5,9 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from oam.components._pod import AbsolutePath, ContainerName, EnvVar, Image, VolumeName, env_entry
-from oam.context import ComponentContext
-from oam.model import OamModel
+from oam.kit.context import ComponentContext
+from oam.kit.pod import AbsolutePath, ContainerName, EnvVar, Image, VolumeName, env_entry
+from oam.kit.spec import OamModel
 from oam.registry import TRAITS, TraitType
 from oam.traits._containers import component_containers, component_volumes, container, merge_by_name
 

@@ -5,9 +5,9 @@ from typing import Annotated, Optional
 
 from pydantic import AfterValidator, Field, model_validator
 
-from oam import k8s_values as kv
-from oam.context import ComponentContext
-from oam.model import OamModel
+from oam.kit import k8s_values as kv
+from oam.kit.context import ComponentContext
+from oam.kit.spec import OamModel
 from oam.registry import TRAITS, TraitType
 from oam.traits._ports import check_ports, service_ports
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import RootModel
 
-from oam.context import ComponentContext
+from oam.kit.context import ComponentContext
 from oam.registry import TRAITS, TraitType
 
 # Fields the application owns: names, the selector, the replica count and the labels the selectors and

@@ -6,9 +6,10 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field, model_validator
 
-from oam.context import ComponentContext
 from oam.errors import ApplicationError, Problem
-from oam.model import OamModel
+from oam.kit.context import ComponentContext
+from oam.kit.spec import OamModel
+from oam.kit.workload import trial_workload
 from oam.registry import TRAITS, TraitType
 from oam.traits.json_merge_patch import OWN_LABELS, PROTECTED
 
@@ -234,8 +235,6 @@ class JsonPatch(TraitType):
     def check(self, trait, app, comp):
         # Tried on the object the file's revision renders, so an operation that cannot apply is refused
         # here, with its line, before anything is applied.
-        from oam.render import trial_workload  # render imports the registries: import it when checking
-
         doc = trial_workload(app, comp, trait)
         if doc is None:
             return []

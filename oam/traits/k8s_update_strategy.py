@@ -5,8 +5,8 @@ from typing import Literal, Optional, Union
 
 from pydantic import Field
 
-from oam.context import ComponentContext
-from oam.model import OamModel
+from oam.kit.context import ComponentContext
+from oam.kit.spec import OamModel
 from oam.registry import TRAITS, TraitType
 
 

@@ -5,9 +5,9 @@ from typing import Optional
 
 from pydantic import Field, model_validator
 
-from oam.components._pod import ExecAction
-from oam.context import ComponentContext
-from oam.model import OamModel
+from oam.kit.context import ComponentContext
+from oam.kit.pod import ExecAction
+from oam.kit.spec import OamModel
 from oam.registry import TRAITS, TraitType
 from oam.traits._handlers import HttpGet, TcpSocket, given, handler
 

@@ -5,9 +5,10 @@ from typing import Literal, Optional
 
 from pydantic import Field, model_validator
 
-from oam import k8s_values as kv
-from oam.context import ComponentContext
-from oam.model import OamModel
+from oam.kit import k8s_values as kv
+from oam.kit.context import ComponentContext
+from oam.kit.spec import OamModel
+from oam.kit.workload import trial_workload
 from oam.registry import TRAITS, TraitType
 
 
@@ -82,7 +83,6 @@ class Podsecuritycontext(TraitType):
     def check(self, trait, app, comp):
         if trait.properties.run_as_user != 0:
             return []
-        from oam.render import trial_workload  # render imports the registries: import it when checking
 
         workload = trial_workload(app, comp, None)
         spec = (workload or {}).get("spec", {})

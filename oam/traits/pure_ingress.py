@@ -6,9 +6,10 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from oam import k8s_values as kv
-from oam.context import ComponentContext
-from oam.model import OamModel
+from oam.kit import k8s_values as kv
+from oam.kit.context import ComponentContext
+from oam.kit.spec import OamModel
+from oam.kit.workload import trial_context
 from oam.registry import TRAITS, TraitType
 from oam.traits._ingress import check_paths, check_unweighed, ingress
 from oam.traits._ports import service_ports
@@ -51,8 +52,6 @@ class PureIngress(TraitType):
                          for path, port in p.http.items() if port not in served]
         problems += check_unweighed(trait, app, comp)
         # Another trait that makes an Ingress named after the component would make the same object.
-        from oam.render import trial_context  # render imports the registries: import it when checking
-
         others = trial_context(app, dataclasses.replace(comp, traits=tuple(t for t in comp.traits if t is not trait)))
         for role, manifest in (others.objects.items() if others is not None else ()):
             if manifest.get("kind") == "Ingress" and manifest["metadata"]["name"] == comp.name:

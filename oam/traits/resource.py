@@ -5,9 +5,9 @@ from typing import Annotated, Optional
 
 from pydantic import BeforeValidator, Field, WithJsonSchema
 
-from oam.components._pod import Quantity
-from oam.context import ComponentContext
-from oam.model import OamModel
+from oam.kit.context import ComponentContext
+from oam.kit.pod import Quantity
+from oam.kit.spec import OamModel
 from oam.registry import TRAITS, TraitType
 from oam.traits._containers import container
 

@@ -9,8 +9,8 @@ from typing import Annotated, Optional, Union
 
 from pydantic import AfterValidator, Field
 
-from oam.k8s_values import MAX_INT32
-from oam.model import OamModel, TraitSpec, rollout_of, rolls_out
+from oam.kit.k8s_values import MAX_INT32
+from oam.kit.spec import OamModel, TraitSpec, rollout_of, rolls_out
 from oam.registry import TRAITS, TraitType
 from oam.traits.rollout import fixed_workload
 

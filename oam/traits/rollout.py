@@ -6,8 +6,8 @@ from typing import Optional
 
 from pydantic import Field
 
-from oam.k8s_values import MAX_INT32
-from oam.model import OamModel, rolls_out
+from oam.kit.k8s_values import MAX_INT32
+from oam.kit.spec import OamModel, rolls_out
 from oam.registry import TRAITS, TraitType
 
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from oam.context import ComponentContext
-from oam.k8s_values import MAX_INT32
-from oam.model import OamModel, rollout_of
+from oam.kit.context import ComponentContext
+from oam.kit.k8s_values import MAX_INT32
+from oam.kit.spec import OamModel, rollout_of
 from oam.registry import TRAITS, TraitType
 
 

@@ -5,10 +5,10 @@ from typing import Annotated, Literal, Optional
 
 from pydantic import AfterValidator, Field
 
-from oam import k8s_values as kv
-from oam.components._pod import ContainerName, EnvVar, Image, Probe, env_entry, probe
-from oam.context import ComponentContext
-from oam.model import OamModel
+from oam.kit import k8s_values as kv
+from oam.kit.context import ComponentContext
+from oam.kit.pod import ContainerName, EnvVar, Image, Probe, env_entry, probe
+from oam.kit.spec import OamModel
 from oam.registry import TRAITS, TraitType
 from oam.traits._containers import component_volumes, merge_by_name
 

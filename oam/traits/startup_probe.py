@@ -5,8 +5,8 @@ from typing import Optional
 
 from pydantic import Field, model_validator
 
-from oam.components._pod import Probe
-from oam.context import ComponentContext
+from oam.kit.context import ComponentContext
+from oam.kit.pod import Probe
 from oam.registry import TRAITS, TraitType
 from oam.traits._containers import changed_containers, container, missing_containers, one_form
 from oam.traits._handlers import Grpc, HttpGet, TcpSocket, given, handler

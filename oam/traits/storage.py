@@ -5,9 +5,9 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from oam.components._pod import AbsolutePath, EnvName, FileMode, KeyToPath, Quantity, SubPath, VolumeName
-from oam.context import ComponentContext
-from oam.model import OamModel
+from oam.kit.context import ComponentContext
+from oam.kit.pod import AbsolutePath, EnvName, FileMode, KeyToPath, Quantity, SubPath, VolumeName
+from oam.kit.spec import OamModel
 from oam.registry import TRAITS, TraitType
 from oam.traits._containers import container, merge_by_name
 

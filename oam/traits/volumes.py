@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from oam.components._pod import Volume, volume_source
-from oam.context import ComponentContext
-from oam.model import OamModel
+from oam.kit.context import ComponentContext
+from oam.kit.pod import Volume, volume_source
+from oam.kit.spec import OamModel
 from oam.registry import TRAITS, TraitType
 from oam.traits._containers import merge_by_name
 

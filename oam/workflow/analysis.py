@@ -5,7 +5,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from oam.durations import show_duration
+from oam.kit.durations import show_duration
 from oam.metrics import FAILED, PASSED, PENDING, Verdict, show_value
 from oam.workflow.clock import hms, iso_of
 

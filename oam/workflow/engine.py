@@ -16,18 +16,19 @@ from pydantic import ValidationError
 
 from oam.config import StageConfig
 from oam.errors import ApplicationError, ConfigError, ReleaseError
-from oam.metrics import (DEFAULT_ENDPOINT, FAILED, PASSED, PENDING, Condition, MetricsError, MetricSource, Verdict,
-                         judge, resolution)
-from oam.model import AppSpec, StepSpec, all_steps, rollout_of
+from oam.kit.metrics import DEFAULT_ENDPOINT, Condition
+from oam.kit.placements import LOCAL, Placement, clusters_of, default_placements, placements
+from oam.kit.spec import AppSpec, StepSpec, all_steps, rollout_of
+from oam.kit.stage import Rollout
+from oam.metrics import FAILED, PASSED, PENDING, MetricsError, MetricSource, Verdict, judge, resolution
 from oam.registry import STEPS
-from oam.revisions import History, Release, Revision, assign_revisions, prune
+from oam.revisions import History, Release, Revision
 from oam.workflow import rollouts, values
 from oam.workflow.analysis import Analysis
+from oam.workflow.assign import assign_revisions, prune
 from oam.workflow.clock import iso, iso_of, left, parse_iso, utcnow
-from oam.workflow.placements import LOCAL, Placement, clusters_of, default_placements, placements
 from oam.workflow.release import (ACTIVE, PROGRESSING, ROLLED_BACK, SUCCEEDED, SUSPENDED, check_approvals,
                                   current_release, describe, describe_release, held_back)
-from oam.workflow.rollouts import Rollout
 
 __all__ = ["ACTIVE", "PROGRESSING", "ROLLED_BACK", "SUCCEEDED", "SUSPENDED", "Resolution", "Rollout", "StepObject",
            "WorkflowRun", "resolve", "utcnow"]

@@ -13,9 +13,8 @@ import json
 from typing import Optional
 
 from oam.config import StageConfig
-from oam.errors import ConfigError, ReleaseError
-from oam.loader import closest
-from oam.model import AppSpec, all_steps
+from oam.errors import ConfigError, ReleaseError, closest
+from oam.kit.spec import AppSpec, all_steps
 from oam.registry import STEPS
 from oam.revisions import History, Release, Revision
 

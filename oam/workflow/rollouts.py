@@ -1,24 +1,10 @@
 """Rollout arithmetic: which revisions of a rolled-out component live at a stage, with how many pods and what weight."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional
 
+from oam.kit.stage import Rollout
 from oam.revisions import Revision
-
-
-@dataclass
-class Rollout:
-    """The resolved state of one rolled-out component."""
-
-    component: str
-    live: list[Revision]  # ordered by revision number; each has a Deployment
-    replicas: dict[str, int]
-    weights: dict[str, int]  # revision -> weight; only used when a trait weighs the routes
-
-    @property
-    def routes(self) -> dict[str, int]:
-        return {r.name: self.weights[r.name] for r in self.live if self.weights.get(r.name, 0) > 0}
 
 
 def only(component: str, rev: Revision, size: int) -> Rollout:

@@ -184,7 +184,7 @@ def test_the_documented_role_is_the_one_kubeconfig_for_grants():
 
 
 def test_needs_of_the_ten_percent_stage(tutorial):
-    from oam.applied import Applied
+    from oam.kit.applied import Applied
     from oam.config import StageConfig
     from oam.model import read_application
     from oam.render import plan

@@ -6,15 +6,14 @@ from typing import Any, Optional
 import pytest
 from pydantic import ValidationError
 
-from oam.applied import Applied
+from oam.kit.applied import Applied
 from oam.errors import OamError
 from tests.harness import run_stage
 from tests.unit.app_files import line, objects, problems
-from oam.context import COMPONENT_LABEL, NAME_LABEL, REVISION_LABEL, ComponentContext
-from oam.model import StepSpec
+from oam.kit.context import COMPONENT_LABEL, NAME_LABEL, REVISION_LABEL, ComponentContext
+from oam.kit.spec import StepSpec
 from oam.revisions import Revision
-from oam.stage import ComponentStage
-from oam.workflow.rollouts import Rollout
+from oam.kit.stage import ComponentStage, Rollout
 from oam.registry import COMPONENTS, REGISTRIES, STEPS, TRAITS, ComponentType, TraitType, load_definitions
 from oam.traits import canary_traffic
 from oam.traits.istio_gateway import ISTIO_API
@@ -557,7 +556,7 @@ def test_labels_and_annotations_go_on_every_object_built_after_them():
 def test_labels_and_annotations_do_not_depend_on_trait_order(tmp_path):
     from oam.loader import parse_yaml
     from oam.model import validate_application
-    from oam.render import _context
+    from oam.kit.workload import component_context
 
     text = """
 apiVersion: core.oam.dev/v1beta1
@@ -575,7 +574,7 @@ spec:
         - {type: annotations, properties: {team: books}}
 """
     app = validate_application(*parse_yaml(text, "app.yaml"))
-    ctx = _context(app, app.components[0])
+    ctx = component_context(app, app.components[0])
     for manifest in (ctx.service, ctx.objects["gateway"], ctx.objects["gateway-route"]):
         assert manifest["metadata"]["labels"].get("tier") == "backend"
         assert manifest["metadata"].get("annotations") == {"team": "books"}

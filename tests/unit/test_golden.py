@@ -11,8 +11,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import yaml
 
-from oam.applied import Applied
 from oam.config import StageConfig
+from oam.kit.applied import Applied
 from oam.model import read_application
 from oam.render import plan
 from oam.revisions import History

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from oam.__main__ import main
-from oam.errors import ApplicationError
-from oam.loader import closest, parse_yaml
+from oam.errors import ApplicationError, closest
+from oam.loader import parse_yaml
 from oam.model import read_application
 from oam.registry import TRAITS
 from tests.harness import ROOT

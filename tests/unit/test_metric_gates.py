@@ -14,7 +14,8 @@ from typing import Callable, Optional
 import pytest
 
 from oam import program as oam_program
-from oam.metrics import FAILED, PASSED, PENDING, Condition, MetricsError, Prometheus, judge
+from oam.kit.metrics import Condition
+from oam.metrics import FAILED, PASSED, PENDING, MetricsError, Prometheus, judge
 from oam.workflow import engine
 from tests.harness import StageRun, run_stage
 

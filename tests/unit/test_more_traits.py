@@ -397,7 +397,7 @@ def test_pure_ingress_is_not_weighed_by_canary_traffic(tmp_path):
 
 def test_json_patch_that_no_longer_applies_at_render_time_names_the_component():
     # Reached only when the object differs from the file's own revision (an override, an older revision).
-    from oam.context import ComponentContext
+    from oam.kit.context import ComponentContext
     from oam.registry import TRAITS
 
     definition = TRAITS.get("json-patch")

@@ -274,7 +274,7 @@ spec:
 
 def test_an_object_an_earlier_version_held_twice_is_not_deleted_under_the_one_that_stays(tmp_path):
     from oam import program as oam_program
-    from oam.applied import Applied
+    from oam.kit.applied import Applied
     from oam.config import StageConfig
     from oam.model import read_application
     from oam.render import plan

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from oam.applied import Applied
 from oam.config import StageConfig
 from oam.errors import OamError
+from oam.kit.applied import Applied
 from oam.model import read_application
 from oam.render import plan
 from oam.revisions import History

@@ -107,12 +107,11 @@ def test_the_message_says_an_earlier_step_deployed_what_it_waits_for(tmp_path):
            "of 'api', which a later step deploys" in changed.error, changed.error
 
 
-
 def test_what_waits_for_an_object_made_once_waits_for_the_one_kept():
     """Two placements that make one object (one naming its own namespace, where neither moves it) keep the first
     rendering: edges and readings that named the other go to it."""
     from oam.render import _once
-    from oam.stage import Desired
+    from oam.kit.stage import Desired
 
     def deployment(key: str) -> Desired:
         return Desired(key, "agent", "deployment", {"apiVersion": "apps/v1", "kind": "Deployment",

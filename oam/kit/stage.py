@@ -2,12 +2,24 @@
 from __future__ import annotations
 
 from dataclasses import MISSING, dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
-from oam.applied import Applied
+from oam.kit.applied import Applied
+from oam.revisions import Revision
 
-if TYPE_CHECKING:
-    from oam.workflow.rollouts import Rollout
+
+@dataclass
+class Rollout:
+    """The resolved state of one rolled-out component: its live revisions, their pods and the routes' weights."""
+
+    component: str
+    live: list[Revision]  # ordered by revision number; each has a Deployment
+    replicas: dict[str, int]
+    weights: dict[str, int]  # revision -> weight; only used when a trait weighs the routes
+
+    @property
+    def routes(self) -> dict[str, int]:
+        return {r.name: self.weights[r.name] for r in self.live if self.weights.get(r.name, 0) > 0}
 
 
 @dataclass
@@ -72,7 +84,7 @@ class ComponentStage:
 
     app: str  # what the Pulumi names of its objects start with (the application's name)
     component: str
-    rollout: Optional["Rollout"]
+    rollout: Optional[Rollout]
     applied: Applied
     deployments: list[Desired]
     added: list[Desired] = field(default_factory=list)

@@ -7,9 +7,9 @@ from typing import Annotated, Mapping, Optional
 
 from pydantic import AfterValidator
 
-from oam import k8s_values as kv
-from oam.config import LOCAL, ClusterConfig
-from oam.model import AppSpec, PolicySpec
+from oam.kit import k8s_values as kv
+from oam.kit.applied import LOCAL
+from oam.kit.spec import AppSpec, PolicySpec
 from oam.registry import POLICIES
 
 TargetNamespace = Annotated[str, AfterValidator(kv.checked(kv.dns_label, "namespace"))]  # a placement's target
@@ -20,6 +20,22 @@ def other_cluster(app: AppSpec, path: tuple, what: str, hint: str):
     return app.locator.problem(path, f"{what} is not supported here: this step deploys to the stack's own cluster "
                                      f"(KubeVela's '{LOCAL}'); other clusters are named by a topology policy and "
                                      "deployed by a deploy step", hint)
+
+
+@dataclass(frozen=True)
+class ClusterConfig:
+    """One cluster that Applications name: how to reach it, its labels (for clusterLabelSelector), its Prometheus.
+    ``local`` has no connection of its own: it is the stack's Kubernetes provider (kubernetes:kubeconfig)."""
+
+    name: str
+    kubeconfig: Optional[str] = None  # a path (~ expanded) or the kubeconfig's contents
+    context: Optional[str] = None
+    labels: tuple[tuple[str, str], ...] = ()
+    prometheus_url: Optional[str] = None
+
+    @property
+    def label_map(self) -> dict[str, str]:
+        return dict(self.labels)
 
 
 @dataclass(frozen=True)

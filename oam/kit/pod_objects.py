@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from oam import k8s_values as kv
+from oam.kit import k8s_values as kv
 
 # Where each kind keeps its pod template.
 TEMPLATES: dict[tuple[str, str], tuple[str, ...]] = {

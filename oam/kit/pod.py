@@ -1,14 +1,16 @@
-"""Container parameters shared by webservice and worker, as KubeVela's templates name them."""
+"""Pod and container properties as KubeVela's templates name them, shared by component types and traits."""
 from __future__ import annotations
 
 from typing import Annotated, Literal, Optional
 
 from pydantic import AfterValidator, Field, model_validator
 
-from oam.context import Workload
-from oam import k8s_values as kv
-from oam.keys import check_keys
-from oam.model import OamModel
+from oam.kit import k8s_values as kv
+from oam.kit.context import Workload
+from oam.kit.keys import check_keys
+from oam.kit.spec import OamModel
+from oam.kit.workload import trial_workload
+from oam.registry import TRAITS, TraitType
 
 Image = Annotated[str, AfterValidator(kv.checked(kv.image))]
 Quantity = Annotated[str, AfterValidator(kv.checked(kv.quantity))]
@@ -340,8 +342,6 @@ def held_back(manifest: dict) -> Optional[str]:
 def held_by_patches(comp, app, held=held_back) -> list:
     """A problem at the first trait after which the object that runs the pods, as its traits patch it, would
     keep pods on their old template (``held``: the manifest -> why, or None); pulumi up would wait on them."""
-    from oam.registry import TRAITS, TraitType
-    from oam.render import trial_workload  # render imports the registries: import it when checking
 
     patching = [t for t in comp.traits if TRAITS.get(t.type) is not None and
                 type(TRAITS.get(t.type)).patch_workload is not TraitType.patch_workload]

@@ -6,7 +6,7 @@ from typing import Optional
 
 from pydantic import ConfigDict, RootModel
 
-from oam.k8s_values import MAX_ANNOTATIONS_BYTES
+from oam.kit.k8s_values import MAX_ANNOTATIONS_BYTES
 
 _NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _PREFIX = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

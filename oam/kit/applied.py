@@ -14,7 +14,11 @@ from typing import Any, Optional
 
 # The kinds whose objects the program never lets the provider replace (see render's check of replacements).
 INPUTS_KEPT = ("Deployment", "StatefulSet", "DaemonSet", "Service", "PersistentVolumeClaim")
-LOCAL = "local"  # the stack's own cluster (oam.config.LOCAL)
+# Kinds whose objects run pods or route to them: replacing one (deleted, then created anew) would leave
+# nothing to serve in between, and the safety rules never replace them.
+NEVER_REPLACED = ("Deployment", "StatefulSet", "DaemonSet", "Service", "Ingress", "VirtualService",
+                  "DestinationRule", "Gateway")
+LOCAL = "local"  # KubeVela's name for the cluster it runs in: here, the stack's own Kubernetes provider
 
 
 def in_cluster(cluster: str, key: str) -> str:
