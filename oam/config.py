@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional
 
+from oam.cluster import ProbeError
 from oam.errors import ConfigError, Problem, closest
 from oam.kit.durations import parse_duration
 from oam.kit.placements import LOCAL, ClusterConfig
@@ -31,12 +32,26 @@ class StageConfig:
     # The clusters Applications may name (config key clusters), by name; None when not known (a check without a
     # stack: any name is taken as given). ``local`` is always known.
     clusters: Optional[dict[str, ClusterConfig]] = None
+    # (kubeconfig, context) of the stack's own Kubernetes provider (kubernetes:kubeconfig, kubernetes:context): how
+    # the program reaches the ``local`` cluster; None for either, the provider's default.
+    kubernetes: tuple[Optional[str], Optional[str]] = (None, None)
     project: str = "oam-delivery"
     stack_file: str = "Pulumi.dev.yaml"
     lines: dict[str, int] = field(default_factory=dict)
 
     def problem(self, key: str, message: str, hint: str = "") -> Problem:
         return Problem(self.stack_file, self.lines.get(key), f"{self.project}:{key}", message, hint)
+
+    def connection(self, cluster: str = LOCAL) -> tuple[Optional[str], Optional[str]]:
+        """(kubeconfig, context) of a cluster: the stack's Kubernetes provider settings for the local one, its entry
+        of the clusters config for another; ProbeError for a cluster the config does not name."""
+        if cluster in ("", LOCAL):
+            return self.kubernetes
+        known = (self.clusters or {}).get(cluster)
+        if known is None:
+            raise ProbeError("it is not in the stack's clusters config (the stack holds objects there: put its entry "
+                             f"back, pulumi config set --path 'clusters.{cluster}.kubeconfig' PATH)")
+        return known.kubeconfig, known.context
 
     def approve_command(self, extra: str) -> str:
         names = list(dict.fromkeys([*self.approve, extra]))

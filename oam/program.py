@@ -17,17 +17,15 @@ import os
 import re
 import secrets
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from datetime import datetime
 from typing import Optional
 
 import pulumi
 from pulumi.runtime import rpc
 
-from oam import cluster
-from oam.cluster import (ProbeError, access_rules, dry_run, endpoints_serving, labels_by_name, may, namespace_labels,
-                         permits, readiness)
+from oam.cluster import ProbeError, permits, plural
 from oam.config import StageConfig, read_stage_config
 from oam.errors import ApplicationError, OamError
 from oam.kit.applied import Applied, cluster_of, in_cluster, route_weights, same_object
@@ -37,6 +35,7 @@ from oam.kit.placements import LOCAL
 from oam.kit.stage import Desired
 from oam.metrics import Prometheus
 from oam.model import read_application
+from oam.ports import Clock, Cluster
 from oam.registry import POLICIES
 from oam.render import Plan, component_records, made_at, namespace_key, object_namespace, render
 from oam.resources import SKIP_AWAIT, WAIT_FOR, Application, engine_metadata
@@ -56,15 +55,15 @@ def config_keys(project: str) -> set[str]:
     return {n.split(":", 1)[1] for n in names if n.startswith(f"{project}:")}
 
 
-def read_recorded() -> tuple[History, Applied, str]:
+def read_recorded(clock: Clock) -> tuple[History, Applied, str]:
     """What this stack recorded at its last update: our history, each object as applied, and the raw history.
 
     Empty for a new or destroyed stack. The history is the stack's oamState output; each
     object's state is Pulumi's own record of it.
     """
     name = f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
-    raw = unwrap(_read(READ_OUTPUTS, {"name": name}).get(STATE_OUTPUT)) or ""
-    resources = unwrap(_read(READ_RESOURCE_OUTPUTS, {"stackName": name}))
+    raw = unwrap(_read(READ_OUTPUTS, {"name": name}, clock).get(STATE_OUTPUT)) or ""
+    resources = unwrap(_read(READ_RESOURCE_OUTPUTS, {"stackName": name}, clock))
     try:
         history = History.from_json(raw)
     except (ValueError, TypeError, KeyError) as err:
@@ -74,7 +73,7 @@ def read_recorded() -> tuple[History, Applied, str]:
     return history, Applied.from_resource_outputs(resources), raw
 
 
-def _read(token: str, args: dict, attempts: int = 20, pause: float = 0.25) -> dict:
+def _read(token: str, args: dict, clock: Clock, attempts: int = 20, pause: float = 0.25) -> dict:
     """The ``outputs`` an engine read returns.
 
     A file backend rewrites the checkpoint in place while an update starts, so a read can
@@ -88,7 +87,7 @@ def _read(token: str, args: dict, attempts: int = 20, pause: float = 0.25) -> di
             if attempt == attempts:
                 raise pulumi.RunError(f"cannot read the recorded state of stack {next(iter(args.values()))}: "
                                       f"{err}; nothing was changed, run pulumi up again") from None
-            time.sleep(pause)
+            clock.sleep(pause)
     return {}
 
 
@@ -106,29 +105,16 @@ def unwrap(value):
 INJECTION = "istio-injection"
 
 
-def connection(cfg: StageConfig, cluster: str = LOCAL) -> tuple[Optional[str], Optional[str]]:
-    """(kubeconfig, context) of a cluster: the stack's Kubernetes provider settings for the local one, its entry of
-    the clusters config for another."""
-    if cluster in ("", LOCAL):
-        k8s = pulumi.Config("kubernetes")
-        return k8s.get("kubeconfig"), k8s.get("context")
-    known = (cfg.clusters or {}).get(cluster)
-    if known is None:
-        raise ProbeError("it is not in the stack's clusters config (the stack holds objects there: put its entry "
-                         f"back, pulumi config set --path 'clusters.{cluster}.kubeconfig' PATH)")
-    return known.kubeconfig, known.context
-
-
-def unreachable(cfg: StageConfig, clusters: list[str]) -> list[str]:
+def unreachable(cfg: StageConfig, cluster: Cluster, clusters: list[str]) -> list[str]:
     """Before anything is changed anywhere: each cluster other than the local one that the stage deploys to must
     answer. One line per cluster that does not, naming it and what failed."""
     def ask(name: str) -> Optional[str]:
         try:
-            kubeconfig, context = connection(cfg, name)
+            kubeconfig, context = cfg.connection(name)
         except ProbeError as err:
             return f"cluster '{name}' cannot be reached: {err}"
         try:
-            probe_cluster(kubeconfig, context)
+            cluster.probe(name)
             return None
         except ProbeError as err:
             how = ", ".join(x for x in (f"kubeconfig {kubeconfig}" if kubeconfig and "\n" not in kubeconfig else "",
@@ -139,12 +125,6 @@ def unreachable(cfg: StageConfig, clusters: list[str]) -> list[str]:
         return []
     with ThreadPoolExecutor(max_workers=4) as pool:
         return [line for line in pool.map(ask, others) if line]
-
-
-def probe_cluster(kubeconfig: Optional[str], context: Optional[str]) -> None:
-    """Whether the API server answers (its version); a ProbeError when it does not."""
-    if cluster.get("/version", kubeconfig, context, timeout=10) is None:
-        raise ProbeError("the API server has no /version")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -204,7 +184,7 @@ def needed_access(plan: Plan, applied: Applied, tried: dict[str, str]) -> list[N
     for d in plan.objects:
         meta, where = d.manifest["metadata"], d.cluster or LOCAL
         name, namespace = meta["name"], meta.get("namespace")
-        group, resource = _group(d.manifest["apiVersion"]), cluster.plural(d.kind)
+        group, resource = _group(d.manifest["apiVersion"]), plural(d.kind)
         held = applied.held_as(d.key, d.manifest, planned)
         carried.add(held)
         if d.kind == "Namespace":
@@ -250,10 +230,10 @@ def needed_access(plan: Plan, applied: Applied, tried: dict[str, str]) -> list[N
             first = by_key[key]
             meta = first.manifest["metadata"]
             add(first.cluster or LOCAL, meta.get("namespace"), ("get",), _group(first.manifest["apiVersion"]),
-                cluster.plural(first.kind), meta["name"], f"read whether {first.kind} {meta['name']}'s pods are Ready")
+                plural(first.kind), meta["name"], f"read whether {first.kind} {meta['name']}'s pods are Ready")
     for key in sorted(applied.keys - planned - carried - applied.namespaces):
         api_version, kind, namespace, name = applied.objects[key]
-        group, resource, why = _group(api_version), cluster.plural(str(kind)), f"delete {kind} {name}"
+        group, resource, why = _group(api_version), plural(str(kind)), f"delete {kind} {name}"
         add(cluster_of(key), namespace, ("delete", "get"), group, resource, name, why)
         add(cluster_of(key), namespace, ("list", "watch"), group, resource, None, why)
     return needs
@@ -283,8 +263,8 @@ class Access:
     incomplete, what they do not grant is asked one by one (SelfSubjectAccessReview), as is a cluster-scoped
     request. A cluster that cannot be asked is not checked: a warning, and the stage goes on."""
 
-    def __init__(self, cfg: StageConfig):
-        self.cfg = cfg
+    def __init__(self, cluster: Cluster, clock: Clock):
+        self.cluster, self.clock = cluster, clock
         self.rules: dict[tuple[str, str], object] = {}  # (cluster, namespace) -> (rules, incomplete), None, error
         self.answers: dict[tuple, Optional[bool]] = {}
         self.warned: set[str] = set()
@@ -297,10 +277,10 @@ class Access:
 
         def one(where: tuple[str, str]):
             try:
-                return access_rules(where[1], *connection(self.cfg, where[0]))
+                return self.cluster.access_rules(where[1], where[0])
             except ProbeError as err:
                 return err
-        start = time.monotonic()
+        start = self.clock.monotonic()
         if len(todo) == 1:  # on this thread, whose open connection the program's later reads use
             answers = [one(todo[0])]
         elif todo:
@@ -310,7 +290,7 @@ class Access:
             answers = []
         self.rules.update(zip(todo, answers))
         self.requests += len(todo)
-        self.seconds += time.monotonic() - start
+        self.seconds += self.clock.monotonic() - start
 
     def refused(self, needs: list[Need]) -> Optional[str]:
         """Why the stage cannot go on: a line for each verb, resource and namespace the credentials may not, with
@@ -356,11 +336,11 @@ class Access:
         def one(key: tuple):
             where, namespace, verb, group, resource, name = key
             try:
-                return may(verb, group, resource, namespace, name, *connection(self.cfg, where))
+                return self.cluster.may(verb, group, resource, namespace, name, where)
             except ProbeError as err:
                 return err
         if todo:
-            start = time.monotonic()
+            start = self.clock.monotonic()
             with ThreadPoolExecutor(max_workers=4) as pool:
                 for key, answer in zip(todo, pool.map(one, todo)):
                     if isinstance(answer, ProbeError) or answer is None:
@@ -369,7 +349,7 @@ class Access:
                         answer = True
                     self.answers[key] = answer
             self.requests += len(todo)
-            self.seconds += time.monotonic() - start
+            self.seconds += self.clock.monotonic() - start
         return {k: needs for k, needs in undecided.items() if self.answers.get(k) is False}
 
     def _warn(self, where: str, why: str) -> None:
@@ -381,7 +361,7 @@ class Access:
                         "without that check")
 
 
-def namespace_to_manage(app, namespace: str, applied: Applied, cfg: StageConfig,
+def namespace_to_manage(app, namespace: str, applied: Applied, cfg: StageConfig, cluster: Cluster,
                         pods: bool = True, where: str = LOCAL) -> Optional[dict[str, str]]:
     """The labels of the namespace this stack creates or keeps; None when it is someone else's.
 
@@ -395,7 +375,7 @@ def namespace_to_manage(app, namespace: str, applied: Applied, cfg: StageConfig,
         return labels
     of = f" of cluster '{where}'" if where != LOCAL else ""
     try:
-        found = namespace_labels(namespace, *connection(cfg, where))
+        found = cluster.namespace_labels(namespace, where)
     except ProbeError as err:
         pulumi.log.warn(f"could not check namespace '{namespace}'{of} ({err}); it is taken to exist")
         return None
@@ -408,7 +388,7 @@ def namespace_to_manage(app, namespace: str, applied: Applied, cfg: StageConfig,
     return None
 
 
-def held_by_cluster(plan: Plan, applied: Applied, cfg: StageConfig) -> Optional[dict[str, Optional[dict[str, str]]]]:
+def held_by_cluster(plan: Plan, applied: Applied, cluster: Cluster) -> Optional[dict[str, Optional[dict[str, str]]]]:
     """The stage's new objects (not held by the stack), each with the labels of the object of its kind, namespace
     and name that the cluster holds, or None when it holds none; one list per kind and namespace. None when the
     cluster could not be listed."""
@@ -421,7 +401,7 @@ def held_by_cluster(plan: Plan, applied: Applied, cfg: StageConfig) -> Optional[
         group = (d.manifest["apiVersion"], d.kind, meta.get("namespace"))
         if (d.cluster, *group) not in found:
             try:
-                found[d.cluster, *group] = labels_by_name(*group, *connection(cfg, d.cluster))
+                found[d.cluster, *group] = cluster.labels_by_name(*group, d.cluster or LOCAL)
             except ProbeError as err:
                 pulumi.log.warn(f"could not check whether the cluster holds the application's new objects already "
                                 f"({err}); any it holds are taken over")
@@ -602,17 +582,7 @@ def digest(manifest: dict) -> str:
     return hashlib.sha256(json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
-def read_live(ref: dict) -> Optional[dict]:
-    """An object as the cluster holds it (for a step's outputs); None when it is not there or cannot be read."""
-    k8s = pulumi.Config("kubernetes")
-    try:
-        return cluster.get(cluster.object_path(ref), k8s.get("kubeconfig"), k8s.get("context"))
-    except ProbeError as err:
-        pulumi.log.warn(f"could not read {ref['kind']} {ref['metadata']['name']} for a step's output ({err})")
-        return None
-
-
-def refused_by_cluster(app, plan: Plan, cfg: StageConfig, digests: dict[str, str], tried: dict[str, str],
+def refused_by_cluster(app, plan: Plan, cluster: Cluster, digests: dict[str, str], tried: dict[str, str],
                        absent: frozenset[str] = frozenset(), missing: frozenset[tuple[str, str]] = frozenset()) -> list:
     """The stage's objects the API server would refuse, each a problem at what made it; asked before anything is
     applied, so that a refused object stops the stage with nothing changed (see cluster.dry_run). The provider
@@ -624,10 +594,10 @@ def refused_by_cluster(app, plan: Plan, cfg: StageConfig, digests: dict[str, str
 
     def ask(desired: Desired):
         try:
-            return dry_run(desired.manifest, *connection(cfg, desired.cluster or LOCAL),
-                           recreate=bool(desired.recreate_on), absent=desired.key in absent,
-                           namespace_missing=(desired.cluster or LOCAL,
-                                              desired.manifest["metadata"].get("namespace")) in missing)
+            return cluster.dry_run(desired.manifest, desired.cluster or LOCAL, recreate=bool(desired.recreate_on),
+                                   absent=desired.key in absent,
+                                   namespace_missing=(desired.cluster or LOCAL,
+                                                      desired.manifest["metadata"].get("namespace")) in missing)
         except ProbeError as err:
             return err
 
@@ -654,14 +624,14 @@ def refused_by_cluster(app, plan: Plan, cfg: StageConfig, digests: dict[str, str
 POLL = 1.0  # seconds between two readings of pods that a route waits for
 
 
-def endpoints_reader(cfg: StageConfig):
-    """How a route's wait reads a revision's endpoints (cluster.endpoints_serving with the connection of the route's
-    cluster); one that cannot be read is not waited for, with a warning, as the other readiness reads do."""
+def endpoints_reader(cluster: Cluster):
+    """How a route's wait reads a revision's endpoints (in the route's cluster); one that cannot be read is not
+    waited for, with a warning, as the other readiness reads do."""
     warned: set[tuple[str, str]] = set()
 
     def read(namespace: str, pods: dict, services: list[str], where: str = LOCAL) -> tuple[int, int]:
         try:
-            return endpoints_serving(namespace, pods, services, *connection(cfg, where or LOCAL))
+            return cluster.endpoints(namespace, pods, services, where or LOCAL)
         except ProbeError as err:
             if (where, namespace) not in warned:
                 warned.add((where, namespace))
@@ -671,7 +641,7 @@ def endpoints_reader(cfg: StageConfig):
     return read
 
 
-def rollback_command(app, history: History, cfg: StageConfig, resolution) -> str:
+def rollback_command(app, history: History, cfg: StageConfig, resolution, now: datetime) -> str:
     """The rollback a failure message offers, or "" when it would not be taken: every command printed must work.
 
     It is the same resolution that ``pulumi config set rollback true && pulumi up`` would make (no gate is asked:
@@ -681,14 +651,14 @@ def rollback_command(app, history: History, cfg: StageConfig, resolution) -> str
     if resolution.phase == ROLLED_BACK:
         return ""
     try:
-        resolve(app, history, dataclasses.replace(cfg, rollback=True))
+        resolve(app, history, dataclasses.replace(cfg, rollback=True), now)
     except OamError:
         return ""
     return "pulumi config set rollback true && pulumi up"
 
 
-def wait_for_ready(plan: Plan, applied: Applied, timeout: int, preview: bool, back: str = "",
-                   cfg: Optional[StageConfig] = None) -> Optional[str]:
+def wait_for_ready(plan: Plan, applied: Applied, timeout: int, preview: bool, cluster: Cluster, clock: Clock,
+                   back: str = "") -> Optional[str]:
     """Before anything is applied: what the stage's objects wait for, and the update leaves as it is, is Ready as
     the cluster has it now (``Desired.ready_first``): the Deployments that routes give more traffic, the pods of
     the components that changing components dependsOn or that earlier workflow steps deployed. Those pods were
@@ -716,13 +686,12 @@ def wait_for_ready(plan: Plan, applied: Applied, timeout: int, preview: bool, ba
             waits.setdefault(key, (first, why))
     if not waits:
         return None
-    cfg = cfg or StageConfig(app="")
-    deadline, told = time.monotonic() + timeout, False
+    deadline, told = clock.monotonic() + timeout, False
     while True:
         pending, gone = {}, []
         for key, (d, why) in waits.items():
             try:
-                counts = readiness(d.manifest, *connection(cfg, d.cluster or LOCAL))
+                counts = cluster.readiness(d.manifest, d.cluster or LOCAL)
             except ProbeError as err:
                 pulumi.log.warn(f"could not read whether {d.kind} {d.manifest['metadata']['name']}'s pods are Ready "
                                 f"({err}); applied without that check, although {why}")
@@ -749,7 +718,7 @@ def wait_for_ready(plan: Plan, applied: Applied, timeout: int, preview: bool, ba
                 pulumi.log.warn(f"{line}; pulumi up will wait up to {show_duration(timeout)} for its pods to be Ready "
                                 "before it applies anything")
             return None
-        if time.monotonic() >= deadline:
+        if clock.monotonic() >= deadline:
             back = f", or roll back: {back}" if back else ""
             return ("; ".join(lines) + ". A route gives more traffic, and a component changes after what it "
                     "dependsOn or what earlier steps deployed, only once those pods are Ready, and these were not "
@@ -759,7 +728,7 @@ def wait_for_ready(plan: Plan, applied: Applied, timeout: int, preview: bool, ba
             told = True
             for line in lines:
                 pulumi.log.info(f"{line}: waiting for its pods to be Ready before anything is applied")
-        time.sleep(POLL)
+        clock.sleep(POLL)
 
 
 def _named(d: Desired, home: str) -> str:
@@ -779,7 +748,7 @@ def leave() -> None:
     os._exit(EXIT_AFTER_MESSAGE)
 
 
-def report_failures(plan: Plan, cfg: StageConfig, timeout: int, failed: list[tuple[Desired, Exception]],
+def report_failures(plan: Plan, cluster: Cluster, timeout: int, failed: list[tuple[Desired, Exception]],
                     back: str = "") -> None:
     """After Pulumi's own error: what did not get applied or Ready, what was left alone, what to run next."""
     nothing_else = "nothing that waits for it was changed (the routes, the revisions that give up pods)"
@@ -792,8 +761,7 @@ def report_failures(plan: Plan, cfg: StageConfig, timeout: int, failed: list[tup
             continue
         wanted = (desired.manifest.get("spec") or {}).get("replicas")  # none: an autoscaler (or the cluster) sets them
         try:
-            live = cluster.get(f"/apis/apps/v1/namespaces/{meta['namespace']}/{desired.kind.lower()}s/{meta['name']}",
-                               *connection(cfg, desired.cluster or LOCAL))
+            live = cluster.get(desired.manifest, desired.cluster or LOCAL)
             if live is None:
                 pulumi.log.error(f"{desired.kind} {meta['name']} was not created (the error above says why); "
                                  f"{nothing_else}. {next_step}")
@@ -819,35 +787,50 @@ def providers(cfg: StageConfig, plan: Plan) -> dict[str, pulumi.ProviderResource
 
     out = {}
     for name in names:
-        kubeconfig, context = connection(cfg, name)
+        kubeconfig, context = cfg.connection(name)
         out[name] = Provider(f"cluster-{name}", kubeconfig=kubeconfig, context=context, cluster_identifier=name,
                              opts=pulumi.ResourceOptions(additional_secret_outputs=["kubeconfig"]))
     return out
 
 
-def run(root: Path = Path(".")) -> dict:
-    """Validate everything, then register the resources of this stage and export its status."""
+def stack_config(root: Path) -> StageConfig:
+    """The stack's config, read once: our keys, checked, and how the stack's own Kubernetes provider reaches its
+    cluster (its kubeconfig and context keys). A mistake in it stops the update with its message."""
     project, stack = pulumi.get_project(), pulumi.get_stack()
-    config = pulumi.Config()
     stack_file = f"stacks/Pulumi.{stack}.yaml"
+    k8s = pulumi.Config("kubernetes")
     try:
-        cfg = read_stage_config(config.get, project, root / stack_file, stack_file, config_keys(project))
+        cfg = read_stage_config(pulumi.Config().get, project, root / stack_file, stack_file, config_keys(project))
+    except OamError as err:
+        raise pulumi.RunError(str(err)) from None
+    return dataclasses.replace(cfg, kubernetes=(k8s.get("kubeconfig"), k8s.get("context")))
+
+
+def run(root: Path, cfg: StageConfig, cluster: Cluster, clock: Clock) -> dict:
+    """Validate everything, then register the resources of this stage and export its status.
+
+    ``cluster`` answers what the program asks the clusters, ``clock`` tells the time: the entry point passes the
+    real ones, the tests fakes.
+    """
+    now = clock.now()
+    try:
         app = read_application(root / cfg.app, cfg.app)
-        history, applied, recorded = read_recorded()
-        resolution = resolve(app, history, cfg, metrics=Prometheus(), reader=read_live)
+        history, applied, recorded = read_recorded(clock)
+        resolution = resolve(app, history, cfg, now, metrics=Prometheus(), cluster=cluster)
         placed = [p.where for p in resolution.placements]
         used = [(LOCAL, object_namespace(app, o.manifest)) for o in resolution.objects]  # what steps apply themselves
         used += [(o.get("cluster") or LOCAL, o.get("placement")) for o in resolution.kept]  # what stays as applied
-        down = unreachable(cfg, [c for c, _ in placed + used] + [r.get("cluster") or LOCAL for r in resolution.kept])
+        down = unreachable(cfg, cluster, [c for c, _ in placed + used] + [r.get("cluster") or LOCAL for r in resolution.kept])
         if down:
             raise pulumi.RunError("; ".join(down) + ": nothing was changed in any cluster. Next: make it reachable "
                                   "(or fix its entry: pulumi config set --path 'clusters.NAME.kubeconfig' PATH), then "
                                   "pulumi up again")
-        access = Access(cfg)
+        access = Access(cluster, clock)
         denied = access.refused(namespace_reads(app, placed + used, applied))
         if denied:
             raise pulumi.RunError(denied)
-        managed = {where: namespace_to_manage(app, where[1], applied, cfg, pods=where in placed, where=where[0])
+        managed = {where: namespace_to_manage(app, where[1], applied, cfg, cluster, pods=where in placed,
+                                              where=where[0])
                    for where in dict.fromkeys(placed + [w for w in used if w[1] is not None])}
         plan = render(app, resolution, applied, {w: labels for w, labels in managed.items() if labels is not None})
         staying, notes = lingering(plan, applied, cfg)
@@ -859,7 +842,7 @@ def run(root: Path = Path(".")) -> dict:
         denied = access.refused(needed_access(plan, applied, history.tried))
         if denied:
             raise pulumi.RunError(denied)
-        held = held_by_cluster(plan, applied, cfg)
+        held = held_by_cluster(plan, applied, cluster)
         taken = not_ours(app, plan, held, owner) + held_twice(app, plan, applied) + unrecorded(
             app, plan, applied, history)
         if taken:
@@ -871,7 +854,7 @@ def run(root: Path = Path(".")) -> dict:
         missing = frozenset(where for where, labels in managed.items()
                             if labels is not None and in_cluster(where[0], namespace_key(app, where[1]))
                             not in applied.namespaces)
-        refused = refused_by_cluster(app, plan, cfg, digests, history.tried, absent, missing)
+        refused = refused_by_cluster(app, plan, cluster, digests, history.tried, absent, missing)
         if refused:
             raise ApplicationError(refused)
         plan.resolution.history.tried = digests  # recorded once the update completes
@@ -881,19 +864,19 @@ def run(root: Path = Path(".")) -> dict:
     for note in plan.resolution.messages + plan.resolution.notes:
         pulumi.log.warn(note)
     timeout = plan.resolution.ready_timeout or cfg.ready_timeout
-    back = rollback_command(app, history, cfg, plan.resolution)
+    back = rollback_command(app, history, cfg, plan.resolution, now)
     failed_view = failed_status(plan, cfg, back)
     # First what a failed update leaves behind; the record itself only once everything is applied.
     pulumi.runtime.get_root_resource().register_outputs({"status": failed_view})
-    stopped = wait_for_ready(plan, applied, timeout, pulumi.runtime.is_dry_run(), back, cfg)
+    stopped = wait_for_ready(plan, applied, timeout, pulumi.runtime.is_dry_run(), cluster, clock, back)
     if stopped:
         # The stack's outputs once the program stops: the status says the stage failed, the record stays as it was.
         pulumi.export("status", failed_view)
         pulumi.export(STATE_OUTPUT, pulumi.Output.secret(recorded))
         raise pulumi.RunError(stopped)
-    application = Application(plan, timeout, applied, endpoints=endpoints_reader(cfg),
+    application = Application(plan, timeout, applied, endpoints=endpoints_reader(cluster),
                               providers=providers(cfg, plan))
-    done = application.settled(lambda failed: report_failures(plan, cfg, timeout, failed, back))
+    done = application.settled(lambda failed: report_failures(plan, cluster, timeout, failed, back))
     outputs = {"status": status(plan, cfg), STATE_OUTPUT: plan.resolution.history.to_json()}
     pulumi.export("status", done.apply(lambda ok: outputs["status"] if ok else failed_view))
     # Kept as a secret only so that `pulumi stack output` stays short: it is bookkeeping, not a secret.

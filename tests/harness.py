@@ -10,6 +10,7 @@ import asyncio
 import gc
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Optional
 
@@ -18,6 +19,11 @@ from pulumi.runtime import mocks as pmocks
 from pulumi.runtime import settings as psettings
 from pulumi.runtime.stack import massage, run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
+
+from oam.cluster import ProbeError, permits
+from oam.config import StageConfig
+from oam.kit.placements import LOCAL
+from oam.workflow.clock import utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 PROJECT = "oam-delivery"
@@ -164,17 +170,100 @@ def _drain() -> None:
 INJECTED = {"istio-injection": "enabled"}
 
 
-class _Clock:
-    """time.monotonic and time.sleep for the program: sleeping moves the clock on, taking no time."""
+class Clock:
+    """The program's clock under test: wall time stands at ``at`` (the machine's when None) until the test moves it;
+    sleeping moves the monotonic clock on, taking no time, so a timeout runs out without the wall-clock seconds."""
 
-    def __init__(self):
-        self.now = 1000.0
+    def __init__(self, at: Optional[datetime] = None):
+        self.at = at
+        self.seconds = 1000.0
+
+    def now(self) -> datetime:
+        return self.at or utcnow()
 
     def monotonic(self) -> float:
-        return self.now
+        return self.seconds
 
     def sleep(self, seconds: float) -> None:
-        self.now += seconds
+        self.seconds += seconds
+
+
+EVERYTHING = [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]
+
+
+class FakeCluster:
+    """The clusters as a test describes them (see run_stage), each request recorded in ``run``. A cluster is named
+    by the context of its connection, as the stack's config gives it."""
+
+    def __init__(self, cfg: StageConfig, run: StageRun, namespaces: Optional[dict[str, Optional[dict]]] = None,
+                 existing: Optional[dict[tuple, dict[str, dict]]] = None,
+                 refuse: Optional[dict[tuple[str, str], str]] = None, live: Optional[dict[tuple[str, str], dict]] = None,
+                 pods: Optional[dict[tuple[str, str], tuple[int, int, bool]]] = None, down: tuple[str, ...] = (),
+                 access: Optional[dict[Any, Any]] = None):
+        self.cfg, self.run = cfg, run
+        self.namespaces, self.existing, self.refusals = namespaces or {}, existing or {}, refuse or {}
+        self.live, self.down, self.access = live or {}, down, access or {}
+        self.pods = pods if pods is not None else {}  # a test's own mapping, even an empty one, answers
+
+    def probe(self, where: str) -> None:
+        context = self.cfg.connection(where)[1]
+        self.run.probed.append(context)
+        if context in self.down:
+            raise ProbeError("connection refused")
+
+    def get(self, ref: dict, where: str = LOCAL) -> Optional[dict]:
+        self.cfg.connection(where)
+        return self.live.get((ref["kind"], ref["metadata"]["name"]))
+
+    def read(self, ref: dict) -> Optional[dict]:
+        return self.get(ref)
+
+    def namespace_labels(self, namespace: str, where: str = LOCAL) -> Optional[dict[str, str]]:
+        self.cfg.connection(where)
+        if namespace not in self.namespaces:
+            return dict(INJECTED)
+        return None if self.namespaces[namespace] is None else dict(self.namespaces[namespace])
+
+    def labels_by_name(self, api_version: str, kind: str, namespace: Optional[str],
+                       where: str = LOCAL) -> dict[str, dict[str, str]]:
+        self.cfg.connection(where)
+        return dict(self.existing.get((api_version, kind, namespace), {}))
+
+    def readiness(self, manifest: dict, where: str = LOCAL) -> Optional[tuple[int, int, bool]]:
+        self.cfg.connection(where)
+        ident = (manifest["kind"], manifest["metadata"]["name"])
+        self.run.read.append(ident)
+        wanted = (manifest.get("spec") or {}).get("replicas", 1)
+        return self.pods.get(ident, (wanted, wanted, True))
+
+    def endpoints(self, namespace: str, pods: dict, services: list[str], where: str = LOCAL) -> tuple[int, int]:
+        self.cfg.connection(where)
+        self.run.endpoints_read.append((namespace, dict(pods), tuple(services)))
+        return 1, 1  # one Ready pod, a ready endpoint of every Service
+
+    def access_rules(self, namespace: str, where: str = LOCAL):
+        context = self.cfg.connection(where)[1]
+        self.run.asked_access.append((context, namespace))
+        rules = self.access.get((context, namespace), self.access.get(namespace, EVERYTHING))
+        if isinstance(rules, Exception):
+            raise rules
+        return None if rules is None else (rules, False)
+
+    def may(self, verb: str, group: str, resource: str, namespace: Optional[str], name: Optional[str],
+            where: str = LOCAL) -> Optional[bool]:
+        context = self.cfg.connection(where)[1]
+        self.run.asked_may.append((context, verb, group, resource, namespace, name))
+        rules = self.access.get((context, namespace or ""), self.access.get(namespace or "", EVERYTHING))
+        if isinstance(rules, Exception):
+            raise rules
+        return None if rules is None else permits(rules, verb, group, resource, name)
+
+    def dry_run(self, manifest: dict, where: str = LOCAL, recreate: bool = False, absent: bool = False,
+                namespace_missing: bool = False) -> Optional[str]:
+        self.cfg.connection(where)
+        self.run.tried.append((manifest["kind"], manifest["metadata"]["name"]))
+        self.run.known[self.run.tried[-1]] = (absent, namespace_missing)
+        return self.refusals.get((manifest["kind"], manifest["metadata"]["name"]))
 
 
 def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, preview: bool = False,
@@ -185,7 +274,7 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
               live: Optional[dict[tuple[str, str], dict]] = None,
               pods: Optional[dict[tuple[str, str], tuple[int, int, bool]]] = None,
               down: tuple[str, ...] = (),
-              access: Optional[dict[Any, Any]] = None) -> StageRun:
+              access: Optional[dict[Any, Any]] = None, clock: Optional[Clock] = None) -> StageRun:
     """Run the program once with ``config`` (keys without the project prefix).
 
     ``previous`` supplies the stack outputs of the last update, as the engine would, and the
@@ -203,6 +292,7 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
     config, -> its resource rules as a SelfSubjectRulesReview lists them (None: the server has no such review; an
     exception: it cannot be asked); by default, and in a namespace it does not name, everything. A request asked on
     its own (a cluster-scoped one: namespace "") is allowed when those rules allow it.
+    ``clock`` is the program's clock (the machine's wall time, waits that take no time, by default).
     ``fail`` names resources whose step fails. Then, as the engine does, the recorded
     outputs are the previous ones overlaid with the first the program registered: the
     engine stops taking events once a step has failed.
@@ -210,76 +300,7 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
     from oam import program as oam_program
 
     result = StageRun()
-    probed = namespaces or {}
-
-    def probe(name: str, *args, **kwargs) -> Optional[dict]:
-        if name not in probed:
-            return dict(INJECTED)
-        return None if probed[name] is None else dict(probed[name])
-
-    real_probe, oam_program.namespace_labels = oam_program.namespace_labels, probe
-    held = existing or {}
-    real_list, oam_program.labels_by_name = oam_program.labels_by_name, lambda *group, **_: dict(held.get(group[:3], {}))
-    refusals = refuse or {}
-
-    def dry_run(manifest: dict, *_, absent: bool = False, namespace_missing: bool = False, **__) -> Optional[str]:
-        result.tried.append((manifest["kind"], manifest["metadata"]["name"]))
-        result.known[result.tried[-1]] = (absent, namespace_missing)
-        return refusals.get((manifest["kind"], manifest["metadata"]["name"]))
-
-    real_dry_run, oam_program.dry_run = oam_program.dry_run, dry_run
-    held_live = live or {}
-    real_read, oam_program.read_live = oam_program.read_live, lambda ref: held_live.get(
-        (ref["kind"], ref["metadata"]["name"]))
     real_leave, oam_program.leave = oam_program.leave, lambda: None  # the program would end its process here
-    serving = pods if pods is not None else {}
-
-    def counted(manifest: dict, *_, **__) -> Optional[tuple[int, int, bool]]:
-        ident = (manifest["kind"], manifest["metadata"]["name"])
-        result.read.append(ident)
-        wanted = (manifest.get("spec") or {}).get("replicas", 1)
-        return serving.get(ident, (wanted, wanted, True))
-
-    real_readiness, oam_program.readiness = oam_program.readiness, counted
-
-    def endpoints(namespace: str, pods: dict, services: list[str], *_, **__) -> tuple[int, int]:
-        result.endpoints_read.append((namespace, dict(pods), tuple(services)))
-        return 1, 1  # one Ready pod, a ready endpoint of every Service
-
-    real_endpoints, oam_program.endpoints_serving = oam_program.endpoints_serving, endpoints
-    real_poll, oam_program.POLL = oam_program.POLL, 0.01
-
-    def probe_cluster(kubeconfig: Optional[str], context: Optional[str]) -> None:
-        result.probed.append(context)
-        if context in down:
-            raise oam_program.ProbeError("connection refused")
-
-    real_probe_cluster, oam_program.probe_cluster = oam_program.probe_cluster, probe_cluster
-    # The program's waits (readiness before anything is applied, a read tried again) on a clock of the test's:
-    # a sleep moves it on at once, so a timeout runs out without the wall-clock seconds.
-    real_time, oam_program.time = oam_program.time, _Clock()
-    allowed = access or {}
-
-    def access_rules(namespace: str, kubeconfig: Optional[str] = None, context: Optional[str] = None, **_):
-        result.asked_access.append((context, namespace))
-        everything = [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]
-        rules = allowed.get((context, namespace), allowed.get(namespace, everything))
-        if isinstance(rules, Exception):
-            raise rules
-        return None if rules is None else (rules, False)
-
-    real_access_rules, oam_program.access_rules = oam_program.access_rules, access_rules
-
-    def may(verb: str, group: str, resource: str, namespace: Optional[str], name: Optional[str] = None,
-            kubeconfig: Optional[str] = None, context: Optional[str] = None, **_) -> Optional[bool]:
-        result.asked_may.append((context, verb, group, resource, namespace, name))
-        everything = [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}]
-        rules = allowed.get((context, namespace or ""), allowed.get(namespace or "", everything))
-        if isinstance(rules, Exception):
-            raise rules
-        return None if rules is None else oam_program.permits(rules, verb, group, resource, name)
-
-    real_may, oam_program.may = oam_program.may, may
     logged = {name: getattr(pulumi.log, name) for name in ("info", "warn", "error")}
     for name in logged:
         setattr(pulumi.log, name, lambda message, *a, _name=name, **k: (result.logs.append((_name, message)),
@@ -298,7 +319,9 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
         # The mocks keep one root resource for every run: this run's exports start from none.
         pulumi.runtime.get_root_resource().outputs.clear()
         try:
-            oam_program.run(ROOT)
+            cfg = oam_program.stack_config(ROOT)
+            cluster = FakeCluster(cfg, result, namespaces, existing, refuse, live, pods, down, access)
+            oam_program.run(ROOT, cfg, cluster, clock or Clock())
         finally:
             # As the SDK's run_in_stack does once the program returns: register the exports.
             # (The mocks' own stack registered empty outputs when it was made.)
@@ -313,18 +336,7 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
         result.error = str(err)
     finally:
         pulumi.runtime.set_all_config({})
-        oam_program.namespace_labels = real_probe
-        oam_program.labels_by_name = real_list
-        oam_program.dry_run = real_dry_run
-        oam_program.read_live = real_read
         oam_program.leave = real_leave
-        oam_program.readiness = real_readiness
-        oam_program.endpoints_serving = real_endpoints
-        oam_program.POLL = real_poll
-        oam_program.probe_cluster = real_probe_cluster
-        oam_program.time = real_time
-        oam_program.access_rules = real_access_rules
-        oam_program.may = real_may
         for name, log in logged.items():
             setattr(pulumi.log, name, log)
         _drain()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from oam.kit.placements import default_placements
+from oam.kit.run import Run
 from oam.kit.spec import OamModel
 from oam.registry import STEPS, StepType
 
@@ -21,6 +22,6 @@ class ApplyApplication(StepType):
     def deploys(self, p: ApplyApplicationProperties, app) -> tuple[str, ...]:
         return tuple(c.name for c in app.components)
 
-    def run(self, p: ApplyApplicationProperties, run, step) -> bool:
+    def run(self, p: ApplyApplicationProperties, run: Run, step) -> bool:
         run.deploy(default_placements(run.app, run.cfg.clusters))
         return True

@@ -7,6 +7,7 @@ from pydantic import Field
 
 from oam.errors import closest
 from oam.kit.placements import LOCAL, Placement, TargetNamespace, other_cluster
+from oam.kit.run import Run
 from oam.kit.spec import OamModel
 from oam.registry import COMPONENTS, STEPS, StepType
 
@@ -46,7 +47,7 @@ class ApplyComponent(StepType):
     def deploys(self, p: ApplyComponentProperties, app) -> tuple[str, ...]:
         return (p.component,)
 
-    def run(self, p: ApplyComponentProperties, run, step) -> bool:
+    def run(self, p: ApplyComponentProperties, run: Run, step) -> bool:
         run.deploy([Placement(p.namespace or run.app.namespace, (), (p.component,), bool(p.namespace))])
         return True
 
@@ -63,19 +64,19 @@ class ApplyComponent(StepType):
                                     "read the object with a read-object step instead")
                 for o in step.outputs if why and "output" in o.expression.roots]
 
-    def mark(self, p: ApplyComponentProperties, run, step) -> str:
+    def mark(self, p: ApplyComponentProperties, run: Run, step) -> str:
         """The component's revision, where: a new one is read once the update that applies it has completed."""
         revision = run.current.get(p.component)
         return f"{revision.name if revision is not None else p.component}@{p.namespace or run.app.namespace}"
 
-    def given(self, p: ApplyComponentProperties, run, step):
+    def given(self, p: ApplyComponentProperties, run: Run, step):
         """``output``: the component's workload as the cluster holds it (status included)."""
         comp = run.app.component(p.component)
         api_version, kind = WORKLOADS[COMPONENTS.get(comp.type).runs]
-        if run.reader is None:
+        if run.cluster is None:
             return None
-        live = run.reader({"apiVersion": api_version, "kind": kind,
-                           "metadata": {"name": comp.name, "namespace": p.namespace or run.app.namespace}})
+        live = run.cluster.read({"apiVersion": api_version, "kind": kind,
+                                 "metadata": {"name": comp.name, "namespace": p.namespace or run.app.namespace}})
         return None if live is None else {"output": live}
 
 

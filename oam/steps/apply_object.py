@@ -7,6 +7,7 @@ from pydantic import Field
 
 from oam.components.k8s_objects import check_object
 from oam.kit.placements import LOCAL, other_cluster
+from oam.kit.run import Run
 from oam.kit.spec import OamModel
 from oam.registry import STEPS, StepType
 
@@ -37,6 +38,6 @@ class ApplyObject(StepType):
         return check_object(step.properties.value, step.path + ("properties", "value"), app) + \
             check_cluster(step, app, "apply the object")
 
-    def run(self, p: ApplyObjectProperties, run, step) -> bool:
+    def run(self, p: ApplyObjectProperties, run: Run, step) -> bool:
         run.apply(step, p.value, step.path + ("properties", "value"))
         return True

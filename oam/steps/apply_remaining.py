@@ -5,6 +5,7 @@ from pydantic import Field
 
 from oam.errors import closest
 from oam.kit.placements import Placement
+from oam.kit.run import Run
 from oam.kit.spec import OamModel
 from oam.registry import STEPS, StepType
 
@@ -31,7 +32,7 @@ class ApplyRemaining(StepType):
     def deploys(self, p: ApplyRemainingProperties, app) -> tuple[str, ...]:
         return tuple(c.name for c in app.components if c.name not in p.exceptions)
 
-    def run(self, p: ApplyRemainingProperties, run, step) -> bool:
+    def run(self, p: ApplyRemainingProperties, run: Run, step) -> bool:
         remaining = self.deploys(p, run.app)
         if remaining:
             run.deploy([Placement(run.app.namespace, (), remaining)])

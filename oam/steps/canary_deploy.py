@@ -13,6 +13,7 @@ from typing import Literal, Optional
 from pydantic import Field
 
 from oam.kit.placements import placements
+from oam.kit.run import Run
 from oam.kit.spec import OamModel, all_steps, rollout_of, rolls_out, splits_traffic
 from oam.registry import STEPS, TRAITS
 from oam.steps.deploy import Deploy
@@ -103,7 +104,7 @@ class CanaryDeploy(Deploy):
     def waits(self, step) -> bool:
         return False
 
-    def run(self, p: CanaryDeployProperties, run, step) -> bool:
+    def run(self, p: CanaryDeployProperties, run: Run, step) -> bool:
         run.deploy(placements(run.app, tuple(p.policies), run.cfg.clusters))
         for name in rolled(run.app, p):
             run.move(name, p.weight)  # a rolling-release partition is a percentage

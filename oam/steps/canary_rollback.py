@@ -1,6 +1,7 @@
 """canary-rollback: give the stable revision all replicas and all traffic again."""
 from __future__ import annotations
 
+from oam.kit.run import Run
 from oam.kit.spec import OamModel
 from oam.registry import STEPS, StepType
 
@@ -23,6 +24,6 @@ class CanaryRollback(StepType):
                                         "add a rollout trait to the component to roll back")]
         return []
 
-    def run(self, p: CanaryRollbackProperties, run, step) -> bool:
+    def run(self, p: CanaryRollbackProperties, run: Run, step) -> bool:
         run.roll_back()
         return False

@@ -8,6 +8,7 @@ from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
 from oam.errors import excerpt
+from oam.kit.run import Run
 from oam.kit.spec import OamModel, rollout_of, splits_traffic
 from oam.registry import STEPS, StepType
 
@@ -133,7 +134,7 @@ class CanaryRollout(StepType):
                               f"{p.batch_partition}", "give it weight 0, or move its batches with batchPartition"))
         return problems
 
-    def run(self, p: CanaryRolloutProperties, run, step) -> bool:
+    def run(self, p: CanaryRolloutProperties, run: Run, step) -> bool:
         run.partition(p.batch_partition)
         for comp, weights in targets(p, step).items():
             run.weigh(comp, {rev: w for rev, (w, _) in weights.items()})

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 from oam.errors import closest
 from oam.kit.durations import parse_duration
 from oam.kit.metrics import DEFAULT_ENDPOINT, Condition
+from oam.kit.run import Run
 from oam.kit.spec import OamModel
 from oam.registry import STEPS, StepType
 
@@ -112,7 +113,7 @@ class CheckMetrics(StepType):
                                         "leave it out: a query names what it measures itself")]
         return []
 
-    def run(self, p: CheckMetricsProperties, run, step) -> bool:
+    def run(self, p: CheckMetricsProperties, run: Run, step) -> bool:
         if p.metric is not None:
             component = p.component or run.app.canaried[0].name
             revision = run.target(component)

@@ -5,6 +5,7 @@ from pydantic import Field
 
 from oam.errors import closest
 from oam.kit.placements import placements
+from oam.kit.run import Run
 from oam.kit.spec import OamModel
 from oam.registry import POLICIES, STEPS, StepType
 
@@ -49,7 +50,7 @@ class Deploy(StepType):
     def deploys(self, p: DeployProperties, app) -> tuple[str, ...]:
         return tuple(c.name for c in app.components)
 
-    def run(self, p: DeployProperties, run, step) -> bool:
+    def run(self, p: DeployProperties, run: Run, step) -> bool:
         if not p.auto and not run.gate(step, None):
             return False
         run.deploy(placements(run.app, tuple(p.policies), run.cfg.clusters))

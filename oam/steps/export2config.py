@@ -6,6 +6,7 @@ from typing import Optional
 from pydantic import Field
 
 from oam.kit.placements import TargetNamespace
+from oam.kit.run import Run
 from oam.kit.spec import OamModel
 from oam.registry import STEPS, StepType
 from oam.steps._data import ObjectName, check_data
@@ -31,7 +32,7 @@ class Export2Config(StepType):
         return check_data(step.properties.data, step.path + ("properties", "data"), app, "ConfigMap") + \
             check_cluster(step, app, "write the ConfigMap")
 
-    def run(self, p: Export2ConfigProperties, run, step) -> bool:
+    def run(self, p: Export2ConfigProperties, run: Run, step) -> bool:
         metadata = {"name": p.config_name, **({"namespace": p.namespace} if p.namespace else {})}
         run.apply(step, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": dict(p.data)},
                   step.path + ("properties",))

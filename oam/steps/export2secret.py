@@ -8,6 +8,7 @@ from typing import Literal, Optional
 from pydantic import Field
 
 from oam.kit.placements import TargetNamespace
+from oam.kit.run import Run
 from oam.kit.spec import OamModel
 from oam.registry import STEPS, StepType
 from oam.steps._data import ObjectName, check_data
@@ -108,7 +109,7 @@ class Export2Secret(StepType):
                                                                                        "JSON, or use dockerRegistry"))
         return problems
 
-    def run(self, p: Export2SecretProperties, run, step) -> bool:
+    def run(self, p: Export2SecretProperties, run: Run, step) -> bool:
         metadata = {"name": p.secret_name, **({"namespace": p.namespace} if p.namespace else {})}
         manifest = {"apiVersion": "v1", "kind": "Secret", "metadata": metadata}
         if secret_type(p) is not None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from oam.kit.run import Run
 from oam.kit.spec import OamModel
 from oam.registry import STEPS, StepType
 
@@ -19,6 +20,6 @@ class PrintMessageInStatus(StepType):
     Properties = PrintMessageInStatusProperties
     takes_inputs = True
 
-    def run(self, p: PrintMessageInStatusProperties, run, step) -> bool:
+    def run(self, p: PrintMessageInStatusProperties, run: Run, step) -> bool:
         run.show(step, p.message)
         return True

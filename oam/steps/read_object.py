@@ -7,6 +7,7 @@ from pydantic import Field
 
 from oam.kit import k8s_values as kv
 from oam.kit.placements import TargetNamespace
+from oam.kit.run import Run
 from oam.kit.spec import OamModel
 from oam.registry import STEPS, StepType
 from oam.steps.apply_object import check_cluster
@@ -38,16 +39,16 @@ class ReadObject(StepType):
             problems.append(app.locator.problem(step.path + ("properties", "name"), problem, hint))
         return problems
 
-    def run(self, p: ReadObjectProperties, run, step) -> bool:
+    def run(self, p: ReadObjectProperties, run: Run, step) -> bool:
         return True
 
-    def mark(self, p: ReadObjectProperties, run, step) -> str:
+    def mark(self, p: ReadObjectProperties, run: Run, step) -> str:
         """Read again by each release (and when the step reads another object)."""
         return f"{run.release.n}:{super().mark(p, run, step)}"
 
-    def given(self, p: ReadObjectProperties, run, step) -> Optional[dict]:
-        if run.reader is None:
+    def given(self, p: ReadObjectProperties, run: Run, step) -> Optional[dict]:
+        if run.cluster is None:
             return None
-        live = run.reader({"apiVersion": p.api_version, "kind": p.kind,
-                           "metadata": {"name": p.name, "namespace": p.namespace or run.app.namespace}})
+        live = run.cluster.read({"apiVersion": p.api_version, "kind": p.kind,
+                                 "metadata": {"name": p.name, "namespace": p.namespace or run.app.namespace}})
         return None if live is None else {"output": {"value": live, "$returns": {"value": live}}}

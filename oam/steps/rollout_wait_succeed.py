@@ -6,6 +6,7 @@ from typing import Optional
 from pydantic import Field
 
 from oam.errors import closest
+from oam.kit.run import Run
 from oam.kit.spec import OamModel
 from oam.registry import STEPS, StepType
 
@@ -38,6 +39,6 @@ class RolloutWaitSucceed(StepType):
                                                 "add a rollout trait to the component to roll out"))
         return problems
 
-    def run(self, p: RolloutWaitSucceedProperties, run, step) -> bool:
+    def run(self, p: RolloutWaitSucceedProperties, run: Run, step) -> bool:
         run.complete(p.component)
         return True

@@ -1,6 +1,7 @@
 """step-group: steps that run together, as one step of the workflow."""
 from __future__ import annotations
 
+from oam.kit.run import Run
 from oam.kit.spec import OamModel
 from oam.registry import STEPS, StepType
 
@@ -28,7 +29,7 @@ class StepGroup(StepType):
     def waits(self, step) -> bool:
         return False
 
-    def run(self, p: StepGroupProperties, run, step) -> bool:
+    def run(self, p: StepGroupProperties, run: Run, step) -> bool:
         for sub in step.sub_steps:
             if sub.properties is None or not run.step(sub):
                 return False

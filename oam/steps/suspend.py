@@ -6,6 +6,7 @@ from typing import Optional
 from pydantic import Field, field_validator
 
 from oam.kit.durations import parse_duration
+from oam.kit.run import Run
 from oam.kit.spec import OamModel
 from oam.registry import STEPS, StepType
 
@@ -29,5 +30,5 @@ class Suspend(StepType):
     Properties = SuspendProperties
     gate = True
 
-    def run(self, p: SuspendProperties, run, step) -> bool:
+    def run(self, p: SuspendProperties, run: Run, step) -> bool:
         return run.gate(step, parse_duration(p.duration) if p.duration else None)

@@ -10,7 +10,7 @@ import copy
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from pydantic import ValidationError
 
@@ -18,6 +18,7 @@ from oam.config import StageConfig
 from oam.errors import ApplicationError, ConfigError, ReleaseError
 from oam.kit.metrics import DEFAULT_ENDPOINT, Condition
 from oam.kit.placements import LOCAL, Placement, clusters_of, default_placements, placements
+from oam.kit.run import LiveObjects
 from oam.kit.spec import AppSpec, StepSpec, all_steps, rollout_of
 from oam.kit.stage import Rollout
 from oam.metrics import FAILED, PASSED, PENDING, MetricsError, MetricSource, Verdict, judge, resolution
@@ -94,11 +95,12 @@ class Wave:
 
 
 class WorkflowRun:
-    """What the steps act on while the workflow runs up to the stage."""
+    """What the steps act on while the workflow runs up to the stage. The steps see it as a kit.run.Run: the
+    application, the release, and the moves they make; the rest is the engine's bookkeeping."""
 
     def __init__(self, app: AppSpec, cfg: StageConfig, release: Release, history: History,
                  same_release: bool, now: datetime, current: Optional[dict[str, Revision]] = None,
-                 metrics: Optional[MetricSource] = None, reader: Optional[Callable[[dict], Optional[dict]]] = None):
+                 metrics: Optional[MetricSource] = None, cluster: Optional[LiveObjects] = None):
         self.app, self.cfg, self.release, self.now = app, cfg, release, now
         self.history = history
         self.current = current or {}
@@ -134,7 +136,7 @@ class WorkflowRun:
         self.marks: dict[str, str] = {}
         self.givers: dict[str, tuple[StepSpec, Any, Any]] = {}
         self.statuses: dict[str, dict[str, Any]] = {}  # step -> phase, succeeded, failed, skipped, timeout (its if)
-        self.reader = reader
+        self.cluster = cluster  # what steps that read the cluster read it through; None without a stack
         self.data_wait: Optional[str] = None
 
     def step(self, step: StepSpec) -> bool:
@@ -212,7 +214,7 @@ class WorkflowRun:
             given = definition.given(p, self, giver)
             if given is None:
                 return self._wait(consumer, f"takes '{name}' from step '{giver.name}', which cannot read "
-                                            f"{'the cluster without a stack' if self.reader is None else 'it yet'}")
+                                            f"{'the cluster without a stack' if self.cluster is None else 'it yet'}")
             scope.update(given)
         try:
             value = values.evaluate(output.expression, scope)
@@ -382,12 +384,13 @@ class WorkflowRun:
 
 def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[datetime] = None,
             stack_known: bool = True, metrics: Optional[MetricSource] = None,
-            reader: Optional[Callable[[dict], Optional[dict]]] = None) -> Resolution:
+            cluster: Optional[LiveObjects] = None) -> Resolution:
     """Work out the desired state of this stage; raise an OamError for a move that is not allowed.
 
     Without ``stack_known`` (a check without a stack) the steps are not held against a
     history: whether a revision a step weighs exists is the stack's to say. ``metrics``
-    answers the metric gates' queries (none: they wait, unqueried).
+    answers the metric gates' queries (none: they wait, unqueried); ``cluster`` the steps that read what the
+    cluster holds (none: their outputs wait).
     """
     now = now or utcnow()
     history = copy.deepcopy(history)
@@ -410,56 +413,14 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
             raise ApplicationError(problems)
     check_approvals(app, cfg, history, release, bool(cfg.rollback or ends_release or aborted), current)
 
-    run = WorkflowRun(app, cfg, release, history, same, now, current, metrics, reader)
+    run = WorkflowRun(app, cfg, release, history, same, now, current, metrics, cluster)
     run.waves = waves(app, cfg)
-    executed, total = 0, len(steps) if steps else 0
-    limit = cfg.stage if cfg.stage is not None else total
-    ready_timeout = None
-    if aborted:
-        run.aborted, run.rolled_back, executed, limit = aborted, True, release.step, 0
-        run.used_gates, run.used_passed = dict(run.gates), dict(run.passed)  # the record stays as it is
-        _replay(run, (steps or ())[:release.step])
-    for i, step in enumerate((steps or ())[:limit], 1):
-        definition = STEPS.get(step.type)
-        run.step_number = i
-        run.enter(i)
-        go_on = run.step(step)
-        if not definition.gate and (go_on or not run.waiting):
-            ready_timeout = step.timeout  # the step that set the replicas of this stage
-        if not go_on and run.waiting:
-            if cfg.stage is not None and cfg.stage > i:
-                hint = f"{cfg.approve_command(step.name)}, or pulumi config set stage {i}"
-                what = ("metric gate", "has not passed") if run.analysis and run.analysis.step == step.name else (
-                    "suspend step", "is not approved")
-                raise ReleaseError([cfg.problem("stage", f"stage {cfg.stage} skips the {what[0]} '{step.name}' "
-                                                         f"(step {i}) that {what[1]} yet", hint)])
-            break
-        executed = i
-        if not go_on:
-            break
-    if cfg.rollback:
-        run.rolled_back = True
-
+    executed, ready_timeout = _run_steps(run, aborted)
+    total = len(steps) if steps else 0
     placing = any(STEPS.get(s.type).places for s in all_steps(steps))
     placed = list(run.placed.values()) if placing else default_placements(app, cfg.clusters)
-    by_cluster: dict[str, dict[str, Rollout]] = {}
-    for where in clusters_of(placed) if run.waves else ():
-        k = run.cluster_wave.get(where, max((k for k, w in enumerate(run.waves) if where in w.clusters and k <= run.wave),
-                                            default=-1))
-        partitions, weights = run.wave_moves.get(k, ({}, {}))
-        direct = steps is None or (k >= 0 and not run.waves[k].moves)
-        by_cluster[where] = {comp.name: _size(app, comp, run, release, history, current, direct, partitions, weights)
-                             for comp in app.canaried}
-    sized = by_cluster[clusters_of(placed)[0]] if by_cluster else {
-        comp.name: _size(app, comp, run, release, history, current, steps is None) for comp in app.canaried}
-    if run.rolled_back:
-        phase = ROLLED_BACK
-    elif run.waiting:
-        phase = SUSPENDED
-    elif executed == total:
-        phase = SUCCEEDED
-    else:
-        phase = PROGRESSING
+    by_cluster, sized = _sizes(run, placed)
+    phase = _phase(run, executed, total)
 
     release.phase, release.step, release.gate, release.aborted = phase, executed, run.waiting, run.aborted
     everywhere = [r for rollouts in (by_cluster or {LOCAL: sized}).values() for r in rollouts.values()]
@@ -511,18 +472,93 @@ def resolve(app: AppSpec, history: History, cfg: StageConfig, now: Optional[date
     # waiting at a gate leaves the components after the gate on their last revision (as KubeVela does, which
     # removes what a release no longer deploys only once its workflow is done), never without them.
     keeps = placing and phase != SUCCEEDED and not (cfg.stage is not None and same)
-    kept = [o for o in history_before.component_objects or ()
-            if not _covers(placed, o.get("cluster") or LOCAL, o.get("placement"), o.get("component"))] if keeps else []
+    kept = _kept_components(history_before, placed) if keeps else []
+    notes += _kept_notes(run, kept)
+    return Resolution(release=release, revisions=current, rollouts=sized, phase=phase, executed=executed, total=total,
+                      gate=run.waiting, gate_opens_at=run.opens_at, notes=notes, messages=run.messages,
+                      history=history, ready_timeout=ready_timeout, placements=placed, analysis=run.analysis,
+                      objects=run.objects, shown=run.shown, data_wait=run.data_wait, kept=kept, keeps=keeps,
+                      order=run.order if placing else {}, clusters=by_cluster)
+
+
+def _run_steps(run: WorkflowRun, aborted: Optional[str]) -> tuple[int, Optional[int]]:
+    """Run the workflow's steps up to the stage: none for a release a metric gate rolled back (those it had run are
+    replayed, for where they placed the application). Returns how many top-level steps ran to their end, and the
+    timeout of the step that set the replicas of this stage (None: readyTimeout applies)."""
+    cfg, release, steps = run.cfg, run.release, run.app.steps
+    executed, total = 0, len(steps) if steps else 0
+    limit = cfg.stage if cfg.stage is not None else total
+    ready_timeout = None
+    if aborted:
+        run.aborted, run.rolled_back, executed, limit = aborted, True, release.step, 0
+        run.used_gates, run.used_passed = dict(run.gates), dict(run.passed)  # the record stays as it is
+        _replay(run, (steps or ())[:release.step])
+    for i, step in enumerate((steps or ())[:limit], 1):
+        definition = STEPS.get(step.type)
+        run.step_number = i
+        run.enter(i)
+        go_on = run.step(step)
+        if not definition.gate and (go_on or not run.waiting):
+            ready_timeout = step.timeout  # the step that set the replicas of this stage
+        if not go_on and run.waiting:
+            if cfg.stage is not None and cfg.stage > i:
+                hint = f"{cfg.approve_command(step.name)}, or pulumi config set stage {i}"
+                what = ("metric gate", "has not passed") if run.analysis and run.analysis.step == step.name else (
+                    "suspend step", "is not approved")
+                raise ReleaseError([cfg.problem("stage", f"stage {cfg.stage} skips the {what[0]} '{step.name}' "
+                                                         f"(step {i}) that {what[1]} yet", hint)])
+            break
+        executed = i
+        if not go_on:
+            break
+    if cfg.rollback:
+        run.rolled_back = True
+    return executed, ready_timeout
+
+
+def _sizes(run: WorkflowRun, placed: list[Placement]) -> tuple[dict[str, dict[str, Rollout]], dict[str, Rollout]]:
+    """The revisions of every rolled-out component at this stage: in each cluster, when the workflow goes wave by
+    wave (empty otherwise), and in the first placed cluster."""
+    app, release, history, current, steps = run.app, run.release, run.history, run.current, run.app.steps
+    by_cluster: dict[str, dict[str, Rollout]] = {}
+    for where in clusters_of(placed) if run.waves else ():
+        k = run.cluster_wave.get(where, max((k for k, w in enumerate(run.waves) if where in w.clusters and k <= run.wave),
+                                            default=-1))
+        partitions, weights = run.wave_moves.get(k, ({}, {}))
+        direct = steps is None or (k >= 0 and not run.waves[k].moves)
+        by_cluster[where] = {comp.name: _size(app, comp, run, release, history, current, direct, partitions, weights)
+                             for comp in app.canaried}
+    sized = by_cluster[clusters_of(placed)[0]] if by_cluster else {
+        comp.name: _size(app, comp, run, release, history, current, steps is None) for comp in app.canaried}
+    return by_cluster, sized
+
+
+def _phase(run: WorkflowRun, executed: int, total: int) -> str:
+    """Where the release stands once the steps up to the stage have run."""
+    if run.rolled_back:
+        return ROLLED_BACK
+    if run.waiting:
+        return SUSPENDED
+    return SUCCEEDED if executed == total else PROGRESSING
+
+
+def _kept_components(recorded: History, placed: list[Placement]) -> list[dict]:
+    """The recorded objects of components that no step run so far has placed where they are."""
+    return [o for o in recorded.component_objects or ()
+            if not _covers(placed, o.get("cluster") or LOCAL, o.get("placement"), o.get("component"))]
+
+
+def _kept_notes(run: WorkflowRun, kept: list[dict]) -> list[str]:
+    """A note for each component (and where it is) that stays as the last update applied it."""
+    notes = []
     for name, namespace, cluster in dict.fromkeys((o.get("component"), o.get("placement"), o.get("cluster"))
                                                   for o in kept):
-        where = f" in namespace '{namespace}'" if namespace != app.namespace else ""
+        where = f" in namespace '{namespace}'" if namespace != run.app.namespace else ""
         where += f" of cluster '{cluster}'" if cluster else ""
         until = f"; the workflow waits at '{run.waiting}'" if run.waiting else ""
         notes.append(f"component '{name}'{where} stays as the last update applied it until a step of release "
-                     f"{release.n} deploys it there{until}")
-    return Resolution(release, current, sized, phase, executed, total, run.waiting, run.opens_at,
-                      notes, run.messages, history, ready_timeout, placed, run.analysis, run.objects, run.shown,
-                      run.data_wait, kept, keeps, run.order if placing else {}, by_cluster)
+                     f"{run.release.n} deploys it there{until}")
+    return notes
 
 
 def _covers(placements: list[Placement], cluster: str, namespace, component) -> bool:

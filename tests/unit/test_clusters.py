@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
-from tests.harness import StageRun, run_stage
+from tests.harness import Clock, StageRun, run_stage
 
 APP = """apiVersion: core.oam.dev/v1beta1
 kind: Application
@@ -87,8 +88,9 @@ def write(tmp: Path, tag: str, staging: str = BY_NAME, name: str = "") -> str:
     return str(path)
 
 
-def up(app: str, previous: StageRun = None, clusters=CLUSTERS, existing=None, **config) -> StageRun:
-    run = run_stage({"app": app, "clusters": clusters, **config}, previous, existing=existing)
+def up(app: str, previous: StageRun = None, clusters=CLUSTERS, existing=None, clock: Optional[Clock] = None,
+       **config) -> StageRun:
+    run = run_stage({"app": app, "clusters": clusters, **config}, previous, existing=existing, clock=clock)
     assert run.error is None, run.error
     return run
 
@@ -475,25 +477,24 @@ def test_a_waves_metric_gate_asks_the_prometheus_of_each_of_its_clusters(tmp_pat
     from datetime import datetime, timedelta, timezone
 
     from oam import program as oam_program
-    from oam.workflow import engine
 
     metrics = Metrics()
     monkeypatch.setattr(oam_program, "Prometheus", lambda: metrics)
-    now = {"t": datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)}
-    monkeypatch.setattr(engine, "utcnow", lambda: now["t"])
+    clock = Clock(datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc))
     text = APP.format(tag="{tag}", staging=BY_NAME, canary="{canary}").replace(
         "        clusters: [prod]", "        clusterLabelSelector:\n          stage: prod")
     first = tmp_path / "v1.yaml"
     first.write_text(text.format(tag="v1", canary=""))
     second = tmp_path / "v2.yaml"
     second.write_text(text.format(tag="v2", canary=GATED))
-    v1 = up(str(first), clusters=TWO_PRODS, approve="deploy-prod")
-    v2 = up(str(second), up(str(second), v1, clusters=TWO_PRODS), clusters=TWO_PRODS, approve="deploy-prod")
+    v1 = up(str(first), clusters=TWO_PRODS, clock=clock, approve="deploy-prod")
+    v2 = up(str(second), up(str(second), v1, clusters=TWO_PRODS, clock=clock), clusters=TWO_PRODS, clock=clock,
+            approve="deploy-prod")
     assert v2.outputs["status"]["web"]["waiting"] == "prod-success-rate (metric analysis)"
     metrics.rate["http://prom.b:9090"] = b_rate
-    now["t"] += timedelta(seconds=90)
+    clock.at += timedelta(seconds=90)
     metrics.asked.clear()
-    decided = up(str(second), v2, clusters=TWO_PRODS, approve="deploy-prod")
+    decided = up(str(second), v2, clusters=TWO_PRODS, clock=clock, approve="deploy-prod")
     assert sorted(set(metrics.asked)) == ["http://prom.a:9090", "http://prom.b:9090"]
     deployments = {n: r.inputs["spec"]["replicas"] for n, r in decided.of_kind("Deployment").items()
                    if n.startswith("prod-b/")}

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from oam.workflow import engine
-from tests.harness import StageRun, run_stage
+from tests.harness import Clock, FakeCluster, StageRun, run_stage
 
 V1, V2 = "examples/shop/v1.yaml", "examples/shop/v2.yaml"
 ALL = "check-first-batch,soak,check-second-batch"
@@ -25,17 +24,15 @@ DR = "shop-cart-destinationrule"
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    now = {"t": T0}
-    monkeypatch.setattr(engine, "utcnow", lambda: now["t"])
-    return now
+def clock() -> Clock:
+    return Clock(T0)
 
 
 @pytest.fixture
 def at_second_batch(clock) -> StageRun:
     """The shop at 50/50, waiting at its last approval: cart-v1 1 pod, cart-v2 2 pods."""
-    first = run_stage({"app": V1})
-    run = run_stage({"app": V2, "approve": "check-first-batch,soak"}, first)
+    first = run_stage({"app": V1}, clock=clock)
+    run = run_stage({"app": V2, "approve": "check-first-batch,soak"}, first, clock=clock)
     assert run.error is None and run.outputs["status"]["cart"]["step"] == "5/6 check-second-batch"
     return run
 
@@ -48,8 +45,8 @@ def with_replicas(run: StageRun, **replicas: int) -> StageRun:
     return out
 
 
-def test_a_failed_update_keeps_the_last_applied_record(at_second_batch):
-    failed = run_stage({"app": V2, "approve": ALL}, at_second_batch, fail=(NEW,))
+def test_a_failed_update_keeps_the_last_applied_record(at_second_batch, clock):
+    failed = run_stage({"app": V2, "approve": ALL}, at_second_batch, fail=(NEW,), clock=clock)
     assert failed.failed == [NEW]
     # The record is still the one of the stage that was applied in full...
     assert failed.outputs["oamState"] == at_second_batch.outputs["oamState"]
@@ -63,11 +60,11 @@ def test_a_failed_update_keeps_the_last_applied_record(at_second_batch):
     assert VS not in failed.resources and OLD not in failed.resources
 
 
-def test_rerun_after_a_failure_scales_the_stable_revision_down_only_after_the_route(at_second_batch):
-    failed = run_stage({"app": V2, "approve": ALL}, at_second_batch, fail=(NEW,))
+def test_rerun_after_a_failure_scales_the_stable_revision_down_only_after_the_route(at_second_batch, clock):
+    failed = run_stage({"app": V2, "approve": ALL}, at_second_batch, fail=(NEW,), clock=clock)
     # The failed update applied cart-v2's 3 replicas (its pods never all got Ready); nothing else.
     half = with_replicas(at_second_batch, shop_cart_v2=3)
-    rerun = run_stage({"app": V2, "approve": ALL}, failed, applied=half)
+    rerun = run_stage({"app": V2, "approve": ALL}, failed, applied=half, clock=clock)
     assert rerun.error is None
     assert rerun.manifest(OLD)["spec"]["replicas"] == 0
     assert rerun.depends(OLD, VS), "cart-v1 loses its pods only after the route has left it"
@@ -75,21 +72,22 @@ def test_rerun_after_a_failure_scales_the_stable_revision_down_only_after_the_ro
     assert rerun.outputs["status"]["cart"]["phase"] == "succeeded"
 
 
-def test_edges_follow_each_object_where_it_is_not_where_it_was_meant_to_be(at_second_batch):
+def test_edges_follow_each_object_where_it_is_not_where_it_was_meant_to_be(at_second_batch, clock):
     # cart-v1 already at 0 pods (scaled by hand, or an update cut short) while the route still gives it 50%:
     # going back to the first batch gives it pods again, and they are Ready before the route moves.
     drifted = with_replicas(at_second_batch, shop_cart_v1=0)
-    back = run_stage({"app": V2, "approve": "check-first-batch,soak", "stage": 1}, at_second_batch, applied=drifted)
+    back = run_stage({"app": V2, "approve": "check-first-batch,soak", "stage": 1}, at_second_batch, applied=drifted,
+                     clock=clock)
     assert back.error is None
     assert back.manifest(OLD)["spec"]["replicas"] == 2
     assert back.depends(VS, OLD)
     assert back.depends(NEW, VS), "cart-v2 shrinks from 2 to 1 after the route"
 
 
-def test_rollback_after_a_failed_stage(at_second_batch):
-    failed = run_stage({"app": V2, "approve": ALL}, at_second_batch, fail=(NEW,))
+def test_rollback_after_a_failed_stage(at_second_batch, clock):
+    failed = run_stage({"app": V2, "approve": ALL}, at_second_batch, fail=(NEW,), clock=clock)
     half = with_replicas(at_second_batch, shop_cart_v2=3)
-    back = run_stage({"app": V2, "approve": ALL, "rollback": "true"}, failed, applied=half)
+    back = run_stage({"app": V2, "approve": ALL, "rollback": "true"}, failed, applied=half, clock=clock)
     assert back.error is None
     assert NEW not in back.resources
     assert back.manifest(OLD)["spec"]["replicas"] == 3
@@ -100,21 +98,21 @@ def test_rollback_after_a_failed_stage(at_second_batch):
     assert back.outputs["status"]["cart"]["phase"] == "rolled back"
 
 
-def test_ready_timeout_from_config_and_from_the_step(tmp_path, at_second_batch):
-    first = run_stage({"app": V1, "readyTimeout": "90s"})
+def test_ready_timeout_from_config_and_from_the_step(tmp_path, at_second_batch, clock):
+    first = run_stage({"app": V1, "readyTimeout": "90s"}, clock=clock)
     assert first.resources["shop-cart-v1"].timeouts == {"create": "1m30s", "update": "1m30s"}
     assert "create" not in first.resources["shop-cart-service"].timeouts
-    default = run_stage({"app": V1})
+    default = run_stage({"app": V1}, clock=clock)
     assert default.resources["shop-cart-v1"].timeouts == {"create": "5m", "update": "5m"}
     text = open(V2).read().replace("      - name: last-batch\n        type: canary-rollout\n",
                                    "      - name: last-batch\n        type: canary-rollout\n        timeout: 20m\n")
     app = tmp_path / "v2.yaml"
     app.write_text(text)
-    last = run_stage({"app": str(app), "approve": ALL, "readyTimeout": "90s"}, at_second_batch)
+    last = run_stage({"app": str(app), "approve": ALL, "readyTimeout": "90s"}, at_second_batch, clock=clock)
     assert last.error is None
     assert last.resources[NEW].timeouts == {"create": "20m", "update": "20m"}
     # Back at a stage whose step has no timeout: readyTimeout again.
-    back = run_stage({"app": str(app), "approve": ALL, "readyTimeout": "90s", "stage": 3}, last)
+    back = run_stage({"app": str(app), "approve": ALL, "readyTimeout": "90s", "stage": 3}, last, clock=clock)
     assert back.resources[NEW].timeouts["update"] == "1m30s"
 
 
@@ -202,8 +200,8 @@ def test_engine_keys_are_refused(tmp_path, where, key):
     assert f"properties.{where}.{key}: '{key}' changes how Pulumi" in run.error
 
 
-def test_the_provider_waits_for_every_wanted_pod_to_be_ready(at_second_batch):
-    last = run_stage({"app": V2, "approve": ALL}, at_second_batch)
+def test_the_provider_waits_for_every_wanted_pod_to_be_ready(at_second_batch, clock):
+    last = run_stage({"app": V2, "approve": ALL}, at_second_batch, clock=clock)
     annotations = last.manifest(NEW)["metadata"]["annotations"]
     assert json.loads(annotations["pulumi.com/waitFor"]) == [
         "jsonpath={.status.replicas}=3", "jsonpath={.status.updatedReplicas}=3", "jsonpath={.status.readyReplicas}=3"]
@@ -248,13 +246,12 @@ def test_a_deployment_the_api_server_never_created_is_not_reported_as_waiting_fo
     said: list[str] = []
     monkeypatch.setattr(program.pulumi.log, "error", said.append)
     monkeypatch.setattr(program, "leave", lambda: None)
-    monkeypatch.setattr(program.pulumi, "Config", lambda _: {})
     for live, expected in ((None, "Deployment cart-v1 was not created (the error above says why)"),
                            ({"spec": {"replicas": 1}, "status": {"readyReplicas": 0}},
                             "cart-v1: 0/3 pods Ready when the update stopped")):  # the manifest wants 3
         said.clear()
-        monkeypatch.setattr(program.cluster, "get", lambda *_, **__: live)
-        program.report_failures(stage, StageConfig(app=V1), 60, [(cart, Exception("refused"))])
+        cluster = FakeCluster(StageConfig(app=V1), StageRun(), live={("Deployment", "cart-v1"): live} if live else {})
+        program.report_failures(stage, cluster, 60, [(cart, Exception("refused"))])
         assert len(said) == 1 and said[0].startswith(expected), said
         assert "nothing that waits for it was changed" in said[0]
 
@@ -264,12 +261,12 @@ def _next(run: StageRun, component: str = "cart") -> str:
 
 
 def test_a_failed_first_canary_step_can_be_rolled_back_as_its_status_says(clock):
-    first = run_stage({"app": V1})
-    failed = run_stage({"app": V2}, first, fail=(NEW,))
+    first = run_stage({"app": V1}, clock=clock)
+    failed = run_stage({"app": V2}, first, fail=(NEW,), clock=clock)
     assert failed.failed == [NEW]
     assert "or roll back: pulumi config set rollback true && pulumi up" in _next(failed)
     # The command the status printed: the release that failed (never recorded) goes back to cart-v1.
-    back = run_stage({"app": V2, "rollback": "true"}, failed)
+    back = run_stage({"app": V2, "rollback": "true"}, failed, clock=clock)
     assert back.error is None, back.error
     cart = back.outputs["status"]["cart"]
     assert cart["phase"] == "rolled back"
@@ -280,14 +277,15 @@ def test_a_failed_first_canary_step_can_be_rolled_back_as_its_status_says(clock)
                for r in back.manifest(VS)["spec"]["http"][0]["route"]}
     assert weights == {"cart-v1": 100}
     # And once rollback is unset, the release starts again from its first step.
-    again = run_stage({"app": V2}, back)
+    again = run_stage({"app": V2}, back, clock=clock)
     assert again.error is None and again.outputs["status"]["cart"]["step"] == "2/6 check-first-batch"
     assert again.outputs["status"]["cart"]["revisions"]["cart-v2"]["weight"] == 10
 
 
 def test_rolling_back_a_failed_release_returns_to_the_last_completed_one_not_before_it(clock, tmp_path):
-    first = run_stage({"app": V1})
-    done = run_stage({"app": V2, "approve": ALL}, run_stage({"app": V2, "approve": ALL}, first))
+    first = run_stage({"app": V1}, clock=clock)
+    done = run_stage({"app": V2, "approve": ALL}, run_stage({"app": V2, "approve": ALL}, first, clock=clock),
+                     clock=clock)
     assert done.outputs["status"]["cart"]["phase"] == "succeeded"
     v3 = tmp_path / "v3.yaml"
     text = Path(V2).read_text()
@@ -295,20 +293,20 @@ def test_rolling_back_a_failed_release_returns_to_the_last_completed_one_not_bef
         text = text.replace(f"{name}:2.0.0", f"{name}:3.0.0").replace(f"{name}-v2", f"{name}-v3")
         text = text.replace(f"{name}-v1", f"{name}-v2")
     v3.write_text(text)
-    failed = run_stage({"app": str(v3)}, done, fail=("shop-cart-v3",))
+    failed = run_stage({"app": str(v3)}, done, fail=("shop-cart-v3",), clock=clock)
     assert failed.failed == ["shop-cart-v3"]
     assert "pulumi config set rollback true && pulumi up" in _next(failed)
-    back = run_stage({"app": str(v3), "rollback": "true"}, failed)
+    back = run_stage({"app": str(v3), "rollback": "true"}, failed, clock=clock)
     assert back.error is None, back.error
     assert list(back.outputs["status"]["cart"]["revisions"]) == ["cart-v2"]
 
 
 def test_no_rollback_is_offered_where_there_is_nothing_to_roll_back_to(clock):
     # A first deploy that fails: no earlier revision, so the status and the error offer no rollback...
-    failed = run_stage({"app": V1}, fail=(OLD,))
+    failed = run_stage({"app": V1}, fail=(OLD,), clock=clock)
     assert failed.failed == [OLD]
     assert "roll back" not in _next(failed) and _next(failed).startswith("fix the cause, then pulumi up")
     assert not any("rollback" in message for level, message in failed.logs if level == "error")
     # ...and that is right: the command would be refused.
-    refused = run_stage({"app": V1, "rollback": "true"}, failed)
+    refused = run_stage({"app": V1, "rollback": "true"}, failed, clock=clock)
     assert refused.error is not None and "no earlier revision to roll back to" in refused.error

@@ -16,8 +16,7 @@ import pytest
 from oam import program as oam_program
 from oam.kit.metrics import Condition
 from oam.metrics import FAILED, PASSED, PENDING, MetricsError, Prometheus, judge
-from oam.workflow import engine
-from tests.harness import StageRun, run_stage
+from tests.harness import Clock, StageRun, run_stage
 
 EXAMPLE = "examples/definitions/step-check-metrics.yaml"
 T0 = datetime(2026, 11, 29, 12, 0, 0, tzinfo=timezone.utc)
@@ -174,10 +173,8 @@ def metrics(monkeypatch):
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    now = {"t": T0}
-    monkeypatch.setattr(engine, "utcnow", lambda: now["t"])
-    return now
+def clock() -> Clock:
+    return Clock(T0)
 
 
 def at(seconds: int) -> datetime:
@@ -208,8 +205,8 @@ def inputs(run: StageRun) -> dict:
 
 
 def canary(tmp_path, clock, **config) -> StageRun:
-    clock["t"] = T0
-    run = run_stage({"app": EXAMPLE, **config}, first_deploy(tmp_path))
+    clock.at = T0
+    run = run_stage({"app": EXAMPLE, **config}, first_deploy(tmp_path), clock=clock)
     assert run.error is None, run.error
     assert numbers(run) == ({"frontend-v1": 3, "frontend-v2": 1}, {"frontend-v1": 90, "frontend-v2": 10})
     return run
@@ -229,8 +226,8 @@ def test_the_stage_before_the_gate_starts_the_analysis_without_a_query(tmp_path,
 
 def test_a_healthy_canary_waits_its_duration_then_goes_on_in_that_same_up(tmp_path, clock, metrics):
     gate = canary(tmp_path, clock)
-    clock["t"] = at(60)
-    waiting = run_stage({"app": EXAMPLE}, gate)
+    clock.at = at(60)
+    waiting = run_stage({"app": EXAMPLE}, gate, clock=clock)
     assert waiting.error is None, waiting.error
     assert inputs(waiting) == inputs(gate), "nothing changes while the analysis runs"
     assert waiting.state == gate.state
@@ -244,8 +241,8 @@ def test_a_healthy_canary_waits_its_duration_then_goes_on_in_that_same_up(tmp_pa
     assert 'destination_workload="frontend-v2"' in query and 'destination_workload_namespace=~"default"' in query
     assert 'response_code!~"5.*"' in query and "[1m]" in query
 
-    clock["t"] = at(121)
-    passed = run_stage({"app": EXAMPLE}, waiting)
+    clock.at = at(121)
+    passed = run_stage({"app": EXAMPLE}, waiting, clock=clock)
     status = passed.outputs["status"]["frontend"]
     # the next gate (a query of its own) starts in the same up; the canary stays as it was
     assert status["step"] == "3/4 latency" and status["analysis"]["step"] == "latency"
@@ -254,8 +251,8 @@ def test_a_healthy_canary_waits_its_duration_then_goes_on_in_that_same_up(tmp_pa
                                                  "latency": "2026-11-29T12:02:01Z"}
 
     metrics.values = lambda t: 120.0  # ms, against <500
-    clock["t"] = at(121 + 300)
-    done = run_stage({"app": EXAMPLE}, passed)
+    clock.at = at(121 + 300)
+    done = run_stage({"app": EXAMPLE}, passed, clock=clock)
     assert done.outputs["status"]["frontend"]["phase"] == "succeeded"
     assert numbers(done)[0]["frontend-v2"] == 4 and numbers(done)[1] == {"frontend-v2": 100}
     assert metrics.queries[-1][1].startswith("histogram_quantile(0.99, sum(rate(")
@@ -267,14 +264,14 @@ def test_a_healthy_canary_waits_its_duration_then_goes_on_in_that_same_up(tmp_pa
 def test_an_unhealthy_canary_rolls_back_by_itself_and_stays_rolled_back(tmp_path, clock, metrics):
     gate = canary(tmp_path, clock)
     metrics.values = lambda t: 100.0 if t < ts(30) else 82.5
-    clock["t"] = at(60)
-    failing = run_stage({"app": EXAMPLE}, gate)
+    clock.at = at(60)
+    failing = run_stage({"app": EXAMPLE}, gate, clock=clock)
     assert inputs(failing) == inputs(gate)
     assert "not >=99, since 12:00:30; the release rolls back at 12:01:30 (in 30s)" in \
         failing.outputs["status"]["frontend"]["analysis"]["summary"]
 
-    clock["t"] = at(95)
-    back = run_stage({"app": EXAMPLE}, failing)
+    clock.at = at(95)
+    back = run_stage({"app": EXAMPLE}, failing, clock=clock)
     assert back.error is None, back.error
     assert numbers(back) == ({"frontend-v1": 4}, {"frontend-v1": 100})
     status = back.outputs["status"]["frontend"]
@@ -289,13 +286,13 @@ def test_an_unhealthy_canary_rolls_back_by_itself_and_stays_rolled_back(tmp_path
 
     queried = len(metrics.queries)
     metrics.values = lambda t: 100.0
-    clock["t"] = at(900)
-    again = run_stage({"app": EXAMPLE}, back)
+    clock.at = at(900)
+    again = run_stage({"app": EXAMPLE}, back, clock=clock)
     assert inputs(again) == inputs(back) and again.state == back.state
     assert again.outputs["status"]["frontend"]["phase"] == "rolled back"
     assert len(metrics.queries) == queried, "a rolled-back release is not analysed again"
 
-    retried = run_stage({"app": EXAMPLE, "retry": 2}, again)
+    retried = run_stage({"app": EXAMPLE, "retry": 2}, again, clock=clock)
     assert retried.error is None, retried.error
     status = retried.outputs["status"]["frontend"]
     assert status["release"] == 3 and status["step"] == "2/4 success-rate"
@@ -304,11 +301,11 @@ def test_an_unhealthy_canary_rolls_back_by_itself_and_stays_rolled_back(tmp_path
 
     # the leftover retry does not let release 3 start again once it is rolled back too
     metrics.values = lambda t: 0.0
-    clock["t"] = at(900 + 130)
-    back2 = run_stage({"app": EXAMPLE, "retry": 2}, retried)
+    clock.at = at(900 + 130)
+    back2 = run_stage({"app": EXAMPLE, "retry": 2}, retried, clock=clock)
     assert back2.outputs["status"]["frontend"]["phase"] == "rolled back"
-    clock["t"] = at(2000)
-    stays = run_stage({"app": EXAMPLE, "retry": 2}, back2)
+    clock.at = at(2000)
+    stays = run_stage({"app": EXAMPLE, "retry": 2}, back2, clock=clock)
     assert stays.outputs["status"]["frontend"]["release"] == 3
     assert stays.outputs["status"]["frontend"]["phase"] == "rolled back"
     assert any("retry 2 does nothing here" in n for n in stays.outputs["status"]["notes"])
@@ -317,8 +314,8 @@ def test_an_unhealthy_canary_rolls_back_by_itself_and_stays_rolled_back(tmp_path
 def test_prometheus_not_answering_changes_nothing(tmp_path, clock, metrics, capsys):
     gate = canary(tmp_path, clock, prometheusUrl="http://127.0.0.1:9")
     metrics.error = "Prometheus at http://127.0.0.1:9 cannot be reached (Connection refused)"
-    clock["t"] = at(600)
-    down = run_stage({"app": EXAMPLE, "prometheusUrl": "http://127.0.0.1:9"}, gate)
+    clock.at = at(600)
+    down = run_stage({"app": EXAMPLE, "prometheusUrl": "http://127.0.0.1:9"}, gate, clock=clock)
     assert down.error is None
     assert inputs(down) == inputs(gate) and down.state == gate.state
     analysis = down.outputs["status"]["frontend"]["analysis"]
@@ -330,8 +327,8 @@ def test_prometheus_not_answering_changes_nothing(tmp_path, clock, metrics, caps
 def test_no_traffic_is_no_decision(tmp_path, clock, metrics):
     gate = canary(tmp_path, clock)
     metrics.values = lambda t: None
-    clock["t"] = at(3600)
-    idle = run_stage({"app": EXAMPLE}, gate)
+    clock.at = at(3600)
+    idle = run_stage({"app": EXAMPLE}, gate, clock=clock)
     assert inputs(idle) == inputs(gate)
     assert "no data yet for request-success-rate of frontend-v2" in \
         idle.outputs["status"]["frontend"]["analysis"]["summary"]
@@ -339,7 +336,7 @@ def test_no_traffic_is_no_decision(tmp_path, clock, metrics):
 
 def test_a_person_can_promote_past_the_analysis(tmp_path, clock, metrics):
     gate = canary(tmp_path, clock)
-    promoted = run_stage({"app": EXAMPLE, "approve": "success-rate,latency"}, gate)
+    promoted = run_stage({"app": EXAMPLE, "approve": "success-rate,latency"}, gate, clock=clock)
     assert promoted.outputs["status"]["frontend"]["phase"] == "succeeded"
     assert metrics.queries == []
 
@@ -350,17 +347,17 @@ def test_a_step_endpoint_wins_over_the_stack_default(tmp_path, clock, metrics):
                                         "          metricEndpoint: http://prom.example.com:9090\n")
     (tmp_path / "own.yaml").write_text(text)
     first = first_deploy(tmp_path)
-    clock["t"] = T0
-    gate = run_stage({"app": str(tmp_path / "own.yaml"), "prometheusUrl": "http://127.0.0.1:9090"}, first)
-    clock["t"] = at(30)
-    run_stage({"app": str(tmp_path / "own.yaml"), "prometheusUrl": "http://127.0.0.1:9090"}, gate)
+    clock.at = T0
+    gate = run_stage({"app": str(tmp_path / "own.yaml"), "prometheusUrl": "http://127.0.0.1:9090"}, first, clock=clock)
+    clock.at = at(30)
+    run_stage({"app": str(tmp_path / "own.yaml"), "prometheusUrl": "http://127.0.0.1:9090"}, gate, clock=clock)
     assert metrics.queries[-1][0] == "http://prom.example.com:9090"
 
 
 def test_pinning_the_stage_past_a_closed_metric_gate_is_refused(tmp_path, clock, metrics):
     gate = canary(tmp_path, clock)
-    clock["t"] = at(30)
-    run = run_stage({"app": EXAMPLE, "stage": 4}, gate)
+    clock.at = at(30)
+    run = run_stage({"app": EXAMPLE, "stage": 4}, gate, clock=clock)
     assert "stage 4 skips the metric gate 'success-rate' (step 2) that has not passed yet" in run.error
 
 
@@ -418,15 +415,15 @@ def test_bad_metric_config_is_refused(key, value, message):
 
 
 def test_the_bookinfo_release_with_a_metric_gate_in_place_of_the_approval(clock, metrics):
-    first = run_stage({"app": "examples/bookinfo/first-deploy.yaml"})
+    first = run_stage({"app": "examples/bookinfo/first-deploy.yaml"}, clock=clock)
     assert first.error is None, first.error
-    clock["t"] = T0
-    canary_stage = run_stage({"app": "examples/bookinfo/rollout-v2-analysed.yaml"}, first)
+    clock.at = T0
+    canary_stage = run_stage({"app": "examples/bookinfo/rollout-v2-analysed.yaml"}, first, clock=clock)
     assert canary_stage.error is None, canary_stage.error
     status = canary_stage.outputs["status"]["reviews"]
     assert status["step"] == "2/3 success-rate" and status["revisions"]["reviews-v2"]["weight"] == 10
-    clock["t"] = at(301)
-    done = run_stage({"app": "examples/bookinfo/rollout-v2-analysed.yaml"}, canary_stage)
+    clock.at = at(301)
+    done = run_stage({"app": "examples/bookinfo/rollout-v2-analysed.yaml"}, canary_stage, clock=clock)
     status = done.outputs["status"]["reviews"]
     assert status["phase"] == "succeeded" and status["revisions"]["reviews-v2"] == {
         "image": "docker.io/istio/examples-bookinfo-reviews-v3:1.16.2", "replicas": 2, "weight": 100}
@@ -436,8 +433,8 @@ def test_the_bookinfo_release_with_a_metric_gate_in_place_of_the_approval(clock,
 def test_the_decision_is_previewable_before_it_is_taken(tmp_path, clock, metrics):
     gate = canary(tmp_path, clock)
     metrics.values = lambda t: 10.0
-    clock["t"] = at(61)
-    preview = run_stage({"app": EXAMPLE}, gate, preview=True)
+    clock.at = at(61)
+    preview = run_stage({"app": EXAMPLE}, gate, preview=True, clock=clock)
     assert preview.error is None, preview.error
     assert numbers(preview) == ({"frontend-v1": 4}, {"frontend-v1": 100}), "the preview shows the rollback"
     assert preview.outputs["status"]["frontend"]["phase"] == "rolled back"

@@ -14,16 +14,15 @@ from oam import program as oam_program
 from oam.advance import Where
 from oam.errors import OamError
 from oam.model import read_application
-from oam.workflow import engine
-from tests.harness import ROOT, StageRun, run_stage
+from tests.harness import ROOT, Clock, StageRun, run_stage
 from tests.unit.test_metric_gates import FakeMetrics
 
 EXAMPLES = ROOT / "examples" / "definitions"
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how the engine marks a secret value
 
 
-def stage(path: Path, previous: Optional[StageRun] = None, **config) -> StageRun:
-    run = run_stage({"app": str(path), **config}, previous)
+def stage(path: Path, previous: Optional[StageRun] = None, clock: Optional[Clock] = None, **config) -> StageRun:
+    run = run_stage({"app": str(path), **config}, previous, clock=clock)
     assert run.error is None, run.error
     return run
 
@@ -513,9 +512,8 @@ T0 = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
 def gated(monkeypatch, tmp_path):
     """The check-metrics example with steps before its canary that place it, write a ConfigMap and show a message;
     Prometheus and the clock as the test sets them."""
-    fake, now = FakeMetrics(), {"t": T0}
+    fake, clock = FakeMetrics(), Clock(T0)
     monkeypatch.setattr(oam_program, "Prometheus", lambda: fake)
-    monkeypatch.setattr(engine, "utcnow", lambda: now["t"])
     text = (EXAMPLES / "step-check-metrics.yaml").read_text()
     first = write(tmp_path, text.replace(":1.5.0", ":1.4.0").split("  workflow:")[0], "first.yaml")
     before = ("      - name: place\n        type: apply-component\n        properties:\n          component: frontend\n"
@@ -524,19 +522,19 @@ def gated(monkeypatch, tmp_path):
               "      - name: note\n        type: print-message-in-status\n        properties:\n"
               "          message: the canary is analysed\n")
     app = write(tmp_path, edit(text, ("  workflow:\n    steps:\n", "  workflow:\n    steps:\n" + before)))
-    return fake, now, stage(first), app
+    return fake, clock, stage(first, clock=clock), app
 
 
 def test_a_release_a_metric_gate_rolled_back_keeps_what_its_steps_applied_and_where(gated):
-    metrics, now, first, app = gated
-    canary = stage(app, first)
+    metrics, clock, first, app = gated
+    canary = stage(app, first, clock=clock)
     assert {"web-frontend-v2", "web-configmap-frontend-settings"} <= set(canary.resources)
     metrics.values = lambda t: 100.0 if t < T0.timestamp() + 30 else 50.0
-    now["t"] = T0 + timedelta(seconds=95)
-    back = stage(app, canary)  # the gate fails in this run: the release rolls back
+    clock.at = T0 + timedelta(seconds=95)
+    back = stage(app, canary, clock=clock)  # the gate fails in this run: the release rolls back
     assert back.outputs["status"]["frontend"]["phase"] == "rolled back"
-    now["t"] = T0 + timedelta(seconds=900)
-    again = stage(app, back)  # rolled back before this run: no step is run for the release
+    clock.at = T0 + timedelta(seconds=900)
+    again = stage(app, back, clock=clock)  # rolled back before this run: no step is run for the release
     assert again.outputs["status"]["frontend"]["phase"] == "rolled back"
     assert set(again.resources) == set(back.resources), "nothing the earlier steps applied or placed goes"
     assert "web-frontend-v2" not in again.resources and "web-frontend-v1" in again.resources

@@ -5,18 +5,15 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from oam.workflow import engine
-from tests.harness import ROOT, StageRun, run_stage
+from tests.harness import ROOT, Clock, StageRun, run_stage
 
 V1, V2 = "examples/shop/v1.yaml", "examples/shop/v2.yaml"
 T0 = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def clock(monkeypatch):
-    now = {"t": T0}
-    monkeypatch.setattr(engine, "utcnow", lambda: now["t"])
-    return now
+def clock() -> Clock:
+    return Clock(T0)
 
 
 def numbers(run: StageRun, comp: str) -> tuple[dict, dict]:
@@ -27,18 +24,18 @@ def numbers(run: StageRun, comp: str) -> tuple[dict, dict]:
 
 
 def test_walk_through_every_gate(clock):
-    first = run_stage({"app": V1})
+    first = run_stage({"app": V1}, clock=clock)
     assert first.error is None
     assert numbers(first, "cart") == ({"cart-v1": 3}, {"cart-v1": 100})
     assert first.manifest("shop-mailer-deployment")["spec"]["replicas"] == 2
 
-    batch1 = run_stage({"app": V2}, first)
+    batch1 = run_stage({"app": V2}, first, clock=clock)
     assert batch1.error is None
     for comp in ("cart", "search"):
         assert numbers(batch1, comp) == ({f"{comp}-v1": 2, f"{comp}-v2": 1}, {f"{comp}-v1": 90, f"{comp}-v2": 10})
     assert batch1.outputs["status"]["cart"]["step"] == "2/6 check-first-batch"
 
-    soak = run_stage({"app": V2, "approve": "check-first-batch"}, batch1)
+    soak = run_stage({"app": V2, "approve": "check-first-batch"}, batch1, clock=clock)
     assert soak.error is None
     assert numbers(soak, "search") == ({"search-v1": 1, "search-v2": 2}, {"search-v1": 50, "search-v2": 50})
     status = soak.outputs["status"]["cart"]
@@ -46,20 +43,20 @@ def test_walk_through_every_gate(clock):
     assert status["waiting"] == "soak (opens at 2026-11-26T12:00:30Z)"
     assert status["opensAt"] == "2026-11-26T12:00:30Z", "the driver reads it"
 
-    clock["t"] = T0 + timedelta(seconds=10)
-    early = run_stage({"app": V2, "approve": "check-first-batch"}, soak)
+    clock.at = T0 + timedelta(seconds=10)
+    early = run_stage({"app": V2, "approve": "check-first-batch"}, soak, clock=clock)
     assert {n: r.inputs for n, r in early.resources.items()} == {n: r.inputs for n, r in soak.resources.items()}
     assert early.outputs == soak.outputs
     assert early.outputs["status"]["cart"]["waiting"] == "soak (opens at 2026-11-26T12:00:30Z)"
 
-    clock["t"] = T0 + timedelta(seconds=31)
-    second = run_stage({"app": V2, "approve": "check-first-batch"}, early)
+    clock.at = T0 + timedelta(seconds=31)
+    second = run_stage({"app": V2, "approve": "check-first-batch"}, early, clock=clock)
     status = second.outputs["status"]["cart"]
     assert status["step"] == "5/6 check-second-batch"
     assert status["next"] == "pulumi config set approve check-first-batch,check-second-batch && pulumi up"
     assert numbers(second, "cart") == numbers(soak, "cart")
 
-    done = run_stage({"app": V2, "approve": ["check-first-batch", "check-second-batch"]}, second)
+    done = run_stage({"app": V2, "approve": ["check-first-batch", "check-second-batch"]}, second, clock=clock)
     assert done.error is None
     for comp in ("cart", "search"):
         assert numbers(done, comp) == ({f"{comp}-v1": 0, f"{comp}-v2": 3}, {f"{comp}-v2": 100})
@@ -69,24 +66,24 @@ def test_walk_through_every_gate(clock):
 
 
 def test_approval_opens_a_timed_gate_early(clock):
-    first = run_stage({"app": V1})
-    run = run_stage({"app": V2, "approve": "check-first-batch,soak,check-second-batch"}, first)
+    first = run_stage({"app": V1}, clock=clock)
+    run = run_stage({"app": V2, "approve": "check-first-batch,soak,check-second-batch"}, first, clock=clock)
     assert run.error is None
     assert run.outputs["status"]["cart"]["phase"] == "succeeded"
 
 
 def test_next_release_retires_the_old_stable_revision(tmp_path, clock):
-    first = run_stage({"app": V1})
+    first = run_stage({"app": V1}, clock=clock)
     approvals = "check-first-batch,soak,check-second-batch"
-    done = run_stage({"app": V2, "approve": approvals}, first)
+    done = run_stage({"app": V2, "approve": approvals}, first, clock=clock)
     v3 = tmp_path / "v3.yaml"
     text = (ROOT / V2).read_text().replace(":2.0.0", ":3.0.0")
     text = text.replace("cart-v2", "cart-v3").replace("cart-v1", "cart-v2")
     text = text.replace("search-v2", "search-v3").replace("search-v1", "search-v2")
     v3.write_text(text)
-    leftover = run_stage({"app": str(v3), "approve": approvals}, done)
+    leftover = run_stage({"app": str(v3), "approve": approvals}, done, clock=clock)
     assert leftover.resources == {} and "does not carry over to release 3" in leftover.error
-    run = run_stage({"app": str(v3)}, done)
+    run = run_stage({"app": str(v3)}, done, clock=clock)
     assert run.error is None
     assert numbers(run, "cart") == ({"cart-v2": 2, "cart-v3": 1}, {"cart-v2": 90, "cart-v3": 10})
     assert "shop-cart-v1" not in run.resources

@@ -199,8 +199,6 @@ def test_retry_after_rollback_needs_a_fresh_approval(tutorial):
 def test_state_read_is_retried_and_never_falls_back_to_empty(monkeypatch):
     import pulumi
 
-    from oam import program
-
     calls = {"n": 0}
     real = pulumi.runtime.invoke
 
@@ -211,7 +209,6 @@ def test_state_read_is_retried_and_never_falls_back_to_empty(monkeypatch):
         return real(token, args, *rest, **kw)
 
     monkeypatch.setattr(pulumi.runtime, "invoke", flaky)
-    monkeypatch.setattr(program.time, "sleep", lambda s: None)
     first = run_stage({"app": FIRST})
     calls["n"] = 0
     run = run_stage({"app": ROLLOUT}, first)
