@@ -174,7 +174,8 @@ class ContainerProperties(OamModel):
     cmd: list[str] = Field(default_factory=list, description="Command (entrypoint) of the container")
     args: list[str] = Field(default_factory=list, description="Arguments of the command")
     env: list[EnvVar] = Field(default_factory=list, description="Environment variables")
-    cpu: Optional[Quantity] = Field(None, description="CPU request and limit, e.g. 0.5 or 500m")
+    cpu: Optional[Quantity] = Field(None, description="CPU request and limit, a string: 500m, or \"0.5\" quoted "
+                                                      "(YAML reads 0.5 as a number)")
     memory: Optional[Quantity] = Field(None, description="Memory request and limit, e.g. 256Mi")
     volume_mounts: Optional[VolumeMounts] = Field(None, description="Volumes mounted in the container, by source")
     volumes: list[Volume] = Field(default_factory=list, description="Volumes mounted in the container "
