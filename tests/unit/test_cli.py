@@ -67,14 +67,28 @@ def test_render_reports_problems_like_the_program(capsys, monkeypatch):
     assert "skips the suspend step 'manual-approval'" in capsys.readouterr().err
 
 
-def test_the_schema_takes_every_example_and_refuses_unknown_properties(capsys, tmp_path):
-    assert main(["schema"]) == 0
-    schema = json.loads(capsys.readouterr().out)
+@pytest.fixture(scope="module")
+def validator() -> jsonschema.Draft202012Validator:
+    """The schema `python -m oam schema` prints, checked as a JSON Schema; once per module (it is large)."""
+    from oam.schema import application_schema
+
+    schema = json.loads(json.dumps(application_schema()))
     jsonschema.Draft202012Validator.check_schema(schema)
-    validator = jsonschema.Draft202012Validator(schema)
-    for example in EXAMPLES:
-        errors = list(validator.iter_errors(yaml.safe_load((ROOT / example).read_text())))
-        assert not errors, f"{example}: {errors[0].message}"
+    return jsonschema.Draft202012Validator(schema)
+
+
+def test_the_schema_command_prints_the_schema(capsys, validator):
+    assert main(["schema"]) == 0
+    assert json.loads(capsys.readouterr().out) == validator.schema
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_the_schema_takes_every_example(example, validator):
+    errors = list(validator.iter_errors(yaml.safe_load((ROOT / example).read_text())))
+    assert not errors, f"{example}: {errors[0].message}"
+
+
+def test_the_schema_refuses_unknown_properties(validator):
     bad = yaml.safe_load((ROOT / "examples/bookinfo/first-deploy.yaml").read_text())
     bad["spec"]["components"][0]["traits"][1]["properties"]["targetSzie"] = 2
     assert any("targetSzie" in e.message for e in validator.iter_errors(bad))

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from oam.reference import reference
 from oam.registry import REGISTRIES
 from tests.harness import ROOT
@@ -10,15 +12,19 @@ from tests.harness import ROOT
 PAGE = ROOT / "docs" / "definitions.md"
 
 
-def test_reference_page_is_generated_from_the_models():
-    text = reference()
+@pytest.fixture(scope="module")
+def text() -> str:
+    """The reference page as the models make it (rendering every example takes seconds: once)."""
+    return reference()
+
+
+def test_reference_page_is_generated_from_the_models(text):
     if os.environ.get("OAM_UPDATE_REFERENCE") == "1":
         PAGE.write_text(text)
     assert PAGE.read_text() == text, "docs/definitions.md is stale: python -m oam reference > docs/definitions.md"
 
 
-def test_every_definition_has_a_section_with_parameters_an_example_and_what_it_makes():
-    text = reference()
+def test_every_definition_has_a_section_with_parameters_an_example_and_what_it_makes(text):
     sections = {s.split("\n", 1)[0]: s for s in text.split("\n### ")[1:]}
     for registry in REGISTRIES:
         for name in registry.names():
