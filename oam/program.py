@@ -37,7 +37,8 @@ from oam.metrics import Prometheus
 from oam.model import read_application
 from oam.ports import Clock, Cluster
 from oam.registry import POLICIES
-from oam.render import Plan, component_records, made_at, namespace_key, object_namespace, render
+from oam.checks import made_at
+from oam.render import Plan, component_records, namespace_key, object_namespace, render
 from oam.resources import SKIP_AWAIT, WAIT_FOR, Application, engine_metadata
 from oam.revisions import STATE_OUTPUT, History
 from oam.status import failed_status, status
@@ -771,8 +772,8 @@ def report_failures(plan: Plan, cluster: Cluster, timeout: int, failed: list[tup
         except ProbeError:
             ready = "not all of its pods Ready"
         of = f" (cluster {desired.cluster})" if desired.cluster else ""
-        pulumi.log.error(f"{meta['name']}{of}: {ready} when the update stopped (it waits up to {show_duration(timeout)}: "
-                         f"readyTimeout, or the step's timeout); {nothing_else}. {next_step}")
+        pulumi.log.error(f"{meta['name']}{of}: {ready} when the update stopped (it waits up to "
+                         f"{show_duration(timeout)}: readyTimeout, or the step's timeout); {nothing_else}. {next_step}")
     leave()
 
 
@@ -820,7 +821,8 @@ def run(root: Path, cfg: StageConfig, cluster: Cluster, clock: Clock) -> dict:
         placed = [p.where for p in resolution.placements]
         used = [(LOCAL, object_namespace(app, o.manifest)) for o in resolution.objects]  # what steps apply themselves
         used += [(o.get("cluster") or LOCAL, o.get("placement")) for o in resolution.kept]  # what stays as applied
-        down = unreachable(cfg, cluster, [c for c, _ in placed + used] + [r.get("cluster") or LOCAL for r in resolution.kept])
+        down = unreachable(cfg, cluster, [c for c, _ in placed + used]
+                           + [r.get("cluster") or LOCAL for r in resolution.kept])
         if down:
             raise pulumi.RunError("; ".join(down) + ": nothing was changed in any cluster. Next: make it reachable "
                                   "(or fix its entry: pulumi config set --path 'clusters.NAME.kubeconfig' PATH), then "
