@@ -3,8 +3,10 @@
 `advance`, which drives a stack's stages with pulumi up while its gates open by themselves.
 
 validate and render use the same code as `pulumi preview` (reading, the definitions'
-checks, the stage and its objects), so their messages are the same; what only a stack can
-say (whether a revision a step weighs exists, what its history allows) is left to it.
+checks, the stage and its objects), so they find the same problems, with the same messages
+(those about `stage` and `approve` name the flags that stand for those config keys); what
+only a stack can say (whether a revision a step weighs exists, what its history allows) is
+left to it.
 """
 from __future__ import annotations
 

@@ -19,20 +19,24 @@ from tests.e2e.test_tutorial import assert_converged
 STACK = "readme"
 
 
+README = ROOT / "README.md"
+
+
+def line_of(heading: str) -> int:
+    text = README.read_text(encoding="utf-8")
+    return text[:text.index(heading)].count("\n") + 1
+
+
 def walk() -> list[Block]:
     """The blocks of the README's section "The tutorial, stage by stage", in order."""
-    readme = ROOT / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    first = text[:text.index("## The tutorial, stage by stage")].count("\n") + 1
-    last = text[:text.index("## Read on")].count("\n") + 1
-    return [b for b in blocks(readme) if first < b.line < last]
+    first, last = line_of("## The tutorial, stage by stage"), line_of("## Read on")
+    return [b for b in blocks(README) if first < b.line < last]
 
 
 def shown_after_quickstart() -> dict:
-    readme = ROOT / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    first = text[:text.index("## The tutorial, stage by stage")].count("\n") + 1
-    return json.loads([b for b in blocks(readme) if b.lang == "json" and b.line < first][-1].text)
+    """The status the README shows at the end of the quickstart: its last JSON block before the walk."""
+    first = line_of("## The tutorial, stage by stage")
+    return json.loads([b for b in blocks(README) if b.lang == "json" and b.line < first][-1].text)
 
 
 @pytest.fixture(scope="module")
