@@ -20,11 +20,15 @@ if TYPE_CHECKING:
 
 # Kinds that run pods, which routes and dependent components wait for.
 RUNS_PODS = ("Deployment", "StatefulSet", "DaemonSet")
+# Kinds whose pods wait for those of the components they dependsOn and of earlier workflow steps (a chart's objects).
+WAITING = (*RUNS_PODS, "Job", "CronJob", "Chart")
 
 
 def serves(d: Desired) -> bool:
     """Whether routes and dependents wait for ``d``: an object that runs pods, unless it is scaled to 0 (without
     a replica count, an autoscaler's or a DaemonSet's one pod per node, it has pods)."""
+    if d.opaque:
+        return True  # a chart: the provider waits for the pods of its objects
     replicas = (d.manifest.get("spec") or {}).get("replicas")
     return d.kind in RUNS_PODS and (not isinstance(replicas, int) or replicas > 0)
 
@@ -105,7 +109,7 @@ def wait_for_earlier_steps(stepped: list[tuple[int, Desired]], applied: Applied)
         return False
 
     for number, d in stepped:
-        if d.kind not in (*RUNS_PODS, "Job", "CronJob"):
+        if d.kind not in WAITING:
             continue
         # An earlier step's component that dependsOn this one: its dependsOn decides, as the pods cannot wait for
         # each other.

@@ -188,6 +188,8 @@ def needed_access(plan: Plan, applied: Applied, tried: dict[str, str]) -> list[N
         group, resource = _group(d.manifest["apiVersion"]), plural(d.kind)
         held = applied.held_as(d.key, d.manifest, planned)
         carried.add(held)
+        if d.opaque:
+            continue  # a chart: its objects are known once the provider has rendered it
         if d.kind == "Namespace":
             # The authorizer sees a request for a namespace as made in that namespace.
             if d.key not in applied.namespaces:
@@ -396,7 +398,7 @@ def held_by_cluster(plan: Plan, applied: Applied, cluster: Cluster) -> Optional[
     found: dict[tuple, dict[str, dict[str, str]]] = {}
     held: dict[str, Optional[dict[str, str]]] = {}
     for d in plan.objects:
-        if d.key in applied.keys or d.kind == "Namespace":
+        if d.key in applied.keys or d.kind == "Namespace" or d.opaque:
             continue
         meta = d.manifest["metadata"]
         group = (d.manifest["apiVersion"], d.kind, meta.get("namespace"))
@@ -849,7 +851,7 @@ def run(root: Path, cfg: StageConfig, cluster: Cluster, clock: Clock) -> dict:
             app, plan, applied, history)
         if taken:
             raise ApplicationError(taken)
-        digests = {d.key: digest(d.manifest) for d in plan.objects if d.kind != "Namespace"}
+        digests = {d.key: digest(d.manifest) for d in plan.objects if d.kind != "Namespace" and not d.opaque}
         # Known not to be there, so not read again before each dry run: objects the listing did not find, and the
         # namespaces this stack is to create (it manages them and has none of them yet: the cluster has none).
         absent = frozenset(k for k, labels in (held or {}).items() if labels is None)

@@ -82,6 +82,10 @@ class ComponentType(Definition):
     offers: ClassVar[frozenset[str]] = frozenset({"pods", "replicas", "deployment"})
     runs: ClassVar[str] = "a Deployment"  # what its pods run in, for messages
 
+    def complete(self, p: Any, app: Any) -> Any:
+        """The properties with what they take from the rest of the file filled in (by default as they are)."""
+        return p
+
     def workload(self, name: str, p: Any) -> "Workload":
         """The pod it runs (and its Service, or objects of its own)."""
         raise NotImplementedError

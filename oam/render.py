@@ -24,7 +24,7 @@ from oam.kit.placements import LOCAL
 from oam.kit.spec import AppSpec, ComponentSpec, rollout_of, splits_traffic
 from oam.kit.stage import ComponentStage, Desired
 from oam.kit.workload import CLUSTER_SCOPED, component_context, revision_workload, workload_object
-from oam.order import (RUNS_PODS, moves, order_routes, pods_wait_for, serves, wait_for_earlier_steps,
+from oam.order import (RUNS_PODS, WAITING, moves, order_routes, pods_wait_for, serves, wait_for_earlier_steps,
                        wait_for_earlier_waves, wait_for_step_objects)
 from oam.registry import COMPONENTS, POLICIES, TRAITS
 from oam.workflow.engine import Resolution, resolve
@@ -156,7 +156,7 @@ def _render_cluster(app: AppSpec, res: Resolution, applied: Applied, namespaces:
         by_key = {d.key: d for d in mine_all}
         for d in mine_all:
             # dependsOn: a component's pods are created or changed once its dependencies' pods are Ready.
-            if d.component in waits and d.kind in (*RUNS_PODS, "Job", "CronJob"):
+            if d.component in waits and d.kind in WAITING:
                 pods_wait_for(d, [by_key[k] for k in waits[d.component]], applied)
         for policy in app.policies:
             for d in mine_all:

@@ -14,6 +14,7 @@ import pulumi
 from pulumi_kubernetes._utilities import get_version as k8s_version
 
 from oam.kit.applied import Applied, route_weights
+from oam.kit.charts import CHART_TOKEN, stamp
 from oam.kit.durations import show_duration
 from oam.kit.stage import Desired
 from oam.render import Plan
@@ -62,6 +63,9 @@ class Application(pulumi.ComponentResource):
                 opts.custom_timeouts = pulumi.CustomTimeouts(create=wait, update=wait)
             if desired.kind == "Job":
                 opts.delete_before_replace = True  # its pod template cannot change: a new one replaces it, same name
+            if desired.opaque:
+                self.children[desired.key] = _chart(desired, opts, wait)
+                continue
             gate = None
             if endpoints is not None and desired.kind in ROUTES:
                 gate = self._endpoints_gate(desired, by_key, endpoints, ready_timeout,
@@ -233,6 +237,41 @@ def _resource(d: Desired, opts: pulumi.ResourceOptions, gate: Optional[pulumi.Ou
         extra.additional_secret_outputs = ["data", "stringData"]
     return pulumi.CustomResource(type_token(m), d.key, props,
                                  pulumi.ResourceOptions.merge(opts, extra))
+
+
+def _chart(d: Desired, opts: pulumi.ResourceOptions, wait: str) -> pulumi.Resource:
+    """A Helm chart as the provider's Chart component: the provider fetches and renders it, and registers each of
+    its objects as a child. Each child carries the chart object's labels and annotations (the component's and its
+    traits', the stack's mark) and the annotations that tell the provider how to apply it; the provider waits for
+    the pods of each up to the ready timeout. The Chart is done once every child is: what waits for it waits for
+    its pods."""
+    m = d.manifest
+    meta, spec = m["metadata"], m.get("spec") or {}
+    labels, annotations = dict(meta.get("labels") or {}), dict(meta.get("annotations") or {})
+
+    def child(args: pulumi.ResourceTransformArgs) -> Optional[pulumi.ResourceTransformResult]:
+        if not args.type_.startswith("kubernetes:") or args.type_ == CHART_TOKEN or "kind" not in args.props:
+            return None  # not one of the chart's objects
+        kind = args.type_.rsplit(":", 1)[-1]
+        props = stamp(kind, dict(args.props), labels, annotations)
+        # How the provider applies and awaits it, as for the program's own objects of its kind.
+        spec = dict(props["spec"]) if isinstance(props.get("spec"), dict) else {}
+        if isinstance(spec.get("replicas"), float) and spec["replicas"].is_integer():
+            spec["replicas"] = int(spec["replicas"])  # the engine hands numbers over as floats
+        props["metadata"] = engine_metadata({"kind": kind, "metadata": props["metadata"], "spec": spec})
+        timeouts = pulumi.CustomTimeouts(create=wait, update=wait) if kind in RUNS_PODS else None
+        return pulumi.ResourceTransformResult(props, pulumi.ResourceOptions.merge(
+            args.opts, pulumi.ResourceOptions(custom_timeouts=timeouts)))
+
+    props = {"chart": spec["chart"], "name": meta["name"], "resourcePrefix": d.key,
+             **({"namespace": meta["namespace"]} if meta.get("namespace") else {}),
+             **{k: spec[k] for k in ("version", "repositoryOpts", "values") if k in spec}}
+    extra = pulumi.ResourceOptions(version=k8s_version(), transforms=[child])
+    return pulumi.ComponentResource(CHART_TOKEN, d.key, props, pulumi.ResourceOptions.merge(opts, extra),
+                                    remote=True)
+
+
+RUNS_PODS = ("Deployment", "StatefulSet", "DaemonSet", "Job")
 
 
 def type_token(manifest: dict) -> str:

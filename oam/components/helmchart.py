@@ -1,7 +1,6 @@
 """helmchart: a Helm chart rendered by KubeVela's controller itself (refused)."""
 from __future__ import annotations
 
-from oam.components.helm import Helm
 from oam.registry import COMPONENTS, ComponentType
 
 
@@ -12,4 +11,5 @@ class HelmChart(ComponentType):
     name = "helmchart"
     refused = ("its chart is fetched from a chart repository and rendered by KubeVela's controller in the cluster; "
                "this program runs no controller and renders every object itself, from the file alone")
-    alternative = Helm.alternative
+    alternative = ("use the helm component (url, chart, version, values): the Kubernetes provider fetches and "
+                   "renders the chart at each pulumi up")

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from oam.kit.charts import CHART_TOKEN
+
 
 # The kinds whose objects the program never lets the provider replace (see render's check of replacements).
 INPUTS_KEPT = ("Deployment", "StatefulSet", "DaemonSet", "Service", "PersistentVolumeClaim")
@@ -92,7 +94,12 @@ class Applied:
     def from_resource_outputs(cls, resources: dict[str, Any]) -> "Applied":
         """From the engine's ``readStackResourceOutputs`` (secrets unwrapped): URN -> {type, outputs}."""
         out = cls()
+        # A chart's objects are named after it (its name, a colon): the provider makes them, not the program.
+        charts = tuple(f"{str(urn).rsplit('::', 1)[-1]}:" for urn, entry in (resources or {}).items()
+                       if isinstance(entry, dict) and entry.get("type") == CHART_TOKEN)
         for urn, entry in (resources or {}).items():
+            if charts and str(urn).rsplit("::", 1)[-1].startswith(charts):
+                continue
             if isinstance(entry, dict) and str(entry.get("type", "")).startswith("oam:component:"):
                 out.components[str(urn).rsplit("::", 1)[-1]] = str(urn)
             if not isinstance(entry, dict) or not str(entry.get("type", "")).startswith("kubernetes:"):

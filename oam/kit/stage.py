@@ -5,6 +5,7 @@ from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Optional
 
 from oam.kit.applied import Applied
+from oam.kit.charts import is_chart
 from oam.revisions import Revision
 
 
@@ -49,6 +50,11 @@ class Desired:
     @property
     def kind(self) -> str:
         return self.manifest["kind"]
+
+    @property
+    def opaque(self) -> bool:
+        """A chart: the provider renders and applies its objects, which the program never reads or asks about."""
+        return is_chart(self.manifest)
 
     def record(self, token: str) -> dict[str, Any]:
         """As the stack's record keeps it (with the Pulumi type of its component resource): unset fields left out,

@@ -20,7 +20,8 @@ CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResou
 
 def component_context(app: AppSpec, comp: ComponentSpec) -> ComponentContext:
     """``comp`` with its type's workload and objects and every trait applied, before its revisions are known."""
-    workload = COMPONENTS.get(comp.type).workload(comp.name, comp.properties)
+    definition = COMPONENTS.get(comp.type)
+    workload = definition.workload(comp.name, definition.complete(comp.properties, app))
     ctx = ComponentContext(app.name, app.namespace, comp.name, workload.ports)
     if workload.service is not None:
         ctx.service = ctx.service_manifest(copy.deepcopy(workload.service["ports"]), workload.service["type"])

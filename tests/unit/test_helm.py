@@ -1,0 +1,217 @@
+"""The helm component: one provider Chart per component, named as Flux names the release, waited for like pods;
+what needs the cluster or a controller to decide is refused at its line, and values in the file are read."""
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from oam.errors import OamError
+from oam.kit.applied import Applied
+from oam.kit.charts import stamp
+from oam.model import read_application
+from tests.harness import run_stage
+
+HEAD = """apiVersion: core.oam.dev/v1beta1
+kind: Application
+metadata:
+  name: site
+spec:
+  components:
+"""
+
+
+def app_file(tmp_path, components: str):
+    path = tmp_path / "site.yaml"
+    path.write_text(HEAD + textwrap.indent(textwrap.dedent(components), "    "))
+    return path
+
+
+def charts(run) -> dict:
+    return {n: r for n, r in run.resources.items() if r.type == "kubernetes:helm.sh/v4:Chart"}
+
+
+def problems(path) -> str:
+    with pytest.raises(OamError) as err:
+        read_application(path)
+    return str(err.value)
+
+
+def test_a_chart_from_a_repository_is_one_provider_chart_that_dependents_wait_for(tmp_path):
+    path = app_file(tmp_path, """
+        - name: greeter
+          type: helm
+          properties:
+            url: https://charts.example.com/stable
+            chart: greeter
+            version: 0.1.0
+            values:
+              message: hi
+          traits:
+            - type: labels
+              properties:
+                team: web
+        - name: web
+          type: webservice
+          dependsOn: [greeter]
+          properties:
+            image: nginx:1.25
+        """)
+    run = run_stage({"app": str(path)})
+    assert run.error is None, run.error
+    (name, chart), = charts(run).items()
+    assert name == "site-greeter-chart-greeter"
+    assert chart.inputs == {"chart": "greeter", "name": "greeter", "namespace": "default", "version": "0.1.0",
+                            "repositoryOpts": {"repo": "https://charts.example.com/stable"},
+                            "values": {"message": "hi"}, "resourcePrefix": "site-greeter-chart-greeter"}
+    assert run.depends("site-web-deployment", name), "a component that dependsOn the chart waits for it"
+
+
+@pytest.mark.parametrize("props, release, namespace, chart, version", [
+    ({"url": "https://c.example.com", "chart": "app"}, "greeter", "default", "app", None),
+    ({"url": "https://c.example.com", "chart": "app", "targetNamespace": "tools"}, "tools-greeter", "tools",
+     "app", None),
+    ({"url": "https://c.example.com", "chart": "app", "releaseName": "front", "version": ">=1.0.0 <2.0.0"}, "front",
+     "default", "app", ">=1.0.0 <2.0.0"),
+    ({"repoType": "oci", "url": "oci://registry.example.com/charts/", "chart": "app", "version": "2.1.0"},
+     "greeter", "default", "oci://registry.example.com/charts/app", "2.1.0"),
+])
+def test_the_release_is_named_as_flux_names_it(tmp_path, props, release, namespace, chart, version):
+    import json
+    path = app_file(tmp_path, f"""
+        - name: greeter
+          type: helm
+          properties: {json.dumps(props)}
+        """)
+    run = run_stage({"app": str(path)})
+    assert run.error is None, run.error
+    (c,) = charts(run).values()
+    assert (c.inputs["name"], c.inputs["namespace"], c.inputs["chart"], c.inputs.get("version")) == (
+        release, namespace, chart, version)
+    assert ("repositoryOpts" in c.inputs) == (props.get("repoType") != "oci")
+
+
+def test_values_from_the_file_and_a_folder_chart_with_its_values_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    folder = tmp_path / "charts" / "greeter"
+    folder.mkdir(parents=True)
+    (folder / "Chart.yaml").write_text("apiVersion: v2\nname: greeter\nversion: 0.1.0\n")
+    (folder / "values-production.yaml").write_text("replicas: 2\nmessage: production\nnested: {a: 1, b: 2}\n")
+    path = app_file(tmp_path, """
+        - name: settings
+          type: k8s-objects
+          properties:
+            objects:
+              - apiVersion: v1
+                kind: ConfigMap
+                metadata:
+                  name: greeter-values
+                data:
+                  values.yaml: |
+                    nested: {b: 3}
+                  port: "9090"
+        - name: greeter
+          type: helm
+          properties:
+            chart: charts/greeter
+            valuesFiles: [values-production.yaml]
+            valuesFrom:
+              - kind: ConfigMap
+                name: greeter-values
+              - kind: ConfigMap
+                name: greeter-values
+                valuesKey: port
+                targetPath: service.port
+            values:
+              message: mine
+        """)
+    run = run_stage({"app": str(path)})
+    assert run.error is None, run.error
+    (c,) = charts(run).values()
+    assert c.inputs["chart"] == "charts/greeter" and "repositoryOpts" not in c.inputs
+    # Flux's order: the files, then valuesFrom in order, then values; maps merge key by key.
+    assert c.inputs["values"] == {"replicas": 2, "message": "mine", "nested": {"a": 1, "b": 3},
+                                  "service": {"port": "9090"}}
+
+
+def test_what_needs_the_cluster_or_a_controller_is_refused_at_its_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = app_file(tmp_path, """
+        - name: a
+          type: helm
+          properties:
+            url: https://c.example.com
+            chart: app
+            secretRef: creds
+            valuesFiles: [values-prod.yaml]
+            valuesFrom:
+              - kind: Secret
+                name: somewhere
+        - name: b
+          type: helm
+          properties:
+            repoType: git
+            url: https://git.example.com/charts.git
+            chart: ./app
+        - name: c
+          type: helm
+          properties:
+            chart: no/such/folder
+        - name: d
+          type: helm
+          properties:
+            url: oci://registry.example.com/charts
+            chart: app
+          traits:
+            - type: scaler
+              properties:
+                replicas: 2
+        """)
+    text = problems(path)
+    lines = path.read_text().splitlines()
+
+    def at(fragment: str, nth: int = 0) -> int:
+        return [i for i, line in enumerate(lines, 1) if fragment in line][nth]
+
+    assert (f"site.yaml:{at('secretRef')}: spec.components[0].properties.secretRef: is not supported: the "
+            "repository's credentials would be read from a Secret in the cluster") in text
+    assert f"site.yaml:{at('valuesFiles')}: spec.components[0].properties.valuesFiles[0]: a values file inside a " \
+           "chart fetched from a repository is not read here" in text
+    assert (f"site.yaml:{at('- kind: Secret')}: spec.components[0].properties.valuesFrom[0]: Secret 'somewhere' is "
+            "not an object of this application: its values would be read from the cluster") in text
+    assert f"site.yaml:{at('repoType: git')}: spec.components[1].properties.repoType: repoType 'git' is not " \
+           "supported" in text
+    assert (f"site.yaml:{at('no/such/folder')}: spec.components[2].properties.chart: 'no/such/folder' is not a chart "
+            "folder of the project (no Chart.yaml there)") in text
+    assert f"site.yaml:{at('url: oci://')}: spec.components[3].properties.url: 'oci://registry.example.com/charts' " \
+           "is not a http:// or https:// URL; set repoType: oci for an OCI registry" in text
+    assert "spec.components[3].traits[0]" in text and "scaler" in text
+
+
+def test_the_chart_objects_carry_the_component_labels_and_annotations():
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment",
+                  "metadata": {"name": "g", "labels": {"app.kubernetes.io/name": "greeter", "team": "chart"}},
+                  "spec": {"replicas": 1, "template": {"metadata": {"labels": {"app": "g"}}, "spec": {}}}}
+    out = stamp("Deployment", deployment, {"team": "web", "app.oam.dev/component": "greeter"}, {"note": "x"})
+    assert out["metadata"]["labels"] == {"app.kubernetes.io/name": "greeter", "team": "web",
+                                         "app.oam.dev/component": "greeter"}
+    assert out["metadata"]["annotations"] == {"note": "x"}
+    assert out["spec"]["template"]["metadata"]["labels"] == {"app": "g", "team": "web",
+                                                             "app.oam.dev/component": "greeter"}
+    assert deployment["metadata"]["labels"]["team"] == "chart", "the provider's inputs are not changed in place"
+    service = stamp("Service", {"kind": "Service", "metadata": {"name": "g"}, "spec": {"template": "x"}}, {"a": "b"},
+                    {})
+    assert service["spec"] == {"template": "x"} and service["metadata"] == {"name": "g", "labels": {"a": "b"}}
+
+
+def test_a_chart_objects_are_the_provider_s_not_objects_the_stack_holds():
+    chart = "urn:pulumi:dev::p::oam:index:Application$oam:component:HelmChart$kubernetes:helm.sh/v4:Chart::site-g-chart-g"
+    child = ("urn:pulumi:dev::p::oam:index:Application$oam:component:HelmChart$kubernetes:helm.sh/v4:Chart$"
+             "kubernetes:apps/v1:Deployment::site-g-chart-g:default/g")
+    ours = "urn:pulumi:dev::p::oam:index:Application$oam:component:WebService$kubernetes:apps/v1:Deployment::site-web"
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "g", "namespace": "default"}}
+    applied = Applied.from_resource_outputs({
+        chart: {"type": "kubernetes:helm.sh/v4:Chart", "outputs": {"resources": []}},
+        child: {"type": "kubernetes:apps/v1:Deployment", "outputs": deployment},
+        ours: {"type": "kubernetes:apps/v1:Deployment", "outputs": {**deployment, "metadata": {"name": "web"}}}})
+    assert applied.keys == {"site-web"}
