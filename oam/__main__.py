@@ -77,6 +77,23 @@ def in_flags(err: OamError, command: str) -> str:
     return "\n".join(out)
 
 
+def use_definitions(paths: list[str]) -> bool:
+    """Read and register the users' definitions --definitions names (files or folders, relative to the current
+    folder); False, after printing the problems, when they cannot be read."""
+    from oam import userdefs
+
+    try:
+        users = userdefs.load(paths, Path("."), lambda path: Problem(
+            "--definitions", None, "--definitions", f"'{path}' is not a file or folder",
+            "give a file or folder of ComponentDefinition and TraitDefinition objects"))
+    except OamError as err:
+        print(err, file=sys.stderr)
+        return False
+    for note in users.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return True
+
+
 def validate(files: list[str], stack: Optional[str] = None) -> int:
     """Every problem of every file, as pulumi preview reports them; 1 if any."""
     bad = 0
@@ -235,9 +252,15 @@ def main(argv: Optional[list[str]] = None) -> int:
     t.add_argument("--kubeconfig", help="for a live namespace: the kubeconfig (default: KUBECONFIG, ~/.kube/config)")
     t.add_argument("--context", help="for a live namespace: the kubeconfig context")
     t.add_argument("--json", action="store_true", help="the oracle's whole answer, as JSON")
-    sub.add_parser("schema", help="print the JSON Schema of the Application format (for editors and CI)")
-    sub.add_parser("reference", help="print the reference page of every definition (Markdown)")
+    sc = sub.add_parser("schema", help="print the JSON Schema of the Application format (for editors and CI)")
+    ref = sub.add_parser("reference", help="print the reference page of every definition (Markdown)")
+    for command in (v, r, t, sc, ref):
+        command.add_argument("--definitions", action="append", default=[], metavar="PATH",
+                             help="a file or folder of users' definitions (ComponentDefinition, TraitDefinition in "
+                                  "CUE), as the stack's definitions key names them; repeat for more")
     args = parser.parse_args(argv)
+    if hasattr(args, "definitions") and not use_definitions(args.definitions):
+        return 1  # (none given: only the built-in ones, whatever this process used before)
     if args.command == "validate":
         return validate(args.files, args.stack)
     if args.command == "render":

@@ -14,7 +14,8 @@ from oam.kit.durations import parse_duration
 from oam.kit.placements import LOCAL, ClusterConfig
 
 DEFAULT_READY_TIMEOUT = 300
-KEYS = ("app", "stage", "approve", "rollback", "readyTimeout", "sidecarInjection", "prometheusUrl", "retry", "clusters")
+KEYS = ("app", "stage", "approve", "rollback", "readyTimeout", "sidecarInjection", "prometheusUrl", "retry", "clusters",
+        "definitions")
 CLUSTER_FIELDS = ("kubeconfig", "context", "labels", "prometheusUrl")
 CLUSTER_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
@@ -35,6 +36,8 @@ class StageConfig:
     # (kubeconfig, context) of the stack's own Kubernetes provider (kubernetes:kubeconfig, kubernetes:context): how
     # the program reaches the ``local`` cluster; None for either, the provider's default.
     kubernetes: tuple[Optional[str], Optional[str]] = (None, None)
+    # Files or folders of users' definitions (ComponentDefinition, TraitDefinition in CUE), relative to the project.
+    definitions: tuple[str, ...] = ()
     project: str = "oam-delivery"
     stack_file: str = "Pulumi.dev.yaml"
     lines: dict[str, int] = field(default_factory=dict)
@@ -163,12 +166,20 @@ def read_stage_config(get: Callable[[str], Optional[Any]], project: str, stack_f
 
     clusters = read_clusters(get("clusters"), base, problems)
 
+    definitions = parse_paths(get("definitions"))
+    if definitions is None:
+        problems.append(base.problem("definitions", f"must be a path or a list of paths (got {get('definitions')!r})",
+                                     "pulumi config set --path 'definitions[0]' defs/"))
+    elif any(".." in Path(p).parts and not Path(p).is_absolute() for p in definitions):
+        problems.append(base.problem("definitions", "a relative path leads out of the project",
+                                     "give a path inside the project, or an absolute path"))
+
     if problems:
         raise ConfigError(problems)
     return StageConfig(app=str(app), stage=stage, approve=tuple(approve), rollback=rollback,
                        ready_timeout=ready_timeout, sidecar_injection=sidecar_injection,
                        prometheus_url=prometheus_url, retry=retry, clusters=clusters,
-                       project=project, stack_file=display, lines=lines)
+                       definitions=tuple(definitions or ()), project=project, stack_file=display, lines=lines)
 
 
 def read_clusters(raw: Any, base: StageConfig, problems: list) -> dict[str, ClusterConfig]:
@@ -232,3 +243,21 @@ def read_clusters(raw: Any, base: StageConfig, problems: list) -> dict[str, Clus
                                        tuple(sorted((str(k), str(v).lower() if isinstance(v, bool) else str(v))
                                                     for k, v in labels.items())), url)
     return out
+
+
+def parse_paths(raw: Any) -> Optional[list[str]]:
+    """The definitions config value: one path, or a list of them (JSON, as pulumi config set --path writes it);
+    None when it is neither."""
+    if raw in (None, ""):
+        return []
+    value = raw
+    if isinstance(raw, str) and raw.strip().startswith("["):
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            return None
+    if isinstance(value, str):
+        return [value.strip()]
+    if isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
+        return [v.strip() for v in value]
+    return None

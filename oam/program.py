@@ -34,6 +34,7 @@ from oam.kit.durations import show_duration
 from oam.kit.placements import LOCAL
 from oam.kit.stage import Desired
 from oam.metrics import Prometheus
+from oam import userdefs
 from oam.model import read_application
 from oam.ports import Clock, Cluster
 from oam.registry import POLICIES
@@ -817,6 +818,12 @@ def run(root: Path, cfg: StageConfig, cluster: Cluster, clock: Clock) -> dict:
     """
     now = clock.now()
     try:
+        users = userdefs.load(list(cfg.definitions), root, lambda path: cfg.problem(
+            "definitions", f"'{path}' is not a file or folder of the project",
+            "pulumi config set --path 'definitions[0]' PATH, a file or folder of ComponentDefinition and "
+            "TraitDefinition objects"))
+        for note in users.notes:
+            pulumi.log.info(note)
         app = read_application(root / cfg.app, cfg.app)
         history, applied, recorded = read_recorded(clock)
         resolution = resolve(app, history, cfg, now, metrics=Prometheus(), cluster=cluster)

@@ -124,6 +124,9 @@ def section(definition: Definition) -> list[str]:
     defs = schema.get("$defs", {})
     table = _table(schema, defs)
     out += (table if table else ["No parameters."]) + _nested(schema, defs, set()) + [""]
+    source = getattr(definition, "user", None)
+    if source is not None:  # a user's definition (oam.userdefs): its parameters are its CUE template's
+        return out + [f"Defined by {source.kind} `{source.name}` in `{source.file}` (CUE).", ""]
     path = EXAMPLES / f"{KIND_FILE[definition.kind]}-{definition.name}.yaml"
     out += [f"Example (`{path.relative_to(ROOT)}`):", "", "```yaml", path.read_text().rstrip(), "```", ""]
     made = _creates(path, definition)

@@ -279,6 +279,7 @@ class Registry(Generic[D]):
     def __init__(self, kind: str, base: type[D], package: str):
         self.kind, self.base, self.package = kind, base, package
         self._defs: dict[str, D] = {}
+        self._users: dict[str, Optional[D]] = {}  # a user's definition's name -> the built-in one it replaces
 
     def register(self, cls: type[D]) -> type[D]:
         """Class decorator: register one instance of ``cls`` under ``cls.name``."""
@@ -300,6 +301,23 @@ class Registry(Generic[D]):
                 importlib.import_module(module)
             found = self._defs.get(name)
         return found
+
+    def use(self, definition: D) -> bool:
+        """Register a user's definition (oam.userdefs) under its name: True when it replaces a built-in one."""
+        builtin = self.get(definition.name)  # imported first: a later import of its module must not collide
+        if definition.name not in self._users:
+            self._users[definition.name] = builtin
+        self._defs[definition.name] = definition
+        return builtin is not None
+
+    def forget_users(self) -> None:
+        """Back to the built-in definitions alone."""
+        for name, builtin in self._users.items():
+            if builtin is None:
+                self._defs.pop(name, None)
+            else:
+                self._defs[name] = builtin
+        self._users.clear()
 
     def names(self) -> list[str]:
         load_definitions()  # every one: names are listed for hints, the schema and the reference

@@ -280,7 +280,7 @@ def _component(app: AppSpec, comp: ComponentSpec, res: Resolution, applied: Appl
     ctx.key_prefix = prefix
     current = res.revisions[comp.name]
     rollout = res.rollouts.get(comp.name)
-    built = revision_workload(comp, current, current)
+    built = revision_workload(app, comp, current, current)
     if not built[0].runs_pods:
         deployments = []
     elif rollout is None:
@@ -297,7 +297,7 @@ def _component(app: AppSpec, comp: ComponentSpec, res: Resolution, applied: Appl
                 key, name, own = f"{prefix}-{comp.name}-deployment", comp.name, False
             else:
                 key, name, own = f"{prefix}-{rev.name}", rev.name, True
-            manifest = workload_object(ctx, revision_workload(comp, rev, current), name, rev.name,
+            manifest = workload_object(ctx, revision_workload(app, comp, rev, current), name, rev.name,
                                        rollout.replicas[rev.name], per_revision=own)
             deployments.append(Desired(key, comp.name, "deployment", manifest, revision=rev.name))
     needed = [f"{prefix}-{comp.name}-{role}" for role in ctx.objects if role in ctx.before_pods]

@@ -27,6 +27,7 @@ class Workload:
     object_after: dict[int, list[int]] = field(default_factory=dict)  # object -> objects it is applied after
     object_paths: list[tuple] = field(default_factory=list)  # where each object is written, under the properties
     host_aliases: list[dict[str, Any]] = field(default_factory=list)  # extra /etc/hosts entries of the pod
+    main: Optional[int] = None  # the object that is the workload, when the type makes it itself (a trait patches it)
 
     @property
     def runs_pods(self) -> bool:
@@ -60,6 +61,7 @@ class ComponentContext:
     source: dict[str, str] = field(default_factory=dict)  # role -> the trait that made the object ("service" too)
     paths: dict[str, tuple] = field(default_factory=dict)  # role -> where an object written in full is in the file
     key_prefix: str = ""  # what the Pulumi names of the component's objects start with
+    main: str = ""  # the role of the object that is the workload, when its type makes it itself (Workload.main)
     current: str = ""  # the trait being applied
 
     def add(self, role: str, manifest: dict[str, Any], after: tuple[str, ...] = (), route: bool = False,

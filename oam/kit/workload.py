@@ -35,6 +35,8 @@ def component_context(app: AppSpec, comp: ComponentSpec) -> ComponentContext:
         ctx.add(roles[i], obj, after=tuple(roles[j] for j in workload.object_after.get(i, ())))
         if i < len(workload.object_paths):
             ctx.paths[roles[i]] = comp.path + ("properties", *workload.object_paths[i])
+        if i == workload.main:
+            ctx.main = roles[i]
     for trait in comp.traits:
         ctx.current, before = trait.type, ctx.service
         TRAITS.get(trait.type).apply(trait.properties, ctx)
@@ -72,7 +74,8 @@ def _object_roles(objects: list[dict[str, Any]]) -> list[str]:
     return roles
 
 
-def revision_workload(comp: ComponentSpec, rev: Revision, current: Revision) -> tuple[Workload, list[tuple[Any, Any]]]:
+def revision_workload(app: AppSpec, comp: ComponentSpec, rev: Revision,
+                      current: Revision) -> tuple[Workload, list[tuple[Any, Any]]]:
     """The revision's workload and the traits that shape its pods (definition, properties): its own, stored with it."""
     definition = COMPONENTS.get(rev.type)
     if rev.n == current.n:
@@ -81,7 +84,7 @@ def revision_workload(comp: ComponentSpec, rev: Revision, current: Revision) -> 
     else:
         props = definition.parse(rev.properties)
         shaping = [(TRAITS.get(t["type"]), TRAITS.get(t["type"]).parse(t["properties"])) for t in rev.traits or ()]
-    return definition.workload(comp.name, props), shaping
+    return definition.workload(comp.name, definition.complete(props, app)), shaping
 
 
 def workload_object(ctx: ComponentContext, built: tuple[Workload, list], name: str, revision: str, replicas: int,
@@ -153,7 +156,7 @@ def trial_workload(app: AppSpec, comp: ComponentSpec, upto: Any) -> Optional[dic
     if ctx is None:
         return None
     definition = COMPONENTS.get(comp.type)
-    workload = definition.workload(comp.name, comp.properties)
+    workload = definition.workload(comp.name, definition.complete(comp.properties, app))
     if not workload.runs_pods:
         return None
     shaping, reached = [], False

@@ -469,4 +469,4 @@ def test_an_unknown_config_key_is_refused(key, near):
     assert f"oam-delivery:{key}: is not a config key of this project" in run.error
     if near:
         assert f"did you mean '{near}'?" in run.error
-    assert "known: app, approve, clusters, prometheusUrl, readyTimeout, retry, rollback, sidecarInjection, stage" in run.error
+    assert "known: app, approve, clusters, definitions, prometheusUrl, readyTimeout, retry, rollback, sidecarInjection, stage" in run.error

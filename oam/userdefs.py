@@ -1,0 +1,483 @@
+"""Users' own definitions: KubeVela ComponentDefinition and TraitDefinition objects whose behaviour is a CUE
+template, read from the files the ``definitions`` config key (or ``--definitions``) names, evaluated by CUE itself.
+
+The evaluator is ``oam-cue`` (tools/cue: the CUE evaluator of cuelang.org/go, built into the tools cache by
+tools/build-cue.sh the first time a stack or a command needs it). A template sees ``parameter`` (the properties
+the Application gives) and ``context`` as KubeVela gives it: ``name`` (the component), ``appName``,
+``namespace``, and for a trait ``output`` (the workload as built so far) and ``outputs`` (the component's other
+objects by name). Parameters are checked against the template's ``parameter`` before anything runs: a wrong type,
+an unknown field and a missing one are problems at the Application's line; an error of the template is reported
+with CUE's own words and the definition's file and line.
+
+* A component's ``output`` is its workload, and its ``outputs`` its other objects; all are applied as objects
+  written in full are (k8s-objects): in the order the safety rules need, awaited when they run pods.
+* A trait's ``patch`` changes the workload, with KubeVela's patch strategies (oam.kit.patching); its
+  ``outputs`` are objects of the component. On a component of this program's own types that runs pods, the patch
+  changes the Deployment (or what runs the pods), and the change is part of the revision.
+* A definition with the name of a built-in one replaces it, with a note.
+* A WorkflowStepDefinition and a PolicyDefinition are refused: their effect is KubeVela's controller's.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import re
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from pydantic import ConfigDict, RootModel
+
+from oam.errors import ApplicationError, OamError, Problem, excerpt
+from oam.kit.context import ComponentContext, Workload
+from oam.kit.patching import PatchError, apply_patch, directives
+from oam.loader import Locator, parse_yaml
+from oam.registry import COMPONENTS, POLICIES, STEPS, TRAITS, ComponentType, Registry, TraitType
+
+ROOT = Path(__file__).resolve().parent.parent
+KINDS: dict[str, tuple[Registry, str]] = {
+    "ComponentDefinition": (COMPONENTS, "component"),
+    "TraitDefinition": (TRAITS, "trait"),
+    "PolicyDefinition": (POLICIES, "policy"),
+    "WorkflowStepDefinition": (STEPS, "workflow step"),
+}
+NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
+ACTION = re.compile(r"\b(?:op|vela)\.#?([A-Z][A-Za-z]*)")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One definition as its file writes it."""
+
+    kind: str  # ComponentDefinition, TraitDefinition
+    name: str
+    template: str
+    file: str
+    line: int  # the line of the file that holds the template's first line
+    description: str = ""
+
+    def at(self, template_line: Optional[int]) -> str:
+        """``file:line`` of a line of the template."""
+        return f"{self.file}:{self.line + template_line - 1}" if template_line else self.file
+
+
+# --- reading ------------------------------------------------------------------------------------------------------
+
+def definition_files(paths: list[str], base: Path, missing: Callable[[str], Problem]) -> list[Path]:
+    """The YAML files the paths name (a folder: its .yaml and .yml files, in name order); a problem for a path that
+    is not there."""
+    out, problems = [], []
+    for raw in paths:
+        path = Path(raw) if Path(raw).is_absolute() else base / raw
+        if path.is_dir():
+            out += sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+        elif path.is_file():
+            out.append(path)
+        else:
+            problems.append(missing(raw))
+    if problems:
+        raise OamError(problems)
+    return list(dict.fromkeys(out))
+
+
+def read_definitions(files: list[Path], base: Path) -> list[Source]:
+    """Every definition in ``files``; ApplicationError with every problem of them."""
+    sources, problems = [], []
+    for path in files:
+        shown = os.path.relpath(path, base) if path.is_relative_to(base) else str(path)
+        text = path.read_text(encoding="utf-8")
+        for data, locator in _documents(text, shown):
+            if data is None:
+                continue
+            found = _source(data, locator, text.splitlines(), problems)
+            if found is not None:
+                sources.append(found)
+    seen: dict[tuple[str, str], Source] = {}
+    for s in sources:
+        other = seen.setdefault((s.kind, s.name), s)
+        if other is not s:
+            problems.append(Problem(s.file, s.line, "metadata.name", f"{s.kind} '{s.name}' is defined twice (also "
+                                    f"in {other.file})", "keep one of them"))
+    if problems:
+        raise ApplicationError(problems)
+    return sources
+
+
+def _documents(text: str, file: str):
+    """Each YAML document of a file, with a locator whose lines are the file's."""
+    starts = [0] + [m.start() + 1 for m in re.finditer(r"\n---[ \t]*(?=\n|$)", text)]
+    for i, start in enumerate(starts):
+        end = starts[i + 1] - 1 if i + 1 < len(starts) else len(text)
+        chunk = text[start:end]
+        if i > 0:
+            chunk = chunk.split("\n", 1)[1] if "\n" in chunk else ""  # the '---' line itself
+        offset = text.count("\n", 0, start) + (1 if i > 0 else 0)
+        if not chunk.strip():
+            continue
+        data, locator = parse_yaml(chunk, file)
+        yield data, Locator(file, {k: v + offset for k, v in locator.lines.items()}, locator.written)
+
+
+def _source(data: Any, locator: Locator, text: list[str], problems: list[Problem]) -> Optional[Source]:
+    if not isinstance(data, dict):
+        problems.append(locator.problem((), "is not a definition (a mapping with apiVersion, kind, metadata, spec)"))
+        return None
+    kind = data.get("kind")
+    if kind not in KINDS:
+        problems.append(locator.problem(("kind",), f"kind {excerpt(kind)} is not a definition read here",
+                                        "ComponentDefinition or TraitDefinition (core.oam.dev/v1beta1)"))
+        return None
+    if not str(data.get("apiVersion", "")).startswith("core.oam.dev/"):
+        problems.append(locator.problem(("apiVersion",), f"apiVersion {excerpt(data.get('apiVersion'))} is not "
+                                        "core.oam.dev's", "apiVersion: core.oam.dev/v1beta1"))
+        return None
+    name = (data.get("metadata") or {}).get("name") if isinstance(data.get("metadata"), dict) else None
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        problems.append(locator.problem(("metadata", "name"), f"{excerpt(name)} is not a definition name",
+                                        "lower-case letters, digits and '-'"))
+        return None
+    spec = data.get("spec") if isinstance(data.get("spec"), dict) else {}
+    schematic = spec.get("schematic") if isinstance(spec.get("schematic"), dict) else {}
+    cue = schematic.get("cue") if isinstance(schematic.get("cue"), dict) else {}
+    template = cue.get("template")
+    where = ("spec", "schematic", "cue", "template")
+    if not isinstance(template, str) or not template.strip():
+        other = next((k for k in schematic if k != "cue"), None)
+        why = (f"its schematic is {other}: only CUE templates are read here" if other else
+               "it has no CUE template (spec.schematic.cue.template)")
+        problems.append(locator.problem(where if other is None else ("spec", "schematic"), why,
+                                        "write the definition's behaviour as a CUE template"))
+        return None
+    line = locator.line(where) or 1
+    written = text[line - 1] if 0 < line <= len(text) else ""
+    if re.search(r"template:\s*[|>][-+0-9]*\s*(#.*)?$", written):
+        line += 1  # a block scalar (template: |) starts on the next line
+    annotations = (data.get("metadata") or {}).get("annotations") or {}
+    description = str(annotations.get("definition.oam.dev/description", "")) if isinstance(annotations, dict) else ""
+    source = Source(kind, name, template, locator.file, line, description)
+    registry, what = KINDS[kind]
+    if kind == "WorkflowStepDefinition":
+        actions = sorted(set(ACTION.findall(template)))
+        named = f" (it uses {', '.join('op.#' + a for a in actions)})" if actions else ""
+        problems.append(locator.problem(where, f"WorkflowStepDefinition '{name}' is not supported: a step written "
+                                        f"in CUE acts through KubeVela's vela/op actions{named}, which KubeVela's "
+                                        "workflow controller runs in the cluster; this program runs no controller",
+                                        "use the built-in steps (python -m oam reference lists them)"))
+        return None
+    if kind == "PolicyDefinition":
+        problems.append(locator.problem(where, f"PolicyDefinition '{name}' is not supported: KubeVela's controller "
+                                        "gives a policy its effect, and a policy written in CUE has none here",
+                                        "use the built-in policies (python -m oam reference lists them)"))
+        return None
+    return source
+
+
+# --- evaluating ---------------------------------------------------------------------------------------------------
+
+class CueError(OamError):
+    """The evaluator could not be built or run."""
+
+
+def evaluator_binary() -> str:
+    """The oam-cue binary: OAM_CUE, or the tools cache's (built by tools/build-cue.sh the first time)."""
+    given = os.environ.get("OAM_CUE")
+    if given:
+        return given
+    proc = subprocess.run(["bash", str(ROOT / "tools" / "build-cue.sh")], capture_output=True, text=True)
+    if proc.returncode != 0 or not proc.stdout.strip():
+        raise CueError([Problem("tools/build-cue.sh", None, "(definitions)", "could not build the CUE evaluator: "
+                                + (proc.stderr.strip().splitlines() or ["no output"])[-1],
+                                "run bash tools/build-cue.sh to see why (it needs Go and the Go module proxy)")])
+    return str(Path(proc.stdout.strip().splitlines()[-1]) / "oam-cue")
+
+
+class Evaluator:
+    """Runs oam-cue for a batch of jobs; remembers each answer by its question (one process per batch)."""
+
+    def __init__(self, binary: Optional[str] = None):
+        self._binary = binary
+        self.answers: dict[str, dict] = {}
+        self.runs = 0
+
+    @property
+    def binary(self) -> str:
+        if self._binary is None:
+            self._binary = evaluator_binary()
+        return self._binary
+
+    def run(self, jobs: list[dict]) -> list[dict]:
+        keys = [hashlib.sha256(json.dumps(j, sort_keys=True, default=str).encode()).hexdigest() for j in jobs]
+        todo = {k: j for k, j in zip(keys, jobs) if k not in self.answers}
+        if todo:
+            request = {"jobs": [{**j, "id": k} for k, j in todo.items()]}
+            proc = subprocess.run([self.binary], input=json.dumps(request, default=str), capture_output=True,
+                                  text=True)
+            self.runs += 1
+            if proc.returncode != 0:
+                raise CueError([Problem(self.binary, None, "(definitions)", "the CUE evaluator failed: "
+                                        + (proc.stderr.strip() or f"exit {proc.returncode}"))])
+            for result in json.loads(proc.stdout)["results"]:
+                self.answers[result["id"]] = result
+        return [self.answers[k] for k in keys]
+
+    def eval(self, source: Source, parameter: Any, context: dict) -> dict:
+        return self.run([{"op": "eval", "template": source.template, "parameter": parameter,
+                          "context": context}])[0]
+
+    def describe(self, source: Source) -> dict:
+        return self.run([{"op": "describe", "template": source.template}])[0]
+
+
+EVALUATOR = Evaluator()
+
+
+def problems_of(result: dict, source: Source, locator: Locator, at: tuple, typed: tuple) -> list[Problem]:
+    """The evaluator's errors as problems: a parameter's at its line of the Application (``at``: where the
+    properties are), the template's at ``typed`` (the line that names the definition), with the definition's file
+    and line and CUE's words."""
+    out = []
+    for err in result.get("errors") or []:
+        path = tuple(err.get("path") or ())
+        if path:
+            out.append(locator.problem(at + path, err["message"],
+                                       f"{source.kind} '{source.name}' ({source.file}) declares the parameters"))
+        else:
+            out.append(locator.problem(typed, f"{source.kind} '{source.name}' failed: {source.at(err.get('line'))}: "
+                                              f"{err['message']}",
+                                       "the definition's CUE template does not evaluate for these properties"))
+    return out
+
+
+# --- the schema of a definition's parameters ----------------------------------------------------------------------
+
+def json_schema(node: dict) -> dict:
+    """The evaluator's description of a parameter as JSON Schema."""
+    kind = node.get("type", "any")
+    if "anyOf" in node:
+        return {"anyOf": [json_schema(n) for n in node["anyOf"]]}
+    if "enum" in node:
+        return {"enum": node["enum"]}
+    if kind == "object":
+        props, required = {}, []
+        for name, f in (node.get("fields") or {}).items():
+            entry = json_schema(f.get("node") or {})
+            if f.get("doc"):
+                entry["description"] = f["doc"].removeprefix("+usage=").strip()
+            if "default" in f:
+                entry["default"] = f["default"]
+            elif not f.get("optional"):
+                required.append(name)
+            props[name] = entry
+        out: dict[str, Any] = {"type": "object", "properties": props}
+        if required:
+            out["required"] = required
+        if node.get("values"):
+            out["additionalProperties"] = json_schema(node["values"])
+        else:
+            out["additionalProperties"] = bool(node.get("open"))
+        return out
+    if kind == "array":
+        return {"type": "array", **({"items": json_schema(node["items"])} if node.get("items") else {})}
+    return {} if kind == "any" else {"type": kind}
+
+
+def properties_model(source: Source) -> type:
+    """The properties of a user's definition: any mapping (CUE checks it); its JSON schema is the template's
+    parameter, described by the evaluator when a schema or the reference asks for it."""
+
+    def schema(cls, core_schema, handler) -> dict:
+        result = EVALUATOR.describe(source)
+        if result.get("errors"):
+            return {"type": "object", "description": f"(the template does not evaluate: "
+                                                     f"{result['errors'][0]['message']})"}
+        out = json_schema(result.get("parameter") or {})
+        out["title"] = cls.__name__
+        return out
+
+    name = "".join(part.capitalize() for part in re.split(r"[-.]", source.name)) + "Properties"
+    return type(name, (RootModel[dict[str, Any]],), {
+        "__module__": __name__, "__doc__": f"The parameters of {source.kind} '{source.name}' ({source.file}).",
+        "model_config": ConfigDict(strict=True, frozen=True),
+        "__get_pydantic_json_schema__": classmethod(schema)})
+
+
+# --- the definitions ----------------------------------------------------------------------------------------------
+
+def component_context_value(ctx: ComponentContext) -> dict[str, Any]:
+    return {"name": ctx.component, "appName": ctx.app, "namespace": ctx.namespace}
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A user component's properties with what its template's context needs from the application."""
+
+    properties: dict[str, Any]
+    app: str
+    namespace: str
+
+
+def _named(obj: Any, name: str, namespace: str) -> Any:
+    if isinstance(obj, dict):
+        meta = obj.setdefault("metadata", {})
+        if isinstance(meta, dict):
+            meta.setdefault("name", name)
+    return obj
+
+
+def user_component(source: Source) -> ComponentType:
+    """A component type whose template's ``output`` (its workload) and ``outputs`` are its objects."""
+
+    class UserComponent(ComponentType):
+        __doc__ = source.description or f"A component type of {source.file}."
+        kind = "component"
+        name = source.name
+        Properties = properties_model(source)
+        token = "oam:component:Defined"
+        rolls_out = False
+        offers = frozenset()
+        runs = "the objects its template outputs"
+        user = source
+
+        def evaluate(self, props: dict, app_name: str, namespace: str, component: str) -> dict:
+            return EVALUATOR.eval(source, props, {"name": component, "appName": app_name, "namespace": namespace})
+
+        def check(self, comp, app, _):
+            result = self.evaluate(comp.properties.root, app.name, app.namespace, comp.name)
+            problems = problems_of(result, source, app.locator, comp.path + ("properties",), comp.path + ("type",))
+            if not problems and not isinstance(result.get("output"), dict) and not result.get("outputs"):
+                problems.append(app.locator.problem(comp.path + ("type",), f"ComponentDefinition '{source.name}' "
+                                                    f"({source.file}) outputs nothing for these properties",
+                                                    "its template sets output (the workload) or outputs"))
+            for name, obj in [("output", result.get("output")), *((f"outputs.{k}", v) for k, v in
+                                                                  (result.get("outputs") or {}).items())]:
+                if obj is not None and not (isinstance(obj, dict) and isinstance(obj.get("apiVersion"), str)
+                                            and isinstance(obj.get("kind"), str)):
+                    problems.append(app.locator.problem(comp.path + ("type",), f"ComponentDefinition "
+                                                        f"'{source.name}' ({source.file}): its {name} is not an "
+                                                        "object with apiVersion and kind"))
+            return problems
+
+        def complete(self, p, app) -> Bound:
+            return Bound(p.root, app.name, app.namespace)
+
+        def workload(self, name: str, p: Bound) -> Workload:
+            from oam.components.k8s_objects import object_order
+
+            result = self.evaluate(p.properties, p.app, p.namespace, name)
+            objects = []
+            if isinstance(result.get("output"), dict):
+                objects.append(_named(copy.deepcopy(result["output"]), name, p.namespace))
+            objects += [_named(copy.deepcopy(o), f"{name}-{k}", p.namespace)
+                        for k, o in (result.get("outputs") or {}).items() if isinstance(o, dict)]
+            return Workload(container={}, objects=objects, object_after=object_order(objects),
+                            main=0 if isinstance(result.get("output"), dict) else None)
+
+    return UserComponent()
+
+
+def user_trait(source: Source) -> TraitType:
+    """A trait whose template's ``patch`` changes the workload and ``outputs`` add objects."""
+
+    class UserTrait(TraitType):
+        __doc__ = source.description or f"A trait of {source.file}."
+        kind = "trait"
+        name = source.name
+        Properties = properties_model(source)
+        needs = frozenset()
+        user = source
+
+        def evaluate(self, props: dict, ctx: dict) -> dict:
+            return EVALUATOR.eval(source, props, ctx)
+
+        def check(self, trait, app, comp):
+            from oam.kit.workload import trial_context, trial_workload
+
+            output = trial_workload(app, comp, trait)
+            built = trial_context(app, comp)
+            if output is None and built is not None and built.main:
+                output = built.objects.get(built.main)
+            result = self.evaluate(trait.properties.root, {"name": comp.name, "appName": app.name,
+                                                           "namespace": app.namespace, "output": output or {},
+                                                           "outputs": {}})
+            problems = problems_of(result, source, app.locator, trait.path + ("properties",), trait.path + ("type",))
+            if not problems and result.get("patch") is not None and output is None and built is not None:
+                problems.append(app.locator.problem(trait.path + ("type",), f"TraitDefinition '{source.name}' "
+                                                    f"patches the workload, and component '{comp.name}' has none "
+                                                    "to patch", "use it on a component that runs pods"))
+            if not problems and result.get("patch") is not None and output is not None:
+                try:
+                    apply_patch(copy.deepcopy(output), result["patch"], directives(result.get("directives") or []))
+                except PatchError as err:
+                    problems.append(app.locator.problem(trait.path + ("type",), f"TraitDefinition "
+                                                        f"'{source.name}' ({source.file}): its patch does not "
+                                                        f"apply: {err}"))
+            return problems
+
+        def _context(self, ctx: ComponentContext, output: Any) -> dict:
+            return {**component_context_value(ctx), "output": output or {}, "outputs": {}}
+
+        def apply(self, p, ctx: ComponentContext) -> None:
+            main = ctx.objects.get(ctx.main) if ctx.main else None
+            result = self.evaluate(p.root, self._context(ctx, main))
+            if main is not None and result.get("patch") is not None:
+                ctx.objects[ctx.main] = apply_patch(main, result["patch"], directives(result.get("directives") or []))
+            for key, obj in (result.get("outputs") or {}).items():
+                if isinstance(obj, dict):
+                    ctx.add(f"{source.name}-{key}", _named(copy.deepcopy(obj), f"{ctx.component}-{key}",
+                                                           ctx.namespace))
+                    obj_meta = ctx.objects[f"{source.name}-{key}"].setdefault("metadata", {})
+                    obj_meta.setdefault("namespace", ctx.namespace)
+
+        def patch_workload(self, p, manifest: dict, ctx: ComponentContext) -> None:
+            result = self.evaluate(p.root, self._context(ctx, manifest))
+            if result.get("patch") is None:
+                return
+            patched = apply_patch(manifest, result["patch"], directives(result.get("directives") or []))
+            manifest.clear()
+            manifest.update(patched)
+
+    return UserTrait()
+
+
+@dataclass
+class Installed:
+    """The users' definitions in use, and the built-in ones they replace."""
+
+    sources: list[Source] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)  # "trait 'x' (file)" of each built-in replaced
+
+    @property
+    def notes(self) -> list[str]:
+        return [f"{r} replaces the built-in one of that name" for r in self.replaced]
+
+
+def install(sources: list[Source]) -> Installed:
+    """Register the users' definitions (in place of built-in ones of their names)."""
+    out = Installed(sources)
+    for s in sources:
+        registry, what = KINDS[s.kind]
+        definition = user_component(s) if s.kind == "ComponentDefinition" else user_trait(s)
+        if registry.use(definition):
+            out.replaced.append(f"{what} '{s.name}' of {s.file}")
+    return out
+
+
+def uninstall() -> None:
+    """Back to the built-in definitions alone."""
+    for registry, _ in KINDS.values():
+        registry.forget_users()
+
+
+def load(paths: list[str], base: Path, missing: Callable[[str], Problem]) -> Installed:
+    """Read and register the definitions ``paths`` name (relative to ``base``)."""
+    uninstall()
+    if not paths:
+        return Installed()
+    return install(read_definitions(definition_files(paths, base, missing), base))
+
+
+__all__ = ["Source", "Evaluator", "EVALUATOR", "load", "install", "uninstall", "read_definitions",
+           "definition_files", "json_schema"]

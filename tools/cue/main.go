@@ -1,0 +1,119 @@
+// Command oam-cue evaluates KubeVela-style CUE definition templates with the CUE evaluator
+// (cuelang.org/go). One process handles many jobs:
+//
+//	stdin:  {"jobs": [{"id": "...", "op": "eval"|"describe", "template": "...",
+//	                   "parameter": {...}, "context": {...}}, ...]}
+//	stdout: {"results": [{"id": "...", ...}, ...]}  (same order as the jobs)
+//
+// eval answers {"output", "outputs", "patch", "directives"} or {"errors": [...]};
+// describe answers {"parameter": NODE}, the parameter schema as a tree. The exit status is 0
+// unless stdin is not readable JSON (2).
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+)
+
+type job struct {
+	ID        json.RawMessage `json:"id"`
+	Op        string          `json:"op"`
+	Template  string          `json:"template"`
+	Parameter json.RawMessage `json:"parameter"`
+	Context   json.RawMessage `json:"context"`
+}
+
+type request struct {
+	Jobs []job `json:"jobs"`
+}
+
+// problem is one entry of a result's "errors" list.
+type problem struct {
+	Path    []any  `json:"path"`
+	Message string `json:"message"`
+	Line    *int   `json:"line,omitempty"`
+}
+
+type errorResult struct {
+	ID     json.RawMessage `json:"id"`
+	Errors []problem       `json:"errors"`
+}
+
+type evalResult struct {
+	ID         json.RawMessage `json:"id"`
+	Output     json.RawMessage `json:"output"`
+	Outputs    json.RawMessage `json:"outputs"`
+	Patch      json.RawMessage `json:"patch"`
+	Directives []directive     `json:"directives"`
+}
+
+type describeResult struct {
+	ID        json.RawMessage `json:"id"`
+	Parameter *node           `json:"parameter"`
+}
+
+func main() {
+	data, err := io.ReadAll(os.Stdin)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "oam-cue: reading stdin: %v\n", err)
+		os.Exit(2)
+	}
+	var req request
+	if err := json.Unmarshal(data, &req); err != nil {
+		fmt.Fprintf(os.Stderr, "oam-cue: stdin is not a {\"jobs\": [...]} JSON document: %v\n", err)
+		os.Exit(2)
+	}
+	s := newSession()
+	results := make([]any, 0, len(req.Jobs))
+	for _, j := range req.Jobs {
+		results = append(results, s.run(j))
+	}
+	w := bufio.NewWriter(os.Stdout)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(map[string]any{"results": results}); err != nil {
+		fmt.Fprintf(os.Stderr, "oam-cue: writing results: %v\n", err)
+		os.Exit(1)
+	}
+	if err := w.Flush(); err != nil {
+		fmt.Fprintf(os.Stderr, "oam-cue: writing results: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// run answers one job; a panic inside CUE becomes an error result for that job only.
+func (s *session) run(j job) (res any) {
+	id := j.ID
+	if len(id) == 0 {
+		id = json.RawMessage("null")
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			fmt.Fprintf(os.Stderr, "oam-cue: job %s: panic: %v\n%s", id, r, debug.Stack())
+			res = errorResult{ID: id, Errors: []problem{{Path: []any{}, Message: fmt.Sprintf("internal error while evaluating the template: %v", r)}}}
+		}
+	}()
+	var errs []problem
+	switch j.Op {
+	case "eval":
+		var ok *evalResult
+		ok, errs = s.eval(j)
+		if errs == nil {
+			ok.ID = id
+			return ok
+		}
+	case "describe":
+		var n *node
+		n, errs = s.describe(j)
+		if errs == nil {
+			return describeResult{ID: id, Parameter: n}
+		}
+	default:
+		errs = []problem{{Path: []any{}, Message: fmt.Sprintf("unknown op %q (want \"eval\" or \"describe\")", j.Op)}}
+	}
+	return errorResult{ID: id, Errors: errs}
+}
