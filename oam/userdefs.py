@@ -195,12 +195,14 @@ def evaluator_binary() -> str:
 
 
 class Evaluator:
-    """Runs oam-cue for a batch of jobs; remembers each answer by its question (one process per batch)."""
+    """One oam-cue process for the program's run (started at its first question, ``--serve``: a request a line),
+    and each answer remembered by its question."""
 
     def __init__(self, binary: Optional[str] = None):
         self._binary = binary
         self.answers: dict[str, dict] = {}
         self.runs = 0
+        self._process: Optional[subprocess.Popen] = None
 
     @property
     def binary(self) -> str:
@@ -212,16 +214,35 @@ class Evaluator:
         keys = [hashlib.sha256(json.dumps(j, sort_keys=True, default=str).encode()).hexdigest() for j in jobs]
         todo = {k: j for k, j in zip(keys, jobs) if k not in self.answers}
         if todo:
-            request = {"jobs": [{**j, "id": k} for k, j in todo.items()]}
-            proc = subprocess.run([self.binary], input=json.dumps(request, default=str), capture_output=True,
-                                  text=True)
-            self.runs += 1
-            if proc.returncode != 0:
-                raise CueError([Problem(self.binary, None, "(definitions)", "the CUE evaluator failed: "
-                                        + (proc.stderr.strip() or f"exit {proc.returncode}"))])
-            for result in json.loads(proc.stdout)["results"]:
+            request = json.dumps({"jobs": [{**j, "id": k} for k, j in todo.items()]}, default=str)
+            for result in self._ask(request)["results"]:
                 self.answers[result["id"]] = result
         return [self.answers[k] for k in keys]
+
+    def _ask(self, request: str) -> dict:
+        if self._process is None or self._process.poll() is not None:
+            self._process = subprocess.Popen([self.binary, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                             stderr=subprocess.PIPE, text=True)
+        self.runs += 1
+        try:
+            self._process.stdin.write(request + "\n")
+            self._process.stdin.flush()
+            line = self._process.stdout.readline()
+        except OSError:
+            line = ""
+        if not line:
+            self._process.kill()
+            error = (self._process.stderr.read() or "").strip()
+            self._process = None
+            raise CueError([Problem(self.binary, None, "(definitions)", "the CUE evaluator failed: "
+                                    + (error.splitlines()[-1] if error else "it ended without an answer"))])
+        return json.loads(line)
+
+    def close(self) -> None:
+        if self._process is not None:
+            self._process.stdin.close()
+            self._process.wait(timeout=10)
+            self._process = None
 
     def eval(self, source: Source, parameter: Any, context: dict) -> dict:
         return self.run([{"op": "eval", "template": source.template, "parameter": parameter,

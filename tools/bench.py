@@ -163,6 +163,51 @@ def evaluation(walks: int) -> list[str]:
             f"{median(typed):.2f} s |"]
 
 
+def user_app(n: int, own: bool) -> str:
+    """N components of a user's component type with a user's trait (examples/user-definitions), or (``own``
+    False) of the program's webservice with the same trait."""
+    kind = "site" if own else "webservice"
+    port = "port: 8080" if not own else "replicas: 1"
+    comps = "".join(f"""    - name: c{i}
+      type: {kind}
+      properties:
+        image: registry.example.com/defs/c{i}:1
+        {port}
+      traits:
+        - type: log-shipper
+          properties:
+            destination: logs.example.com:{514 + i}
+""" for i in range(n))
+    return f"apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: defs\nspec:\n  components:\n{comps}"
+
+
+def definitions(walks: int, n: int = 20) -> list[str]:
+    """A stage of N components that use users' definitions (a component type and a trait in CUE), against N of the
+    program's own type with the same CUE trait and against N with built-in definitions alone (webservice and
+    sidecar): the program's whole evaluation under mocks, each in a fresh interpreter, alternating."""
+    defs = "examples/user-definitions/definitions"
+    with tempfile.TemporaryDirectory() as tmp:
+        files = {}
+        for label, text in (("user", user_app(n, True)), ("trait", user_app(n, False)),
+                            ("builtin", user_app(n, False).replace("type: log-shipper", "type: sidecar").replace(
+                                "destination: logs.example.com:", "name: shipper\n            image: "
+                                                                 "registry.example.com/shipper:"))):
+            files[label] = Path(tmp) / f"{label}.yaml"
+            files[label].write_text(text)
+        code = ("from tests.harness import run_stage; r = run_stage({{'app': {app!r}, 'definitions': [{defs!r}]}}); "
+                "assert r.error is None, r.error")
+        times: dict[str, list[float]] = {k: [] for k in files}
+        env = dict(os.environ)
+        subprocess.run(["bash", str(ROOT / "tools" / "build-cue.sh")], check=True, stdout=subprocess.DEVNULL)
+        for _ in range(walks):
+            for label, path in files.items():
+                times[label].append(timed([PY, "-c", code.format(app=str(path), defs=defs)], env)[0])
+    user, trait, builtin = (median(times[k]) for k in ("user", "trait", "builtin"))
+    return [f"| {n} components: users' type + users' trait (CUE) | webservice + users' trait | webservice + sidecar "
+            "(built-in) | added per component (users' type and trait) |", "| --- | --- | --- | --- |",
+            f"| {user:.2f} s | {trait:.2f} s | {builtin:.2f} s | {(user - builtin) / n * 1000:.0f} ms |"]
+
+
 def scale_app(n: int) -> str:
     comps = "".join(f"""    - name: c{i}
       type: webservice
@@ -239,11 +284,14 @@ def main() -> None:
     parser.add_argument("--walks", type=int, default=3)
     parser.add_argument("--scale", default="10,100", help="component counts, comma-separated (1000 takes minutes)")
     parser.add_argument("--waves", type=int, default=10, help="components of the waves' application (0: skip)")
-    parser.add_argument("--only", choices=("waves",), help="only this part")
+    parser.add_argument("--only", choices=("waves", "definitions"), help="only this part")
     parser.add_argument("--write", metavar="FILE", help="also write the table there, dated (docs/performance.md)")
     args = parser.parse_args()
     # The program's bytecode, as tools/setup-python.sh writes it: the SDKs it is measured against are compiled.
     subprocess.run([PY, "-m", "compileall", "-q", str(ROOT / "oam")], check=True, stdout=subprocess.DEVNULL)
+    if args.only == "definitions":  # no cluster: the program's evaluation alone
+        print("\n".join(definitions(args.walks)))
+        return
     env = start_cluster(CACHE / "bench-cluster")
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -256,6 +304,7 @@ def main() -> None:
             if args.only != "waves":
                 out += stages(penv, base, args.walks) + [""]
                 out += evaluation(args.walks) + [""]
+                out += definitions(args.walks) + [""]
             if args.waves:
                 out += waves(penv, base, args.walks, args.waves) + [""]
             if args.scale and args.only != "waves":

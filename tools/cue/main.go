@@ -7,7 +7,8 @@
 //
 // eval answers {"output", "outputs", "patch", "directives"} or {"errors": [...]};
 // describe answers {"parameter": NODE}, the parameter schema as a tree. The exit status is 0
-// unless stdin is not readable JSON (2).
+// unless stdin is not readable JSON (2). With --serve, each line of stdin is one such request and
+// each gets one line of results, until stdin closes.
 package main
 
 import (
@@ -57,6 +58,11 @@ type describeResult struct {
 }
 
 func main() {
+	s := newSession()
+	if len(os.Args) > 1 && os.Args[1] == "--serve" {
+		serve(s)
+		return
+	}
 	data, err := io.ReadAll(os.Stdin)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "oam-cue: reading stdin: %v\n", err)
@@ -67,22 +73,50 @@ func main() {
 		fmt.Fprintf(os.Stderr, "oam-cue: stdin is not a {\"jobs\": [...]} JSON document: %v\n", err)
 		os.Exit(2)
 	}
-	s := newSession()
+	w := bufio.NewWriter(os.Stdout)
+	if err := answer(s, req, w); err != nil {
+		fmt.Fprintf(os.Stderr, "oam-cue: writing results: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// serve answers one request per line of stdin, one line of results each, until stdin closes: a
+// caller with many requests over time (one program run) starts the evaluator once, and compiled
+// templates are kept between requests.
+func serve(s *session) {
+	in := bufio.NewReaderSize(os.Stdin, 1<<20)
+	w := bufio.NewWriter(os.Stdout)
+	for {
+		line, err := in.ReadBytes('\n')
+		if len(line) > 0 {
+			var req request
+			if jerr := json.Unmarshal(line, &req); jerr != nil {
+				fmt.Fprintf(os.Stderr, "oam-cue: a line of stdin is not a {\"jobs\": [...]} JSON document: %v\n", jerr)
+				os.Exit(2)
+			}
+			if werr := answer(s, req, w); werr != nil {
+				fmt.Fprintf(os.Stderr, "oam-cue: writing results: %v\n", werr)
+				os.Exit(1)
+			}
+		}
+		if err != nil {
+			return // io.EOF: the caller is done
+		}
+	}
+}
+
+// answer runs the request's jobs and writes their results as one line of JSON.
+func answer(s *session, req request, w *bufio.Writer) error {
 	results := make([]any, 0, len(req.Jobs))
 	for _, j := range req.Jobs {
 		results = append(results, s.run(j))
 	}
-	w := bufio.NewWriter(os.Stdout)
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(map[string]any{"results": results}); err != nil {
-		fmt.Fprintf(os.Stderr, "oam-cue: writing results: %v\n", err)
-		os.Exit(1)
+		return err
 	}
-	if err := w.Flush(); err != nil {
-		fmt.Fprintf(os.Stderr, "oam-cue: writing results: %v\n", err)
-		os.Exit(1)
-	}
+	return w.Flush()
 }
 
 // run answers one job; a panic inside CUE becomes an error result for that job only.
