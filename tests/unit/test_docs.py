@@ -130,7 +130,12 @@ def config_of(page: str) -> list[tuple[Command, dict[str, Any]]]:
             node = config
             for part in parts[:-1]:
                 node = node.setdefault(part, {})
-            node[parts[-1]] = args[2]
+            indexed = re.fullmatch(r"(\w+)\[(\d+)\]", parts[-1])  # 'definitions[0]': an item of a list
+            if indexed:
+                items = node.setdefault(indexed[1], [])
+                items[int(indexed[2]):int(indexed[2]) + 1] = [args[2]]
+            else:
+                node[parts[-1]] = args[2]
         else:
             key, value = args
             config[key] = value
