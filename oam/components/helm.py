@@ -16,7 +16,7 @@ from typing import Any, Literal, Optional
 from pydantic import Field
 
 from oam.errors import excerpt
-from oam.kit.charts import chart_manifest, values_text
+from oam.kit.charts import chart_manifest, repository_chart_file, values_text
 from oam.kit.context import Workload
 from oam.kit.spec import OamModel
 from oam.registry import COMPONENTS, ComponentType
@@ -46,7 +46,8 @@ class HelmProperties(OamModel):
     values_from: list[ValuesFrom] = Field(default_factory=list, description="Values held by ConfigMaps or Secrets "
                                                                             "of this application")
     values_files: list[str] = Field(default_factory=list, description="Values files inside the chart, merged in "
-                                                                      "order over its default values")
+                                                                      "order over its default values (a chart of "
+                                                                      "a repository is fetched to read them)")
     secret_ref: Optional[str] = Field(None, description="Refused: credentials read from a Secret in the cluster")
     source_name: Optional[str] = Field(None, description="Refused: a Flux source that exists in the cluster")
     git: Optional[dict[str, Any]] = Field(None, description="Refused: a chart in a Git repository")
@@ -133,7 +134,8 @@ def chart_values(p: HelmProperties, app) -> tuple[dict[str, Any], list[tuple[tup
     for i, name in enumerate(p.values_files):
         found, why = values_file(p, name)
         if why:
-            problems.append((("valuesFiles", i), why, "name a values file that the chart's folder holds"))
+            problems.append((("valuesFiles", i), why, "name a values file that the chart's folder holds" if is_local(p)
+                             else ""))
         elif not isinstance(found, dict):
             problems.append((("valuesFiles", i), f"{name} does not hold a map of values", ""))
         else:
@@ -171,11 +173,19 @@ def chart_values(p: HelmProperties, app) -> tuple[dict[str, Any], list[tuple[tup
 
 def values_file(p: HelmProperties, name: str) -> tuple[Any, str]:
     """A values file of a chart in a folder of the project: (its values, "") or (None, why not)."""
-    if not is_local(p):
-        return None, ("a values file inside a chart fetched from a repository is not read here (the provider "
-                      "renders the chart with its own values.yaml and the values given)")
     if os.path.isabs(name) or ".." in name.replace("\\", "/").split("/"):
         return None, f"{excerpt(name)} is not a path inside the chart"
+    if not is_local(p):
+        if p.repo_type == "oci":
+            return None, ("a values file inside a chart of an OCI registry is not read here (the provider renders "
+                          "the chart with its own values.yaml and the values given)")
+        text, why = repository_chart_file(p.url, p.chart, p.version, name)
+        if text is None:
+            return None, why
+        try:
+            return values_text(text), ""
+        except ValueError as err:
+            return None, f"{name} of chart {p.chart} is not YAML ({err})"
     path = os.path.join(p.chart, name)
     try:
         with open(path, encoding="utf-8") as f:
@@ -212,6 +222,7 @@ class Helm(ComponentType):
         for field, (key, why, hint) in REFUSED.items():
             if getattr(p, field) is not None:
                 problems.append(app.locator.problem(at + (key,), f"is not supported: {why}", hint))
+        refusals = len(problems)  # what follows says whether the chart can be found at all
         if p.repo_type in ("git", "oss"):
             problems.append(app.locator.problem(
                 at + ("repoType",), f"repoType '{p.repo_type}' is not supported: the Kubernetes provider fetches "
@@ -236,8 +247,9 @@ class Helm(ComponentType):
                 problems.append(app.locator.problem(at + ("url",), f"{excerpt(p.url)} is not a {want} URL",
                                                     "set repoType: oci for an OCI registry" if p.url.startswith(
                                                         "oci://") else ""))
-        _, found = chart_values(p, app)
-        problems += [app.locator.problem(at + path, message, hint) for path, message, hint in found]
+        if len(problems) == refusals:  # the values are read only from a chart that can be found
+            _, found = chart_values(p, app)
+            problems += [app.locator.problem(at + path, message, hint) for path, message, hint in found]
         return problems
 
     def complete(self, p: HelmProperties, app) -> HelmProperties:

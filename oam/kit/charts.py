@@ -9,7 +9,13 @@ never sees them before they are applied.
 """
 from __future__ import annotations
 
-from typing import Any
+import io
+import re
+import tarfile
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, Optional
 
 import yaml
 
@@ -62,3 +68,88 @@ def values_text(text: str) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ValueError(str(err).splitlines()[0]) from None
+
+
+FETCH_TIMEOUT = 30  # seconds for one request to a chart repository
+_fetched: dict[tuple[str, str, str], dict[str, bytes]] = {}  # (url, chart, version) -> the archive's files
+
+
+def _semver(text: str) -> Optional[tuple]:
+    m = re.fullmatch(r"v?(\d+)(?:\.(\d+))?(?:\.(\d+))?(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?", text.strip())
+    if not m:
+        return None
+    # A pre-release sorts before its release.
+    return (int(m[1]), int(m[2] or 0), int(m[3] or 0), 0 if m[4] else 1, m[4] or "")
+
+
+def pick_version(wanted: str, offered: list[str]) -> tuple[Optional[str], str]:
+    """The version of ``offered`` a chart version or range selects, as Helm does for the common forms: an exact
+    version, '*' or none (the latest release), or comparisons (>=, <=, >, <, =, !=) joined by spaces or commas;
+    (None, why) when none fits or the range is of another form."""
+    versions = [(v, _semver(v)) for v in offered if _semver(v) is not None]
+    wanted = wanted.strip()
+    if wanted in ("", "*"):
+        releases = [(v, k) for v, k in versions if k[3] == 1]
+        return (max(releases, key=lambda x: x[1])[0], "") if releases else (None, "the repository offers no release")
+    if wanted in offered:
+        return wanted, ""
+    terms = [t for t in re.split(r"[\s,]+", re.sub(r"(>=|<=|!=|>|<|=)\s+", r"\1", wanted)) if t]
+    tests = []
+    for term in terms:
+        m = re.fullmatch(r"(>=|<=|!=|>|<|=)?(.+)", term)
+        bound = _semver(m[2]) if m else None
+        if bound is None:
+            return None, (f"version '{wanted}' is a range of a form read here only by the provider: give an exact "
+                          "version, or comparisons such as >=1.2.0 <2.0.0")
+        tests.append((m[1] or "=", bound))
+    ops = {">=": lambda a, b: a >= b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, "<": lambda a, b: a < b,
+           "=": lambda a, b: a == b, "!=": lambda a, b: a != b}
+    fits = [(v, k) for v, k in versions if k[3] == 1 and all(ops[op](k[:3], b[:3]) for op, b in tests)]
+    if not fits:
+        return None, f"the repository offers no version in '{wanted}' (it offers {', '.join(offered[:8]) or 'none'})"
+    return max(fits, key=lambda x: x[1])[0], ""
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT) as answer:  # noqa: S310 - http(s) only, checked
+        return answer.read()
+
+
+def repository_chart_file(url: str, chart: str, version: str, name: str) -> tuple[Optional[str], str]:
+    """A file of a chart in a Helm chart repository (its values file): (its text, "") or (None, why not). The
+    repository's index and the chart's archive are fetched once per program run."""
+    base = url.rstrip("/") + "/"
+    key = (base, chart, version)
+    if key not in _fetched:
+        try:
+            index = yaml.safe_load(_get(urllib.parse.urljoin(base, "index.yaml"))) or {}
+        except (urllib.error.URLError, OSError, ValueError) as err:
+            return None, f"could not read the repository's index.yaml at {base} ({getattr(err, 'reason', err)})"
+        except yaml.YAMLError:
+            return None, f"{base}index.yaml is not a chart repository's index"
+        entries = [e for e in ((index.get("entries") or {}).get(chart) or []) if isinstance(e, dict)]
+        if not entries:
+            return None, f"the repository at {base} has no chart '{chart}'"
+        picked, why = pick_version(version, [str(e.get("version")) for e in entries])
+        if picked is None:
+            return None, why
+        entry = next(e for e in entries if str(e.get("version")) == picked)
+        urls = [u for u in entry.get("urls") or [] if isinstance(u, str)]
+        if not urls:
+            return None, f"the repository's index gives no archive of {chart} {picked}"
+        try:
+            archive = _get(urllib.parse.urljoin(base, urls[0]))
+            with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+                files = {}
+                for member in tar.getmembers():
+                    if member.isfile() and member.size < (1 << 20):
+                        f = tar.extractfile(member)
+                        if f is not None:
+                            files[member.name.split("/", 1)[-1]] = f.read()
+        except (urllib.error.URLError, OSError, tarfile.TarError, ValueError) as err:
+            return None, f"could not read the archive of {chart} {picked} ({getattr(err, 'reason', err)})"
+        _fetched[key] = files
+    data = _fetched[key].get(name)
+    if data is None:
+        return None, f"chart {chart} {version} has no {name}"
+    return data.decode("utf-8", "replace"), ""

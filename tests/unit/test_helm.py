@@ -3,6 +3,7 @@ what needs the cluster or a controller to decide is refused at its line, and val
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -143,7 +144,6 @@ def test_what_needs_the_cluster_or_a_controller_is_refused_at_its_line(tmp_path,
             url: https://c.example.com
             chart: app
             secretRef: creds
-            valuesFiles: [values-prod.yaml]
             valuesFrom:
               - kind: Secret
                 name: somewhere
@@ -166,6 +166,13 @@ def test_what_needs_the_cluster_or_a_controller_is_refused_at_its_line(tmp_path,
             - type: scaler
               properties:
                 replicas: 2
+        - name: e
+          type: helm
+          properties:
+            repoType: oci
+            url: oci://registry.example.com/charts
+            chart: app
+            valuesFiles: [values-prod.yaml]
         """)
     text = problems(path)
     lines = path.read_text().splitlines()
@@ -175,8 +182,8 @@ def test_what_needs_the_cluster_or_a_controller_is_refused_at_its_line(tmp_path,
 
     assert (f"site.yaml:{at('secretRef')}: spec.components[0].properties.secretRef: is not supported: the "
             "repository's credentials would be read from a Secret in the cluster") in text
-    assert f"site.yaml:{at('valuesFiles')}: spec.components[0].properties.valuesFiles[0]: a values file inside a " \
-           "chart fetched from a repository is not read here" in text
+    assert f"site.yaml:{at('valuesFiles')}: spec.components[4].properties.valuesFiles[0]: a values file inside a " \
+           "chart of an OCI registry is not read here" in text
     assert (f"site.yaml:{at('- kind: Secret')}: spec.components[0].properties.valuesFrom[0]: Secret 'somewhere' is "
             "not an object of this application: its values would be read from the cluster") in text
     assert f"site.yaml:{at('repoType: git')}: spec.components[1].properties.repoType: repoType 'git' is not " \
@@ -215,3 +222,48 @@ def test_a_chart_objects_are_the_provider_s_not_objects_the_stack_holds():
         child: {"type": "kubernetes:apps/v1:Deployment", "outputs": deployment},
         ours: {"type": "kubernetes:apps/v1:Deployment", "outputs": {**deployment, "metadata": {"name": "web"}}}})
     assert applied.keys == {"site-web"}
+
+
+def test_values_files_of_a_repository_chart_are_read_from_its_archive(tmp_path):
+    from tests.helmrepo import ChartRepo
+
+    chart = Path(__file__).resolve().parents[2] / "examples" / "charts" / "greeter"
+    with ChartRepo() as repo:
+        repo.add(chart, "0.1.0")
+        repo.add(chart, "0.2.0", values={"message": "newer"})
+        repo.add(chart, "1.0.0-rc.1")
+
+        def run(version: str, files: str = "[values.yaml, values-production.yaml]"):
+            path = app_file(tmp_path, f"""
+                - name: greeter
+                  type: helm
+                  properties:
+                    url: {repo.url}
+                    chart: greeter
+                    version: "{version}"
+                    valuesFiles: {files}
+                """)
+            return run_stage({"app": str(path)})
+
+        # The files in order (the last wins), from the archive of the version the range selects.
+        (c,) = charts(run(">=0.1.0 <0.2.0")).values()
+        assert c.inputs["values"]["message"] == "production" and c.inputs["values"]["replicas"] == 2
+        assert c.inputs["values"]["port"] == 8080, "maps merge key by key"
+        (c,) = charts(run("*", "[values.yaml]")).values()
+        assert c.inputs["values"]["message"] == "newer", "'*': the latest release, not a pre-release"
+        assert "/greeter-0.2.0.tgz" in repo.requests and "/greeter-1.0.0-rc.1.tgz" not in repo.requests
+        assert "the repository offers no version in '9.9.9'" in run("9.9.9").error
+        assert "chart greeter 0.1.0 has no values-staging.yaml" in run("0.1.0", "[values-staging.yaml]").error
+        assert "is a range of a form read here only by the provider" in run("~0.1").error
+
+
+@pytest.mark.parametrize("wanted, offered, picked", [
+    ("1.2.3", ["1.2.3", "1.3.0"], "1.2.3"),
+    ("*", ["1.2.3", "1.10.0", "2.0.0-beta.1"], "1.10.0"),
+    (">=1.0.0, <1.5.0", ["0.9.0", "1.4.9", "1.5.0"], "1.4.9"),
+    ("> 1.0.0 != 1.2.0", ["1.0.0", "1.2.0", "1.1.0"], "1.1.0"),
+])
+def test_a_range_selects_as_helm_does(wanted, offered, picked):
+    from oam.kit.charts import pick_version
+
+    assert pick_version(wanted, offered) == (picked, "")
