@@ -475,3 +475,19 @@ def test_twenty_components_in_one_process_are_fast(oam_cue):
     assert [x["output"]["spec"]["replicas"] for x in r] == list(range(20))
     assert r[7]["output"]["spec"]["template"]["spec"]["containers"][0]["ports"][0]["name"] == "port7-80"
     assert elapsed < 3.0, elapsed
+
+
+def test_serve_answers_a_line_per_request_and_keeps_going(oam_cue):
+    """--serve: the program's one evaluator process; each line of stdin a request, each answered by a line."""
+    template = 'parameter: n: int\noutput: {apiVersion: "v1", kind: "ConfigMap", data: n: "\\(parameter.n)"}\n'
+    requests = [{"jobs": [{"id": str(n), "op": "eval", "template": template, "parameter": {"n": n},
+                           "context": {"name": "c"}}]} for n in (1, 2)]
+    requests.append({"jobs": [{"id": "bad", "op": "eval", "template": template, "parameter": {"n": "x"},
+                               "context": {}}]})
+    proc = subprocess.run([oam_cue, "--serve"], input="".join(json.dumps(r) + "\n" for r in requests),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [line["results"][0]["id"] for line in lines] == ["1", "2", "bad"]
+    assert lines[1]["results"][0]["output"]["data"] == {"n": "2"}
+    assert lines[2]["results"][0]["errors"][0]["path"] == ["n"]
