@@ -192,7 +192,9 @@ class ChartRepo:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(self.directory)))
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="chart-repo", daemon=True)
+        # A short poll: shutdown() waits for the loop's next look (0.5 s by default).
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.02},
+                                        name="chart-repo", daemon=True)
         self._thread.start()
         write_index(self.directory, self.url)  # an empty repository is still a repository
         return self
