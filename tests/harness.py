@@ -19,6 +19,12 @@ from pulumi.runtime import mocks as pmocks
 from pulumi.runtime import settings as psettings
 from pulumi.runtime.stack import massage, run_pulumi_func
 from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime import resource as presource
+from pulumi.runtime.proto import source_pb2
+
+# Under the mocks no engine shows where a resource was declared: the SDK's walk of the Python stack at every
+# registration (about a fifth of a run here) is skipped.
+presource._get_stack_trace = source_pb2.StackTrace
 
 from oam.cluster import ProbeError, permits
 from oam.config import StageConfig
