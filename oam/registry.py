@@ -82,8 +82,9 @@ class ComponentType(Definition):
     offers: ClassVar[frozenset[str]] = frozenset({"pods", "replicas", "deployment"})
     runs: ClassVar[str] = "a Deployment"  # what its pods run in, for messages
 
-    def complete(self, p: Any, app: Any) -> Any:
-        """The properties with what they take from the rest of the file filled in (by default as they are)."""
+    def complete(self, p: Any, app: Any, revision: str = "") -> Any:
+        """The properties with what they take from the rest of the file, and the name of the revision being
+        built (empty when none is yet), filled in; by default as they are."""
         return p
 
     def workload(self, name: str, p: Any) -> "Workload":

@@ -276,9 +276,9 @@ def _component(app: AppSpec, comp: ComponentSpec, res: Resolution, applied: Appl
     ``prefix`` starts the Pulumi name of each object: the application's name, and the namespace for a
     placement in another one.
     """
-    ctx = component_context(app, comp)
-    ctx.key_prefix = prefix
     current = res.revisions[comp.name]
+    ctx = component_context(app, comp, current.name)
+    ctx.key_prefix = prefix
     rollout = res.rollouts.get(comp.name)
     built = revision_workload(app, comp, current, current)
     if not built[0].runs_pods:

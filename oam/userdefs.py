@@ -4,8 +4,8 @@ template, read from the files the ``definitions`` config key (or ``--definitions
 The evaluator is ``oam-cue`` (tools/cue: the CUE evaluator of cuelang.org/go, built into the tools cache by
 tools/build-cue.sh the first time a stack or a command needs it). A template sees ``parameter`` (the properties
 the Application gives) and ``context`` as KubeVela gives it: ``name`` (the component), ``appName``,
-``namespace``, and for a trait ``output`` (the workload as built so far) and ``outputs`` (the component's other
-objects by name). Parameters are checked against the template's ``parameter`` before anything runs: a wrong type,
+``namespace``, ``revision`` (the name of the component's revision, as its pods are labelled), and for a trait
+``output`` (the workload as built so far). Parameters are checked against the template's ``parameter`` before anything runs: a wrong type,
 an unknown field and a missing one are problems at the Application's line; an error of the template is reported
 with CUE's own words and the definition's file and line.
 
@@ -32,7 +32,7 @@ from typing import Any, Callable, Optional
 from pydantic import ConfigDict, RootModel
 
 from oam.errors import ApplicationError, OamError, Problem, excerpt
-from oam.kit.context import ComponentContext, Workload
+from oam.kit.context import REVISION_LABEL, ComponentContext, Workload
 from oam.kit.patching import PatchError, apply_patch, directives
 from oam.loader import Locator, parse_yaml
 from oam.registry import COMPONENTS, POLICIES, STEPS, TRAITS, ComponentType, Registry, TraitType
@@ -327,8 +327,13 @@ def properties_model(source: Source) -> type:
 
 # --- the definitions ----------------------------------------------------------------------------------------------
 
-def component_context_value(ctx: ComponentContext) -> dict[str, Any]:
-    return {"name": ctx.component, "appName": ctx.app, "namespace": ctx.namespace}
+def context_value(name: str, app: str, namespace: str, revision: str) -> dict[str, Any]:
+    """KubeVela's context of a template: the component, the application, the namespace and, once it is known, the
+    name of the component's revision."""
+    out = {"name": name, "appName": app, "namespace": namespace}
+    if revision:
+        out["revision"] = revision
+    return out
 
 
 @dataclass(frozen=True)
@@ -338,6 +343,7 @@ class Bound:
     properties: dict[str, Any]
     app: str
     namespace: str
+    revision: str = ""
 
 
 def _named(obj: Any, name: str, namespace: str) -> Any:
@@ -362,8 +368,8 @@ def user_component(source: Source) -> ComponentType:
         runs = "the objects its template outputs"
         user = source
 
-        def evaluate(self, props: dict, app_name: str, namespace: str, component: str) -> dict:
-            return EVALUATOR.eval(source, props, {"name": component, "appName": app_name, "namespace": namespace})
+        def evaluate(self, props: dict, app_name: str, namespace: str, component: str, revision: str = "") -> dict:
+            return EVALUATOR.eval(source, props, context_value(component, app_name, namespace, revision))
 
         def check(self, comp, app, _):
             result = self.evaluate(comp.properties.root, app.name, app.namespace, comp.name)
@@ -381,13 +387,13 @@ def user_component(source: Source) -> ComponentType:
                                                         "object with apiVersion and kind"))
             return problems
 
-        def complete(self, p, app) -> Bound:
-            return Bound(p.root, app.name, app.namespace)
+        def complete(self, p, app, revision: str = "") -> Bound:
+            return Bound(p.root, app.name, app.namespace, revision)
 
         def workload(self, name: str, p: Bound) -> Workload:
             from oam.components.k8s_objects import object_order
 
-            result = self.evaluate(p.properties, p.app, p.namespace, name)
+            result = self.evaluate(p.properties, p.app, p.namespace, name, p.revision)
             objects = []
             if isinstance(result.get("output"), dict):
                 objects.append(_named(copy.deepcopy(result["output"]), name, p.namespace))
@@ -420,9 +426,8 @@ def user_trait(source: Source) -> TraitType:
             built = trial_context(app, comp)
             if output is None and built is not None and built.main:
                 output = built.objects.get(built.main)
-            result = self.evaluate(trait.properties.root, {"name": comp.name, "appName": app.name,
-                                                           "namespace": app.namespace, "output": output or {},
-                                                           "outputs": {}})
+            result = self.evaluate(trait.properties.root, {**context_value(comp.name, app.name, app.namespace, ""),
+                                                           "output": output or {}, "outputs": {}})
             problems = problems_of(result, source, app.locator, trait.path + ("properties",), trait.path + ("type",))
             if not problems and result.get("patch") is not None and output is None and built is not None:
                 problems.append(app.locator.problem(trait.path + ("type",), f"TraitDefinition '{source.name}' "
@@ -438,7 +443,12 @@ def user_trait(source: Source) -> TraitType:
             return problems
 
         def _context(self, ctx: ComponentContext, output: Any) -> dict:
-            return {**component_context_value(ctx), "output": output or {}, "outputs": {}}
+            # The revision of a Deployment the trait patches is the one its pods are labelled with.
+            labels = ((((output or {}).get("spec") or {}).get("template") or {}).get("metadata") or {}).get(
+                "labels") or {}
+            revision = labels.get(REVISION_LABEL) or ctx.revision
+            return {**context_value(ctx.component, ctx.app, ctx.namespace, revision), "output": output or {},
+                    "outputs": {}}
 
         def apply(self, p, ctx: ComponentContext) -> None:
             main = ctx.objects.get(ctx.main) if ctx.main else None

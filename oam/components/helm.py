@@ -252,7 +252,7 @@ class Helm(ComponentType):
             problems += [app.locator.problem(at + path, message, hint) for path, message, hint in found]
         return problems
 
-    def complete(self, p: HelmProperties, app) -> HelmProperties:
+    def complete(self, p: HelmProperties, app, revision: str = "") -> HelmProperties:
         """The values read from the rest of the file (valuesFiles, valuesFrom) put into ``values``."""
         if not (p.values_files or p.values_from):
             return p

@@ -62,6 +62,7 @@ class ComponentContext:
     paths: dict[str, tuple] = field(default_factory=dict)  # role -> where an object written in full is in the file
     key_prefix: str = ""  # what the Pulumi names of the component's objects start with
     main: str = ""  # the role of the object that is the workload, when its type makes it itself (Workload.main)
+    revision: str = ""  # the name of the revision the file makes, when known
     current: str = ""  # the trait being applied
 
     def add(self, role: str, manifest: dict[str, Any], after: tuple[str, ...] = (), route: bool = False,

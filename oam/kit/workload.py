@@ -18,11 +18,12 @@ CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResou
                   "PersistentVolume", "PriorityClass", "IngressClass"}
 
 
-def component_context(app: AppSpec, comp: ComponentSpec) -> ComponentContext:
-    """``comp`` with its type's workload and objects and every trait applied, before its revisions are known."""
+def component_context(app: AppSpec, comp: ComponentSpec, revision: str = "") -> ComponentContext:
+    """``comp`` with its type's workload and objects and every trait applied, before its revisions are known
+    (``revision``: the name of the one the file makes, when known)."""
     definition = COMPONENTS.get(comp.type)
-    workload = definition.workload(comp.name, definition.complete(comp.properties, app))
-    ctx = ComponentContext(app.name, app.namespace, comp.name, workload.ports)
+    workload = definition.workload(comp.name, definition.complete(comp.properties, app, revision))
+    ctx = ComponentContext(app.name, app.namespace, comp.name, workload.ports, revision=revision)
     if workload.service is not None:
         ctx.service = ctx.service_manifest(copy.deepcopy(workload.service["ports"]), workload.service["type"])
     roles = _object_roles(workload.objects)
@@ -84,7 +85,7 @@ def revision_workload(app: AppSpec, comp: ComponentSpec, rev: Revision,
     else:
         props = definition.parse(rev.properties)
         shaping = [(TRAITS.get(t["type"]), TRAITS.get(t["type"]).parse(t["properties"])) for t in rev.traits or ()]
-    return definition.workload(comp.name, definition.complete(props, app)), shaping
+    return definition.workload(comp.name, definition.complete(props, app, rev.name)), shaping
 
 
 def workload_object(ctx: ComponentContext, built: tuple[Workload, list], name: str, revision: str, replicas: int,

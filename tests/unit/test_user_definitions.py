@@ -207,3 +207,27 @@ def test_a_json_patch_that_does_not_apply_says_why():
     with pytest.raises(PatchError, match=r"operations\[0\]: /spec/nothing is not there"):
         apply_patch({"spec": {}}, {"operations": [{"op": "remove", "path": "/spec/nothing"}]},
                     directives([{"path": [], "patchStrategy": "jsonPatch"}]))
+
+
+def test_a_template_sees_the_revision_of_its_component(tmp_path):
+    (tmp_path / "defs.yaml").write_text(definition("ComponentDefinition", "note", """
+        output: {
+        	apiVersion: "v1"
+        	kind:       "ConfigMap"
+        	metadata: labels: {if context.revision != _|_ {revision: context.revision}}
+        	data: text: parameter.text
+        }
+        parameter: text: string
+        """))
+    app = tmp_path / "app.yaml"
+    text = ("apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: a\nspec:\n  components:\n"
+            "    - name: note\n      type: note\n      properties:\n        text: {text}\n")
+    app.write_text(text.format(text="one"))
+    first = run_stage({"app": str(app), "definitions": [str(tmp_path / "defs.yaml")]})
+    assert first.error is None, first.error
+    (cm,) = [m for m in manifests(first).values() if m["kind"] == "ConfigMap"]
+    assert cm["metadata"]["name"] == "note" and cm["metadata"]["labels"]["revision"] == "note-v1"
+    app.write_text(text.format(text="two"))
+    second = run_stage({"app": str(app), "definitions": [str(tmp_path / "defs.yaml")]}, first)
+    (cm,) = [m for m in manifests(second).values() if m["kind"] == "ConfigMap"]
+    assert cm["metadata"]["labels"]["revision"] == "note-v2" and cm["data"] == {"text": "two"}
