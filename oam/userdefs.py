@@ -25,6 +25,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -186,7 +187,11 @@ def evaluator_binary() -> str:
     given = os.environ.get("OAM_CUE")
     if given:
         return given
-    proc = subprocess.run(["bash", str(ROOT / "tools" / "build-cue.sh")], capture_output=True, text=True)
+    script = str(ROOT / "tools" / "build-cue.sh")
+    if subprocess.run(["bash", script, "--check"], capture_output=True).returncode == 3:
+        print("building the CUE evaluator once (tools/build-cue.sh: about a minute on a new machine)",
+              file=sys.stderr, flush=True)
+    proc = subprocess.run(["bash", script], capture_output=True, text=True)
     if proc.returncode != 0 or not proc.stdout.strip():
         raise CueError([Problem("tools/build-cue.sh", None, "(definitions)", "could not build the CUE evaluator: "
                                 + (proc.stderr.strip().splitlines() or ["no output"])[-1],
