@@ -33,6 +33,7 @@ from oam.kit.context import NAME_LABEL, STACK_LABEL
 from oam.kit.durations import show_duration
 from oam.kit.placements import LOCAL
 from oam.kit.stage import Desired
+from oam.kit.workload import CLUSTER_SCOPED
 from oam.metrics import Prometheus
 from oam import userdefs
 from oam.model import read_application
@@ -628,6 +629,43 @@ def refused_by_cluster(app, plan: Plan, cluster: Cluster, digests: dict[str, str
 POLL = 1.0  # seconds between two readings of pods that a route waits for
 
 
+def chart_objects(app, applied: Applied, cluster: Cluster, owner: str):
+    """Why an object of a chart may not be applied, as the provider renders it (None: it may): one the stack does
+    not hold yet that the cluster holds already and that is not this application's, or that another stack made (the
+    chart would take it over). Asked once per kind and namespace; one that cannot be listed is taken as free, with a
+    warning, as held_by_cluster does for the program's own objects."""
+    found: dict[tuple, Optional[dict[str, dict[str, str]]]] = {}
+
+    def refused(chart: Desired, name: str, props: dict) -> Optional[str]:
+        if name in applied.charted:
+            return None
+        meta = props.get("metadata") if isinstance(props.get("metadata"), dict) else {}
+        kind, api_version = str(props.get("kind", "")), str(props.get("apiVersion", ""))
+        namespace = None if kind in CLUSTER_SCOPED else (meta.get("namespace") or
+                                                          chart.manifest["metadata"].get("namespace"))
+        group = (chart.cluster or LOCAL, api_version, kind, namespace)
+        if group not in found:
+            try:
+                found[group] = cluster.labels_by_name(api_version, kind, namespace, chart.cluster or LOCAL)
+            except ProbeError as err:
+                pulumi.log.warn(f"could not check whether the cluster holds {kind} objects of chart "
+                                f"{chart.manifest['metadata']['name']} already ({err}); any it holds are taken over")
+                found[group] = None
+        labels = (found[group] or {}).get(str(meta.get("name")))
+        other = (labels or {}).get(STACK_LABEL)
+        if labels is None or (labels.get(NAME_LABEL) == app.name and other in (None, owner)):
+            return None
+        where = (f" in namespace '{namespace}'" if namespace else "") + (
+            f" of cluster '{chart.cluster}'" if chart.cluster else "")
+        whose = (f"belongs to another stack, '{other.rsplit('.', 1)[0]}' (label {STACK_LABEL}={other})"
+                 if other not in (None, owner) else "is not this application's")
+        return (f"component '{chart.component}': chart {chart.manifest['metadata']['name']} holds {kind} "
+                f"{meta.get('name')}, which exists already{where} and {whose}: the chart was not applied, and "
+                "nothing that waits for it. Next: delete that object or rename the release (releaseName), then "
+                "pulumi up again")
+    return refused
+
+
 def endpoints_reader(cluster: Cluster):
     """How a route's wait reads a revision's endpoints (in the route's cluster); one that cannot be read is not
     waited for, with a warning, as the other readiness reads do."""
@@ -886,7 +924,8 @@ def run(root: Path, cfg: StageConfig, cluster: Cluster, clock: Clock) -> dict:
         pulumi.export(STATE_OUTPUT, pulumi.Output.secret(recorded))
         raise pulumi.RunError(stopped)
     application = Application(plan, timeout, applied, endpoints=endpoints_reader(cluster),
-                              providers=providers(cfg, plan))
+                              providers=providers(cfg, plan),
+                              chart_object=chart_objects(app, applied, cluster, plan.resolution.history.owner))
     done = application.settled(lambda failed: report_failures(plan, cluster, timeout, failed, back))
     outputs = {"status": status(plan, cfg), STATE_OUTPUT: plan.resolution.history.to_json()}
     pulumi.export("status", done.apply(lambda ok: outputs["status"] if ok else failed_view))

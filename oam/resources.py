@@ -35,7 +35,8 @@ class Application(pulumi.ComponentResource):
     def __init__(self, plan: Plan, ready_timeout: int, applied: Optional[Applied] = None,
                  opts: Optional[pulumi.ResourceOptions] = None,
                  endpoints: Optional[Callable[..., tuple[int, int]]] = None,
-                 providers: Optional[dict[str, pulumi.ProviderResource]] = None):
+                 providers: Optional[dict[str, pulumi.ProviderResource]] = None,
+                 chart_object: Optional[Callable[[Desired, str, dict], Optional[str]]] = None):
         app = plan.app
         self.plan = plan
         super().__init__(APPLICATION, app.name, None, opts)
@@ -64,7 +65,7 @@ class Application(pulumi.ComponentResource):
             if desired.kind == "Job":
                 opts.delete_before_replace = True  # its pod template cannot change: a new one replaces it, same name
             if desired.opaque:
-                self.children[desired.key] = _chart(desired, opts, wait)
+                self.children[desired.key] = _chart(desired, opts, wait, chart_object)
                 continue
             gate = None
             if endpoints is not None and desired.kind in ROUTES:
@@ -239,12 +240,13 @@ def _resource(d: Desired, opts: pulumi.ResourceOptions, gate: Optional[pulumi.Ou
                                  pulumi.ResourceOptions.merge(opts, extra))
 
 
-def _chart(d: Desired, opts: pulumi.ResourceOptions, wait: str) -> pulumi.Resource:
+def _chart(d: Desired, opts: pulumi.ResourceOptions, wait: str,
+           refused: Optional[Callable[[Desired, str, dict], Optional[str]]] = None) -> pulumi.Resource:
     """A Helm chart as the provider's Chart component: the provider fetches and renders it, and registers each of
     its objects as a child. Each child carries the chart object's labels and annotations (the component's and its
     traits', the stack's mark) and the annotations that tell the provider how to apply it; the provider waits for
     the pods of each up to the ready timeout. The Chart is done once every child is: what waits for it waits for
-    its pods."""
+    its pods. ``refused`` says why one of its objects may not be applied (someone else's), or None."""
     m = d.manifest
     meta, spec = m["metadata"], m.get("spec") or {}
     labels, annotations = dict(meta.get("labels") or {}), dict(meta.get("annotations") or {})
@@ -253,6 +255,11 @@ def _chart(d: Desired, opts: pulumi.ResourceOptions, wait: str) -> pulumi.Resour
         if not args.type_.startswith("kubernetes:") or args.type_ == CHART_TOKEN or "kind" not in args.props:
             return None  # not one of the chart's objects
         kind = args.type_.rsplit(":", 1)[-1]
+        why = refused(d, args.name, dict(args.props)) if refused is not None else None
+        if why:
+            pulumi.log.error(why)
+            # The engine quotes the exception after its own words: kept short, the message above says it all.
+            raise RuntimeError(f"{kind} {args.name.rsplit('/', 1)[-1]} is someone else's (see above)")
         props = stamp(kind, dict(args.props), labels, annotations)
         # How the provider applies and awaits it, as for the program's own objects of its kind.
         spec = dict(props["spec"]) if isinstance(props.get("spec"), dict) else {}

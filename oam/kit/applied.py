@@ -51,6 +51,7 @@ class Applied:
     components: dict[str, str] = field(default_factory=dict)  # component resource name -> URN, from the stack
     # key -> the manifest the object was last applied from, for the kinds whose replacement the program refuses
     inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    charted: set[str] = field(default_factory=set)  # the Pulumi names of the objects of charts the stack holds
     manifests: dict[str, dict[str, Any]] = field(default_factory=dict, repr=False, compare=False)  # key -> as read
     _by_object: Optional[dict[tuple, list[str]]] = field(default=None, repr=False, compare=False)
 
@@ -99,6 +100,7 @@ class Applied:
                        if isinstance(entry, dict) and entry.get("type") == CHART_TOKEN)
         for urn, entry in (resources or {}).items():
             if charts and str(urn).rsplit("::", 1)[-1].startswith(charts):
+                out.charted.add(str(urn).rsplit("::", 1)[-1])
                 continue
             if isinstance(entry, dict) and str(entry.get("type", "")).startswith("oam:component:"):
                 out.components[str(urn).rsplit("::", 1)[-1]] = str(urn)

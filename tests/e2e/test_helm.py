@@ -61,6 +61,15 @@ def test_charts_deploy_upgrade_and_go(pulumi_env, tmp_path):
         repo.add(CHART, "0.2.0")
         app.write_text(APP.format(url=repo.url, version="0.1.0", message="one"))
         project.config(app="site.yaml")
+        # An object of the chart that someone else made: the chart is not applied, and the object stays theirs.
+        kube.kubectl("create", "configmap", "greeter-config", "--from-literal=owner=ops")
+        up = project.up("someone else's")
+        assert not up.ok
+        assert ("chart greeter holds ConfigMap greeter-config, which exists already in namespace 'default' and is "
+                "not this application's") in up.output, up.output
+        assert kube.get("configmap", "greeter-config")["data"] == {"owner": "ops"}
+        assert kube.get("deployment", "web") is None, "what waits for the chart is not applied"
+        kube.kubectl("delete", "configmap", "greeter-config")
         up = project.up("first")
         assert up.ok, up.output
         assert "/greeter-0.1.0.tgz" in repo.requests, "the provider fetched the chart from the repository"

@@ -222,6 +222,7 @@ def test_a_chart_objects_are_the_provider_s_not_objects_the_stack_holds():
         child: {"type": "kubernetes:apps/v1:Deployment", "outputs": deployment},
         ours: {"type": "kubernetes:apps/v1:Deployment", "outputs": {**deployment, "metadata": {"name": "web"}}}})
     assert applied.keys == {"site-web"}
+    assert applied.charted == {"site-g-chart-g:default/g"}
 
 
 def test_values_files_of_a_repository_chart_are_read_from_its_archive(tmp_path):
@@ -267,3 +268,44 @@ def test_a_range_selects_as_helm_does(wanted, offered, picked):
     from oam.kit.charts import pick_version
 
     assert pick_version(wanted, offered) == (picked, "")
+
+
+def test_a_chart_object_someone_else_holds_is_refused(tmp_path):
+    from oam.config import StageConfig
+    from oam.kit.stage import Desired
+    from oam.program import chart_objects
+    from tests.harness import FakeCluster, StageRun
+
+    existing = {("v1", "ConfigMap", "default"): {"greeter-config": {"owner": "ops"},
+                                                 "mine": {"app.oam.dev/name": "site",
+                                                          "delivery.oam.dev/stack": "dev.1234abcd"},
+                                                 "theirs": {"app.oam.dev/name": "site",
+                                                            "delivery.oam.dev/stack": "prod.99999999"}}}
+    cluster = FakeCluster(StageConfig(app="x"), StageRun(), None, existing)
+    app = read_application(app_file(tmp_path, """
+        - name: greeter
+          type: helm
+          properties:
+            url: https://c.example.com
+            chart: greeter
+        """))
+    chart = Desired("site-greeter-chart-greeter", "greeter", "chart-greeter",
+                    {"apiVersion": "helm.sh/v4", "kind": "Chart", "metadata": {"name": "greeter",
+                                                                              "namespace": "default"}})
+    applied = Applied()
+    applied.charted.add("site-greeter-chart-greeter:default/held")
+    refused = chart_objects(app, applied, cluster, "dev.1234abcd")
+
+    def config_map(name: str) -> dict:
+        return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}}
+
+    assert refused(chart, "site-greeter-chart-greeter:default/greeter-config", config_map("greeter-config")) == (
+        "component 'greeter': chart greeter holds ConfigMap greeter-config, which exists already in namespace "
+        "'default' and is not this application's: the chart was not applied, and nothing that waits for it. Next: "
+        "delete that object or rename the release (releaseName), then pulumi up again")
+    assert "belongs to another stack, 'prod' (label delivery.oam.dev/stack=prod.99999999)" in refused(
+        chart, "site-greeter-chart-greeter:default/theirs", config_map("theirs"))
+    assert refused(chart, "site-greeter-chart-greeter:default/mine", config_map("mine")) is None
+    assert refused(chart, "site-greeter-chart-greeter:default/new", config_map("new")) is None
+    # One the stack holds is its own, whatever the cluster says.
+    assert refused(chart, "site-greeter-chart-greeter:default/held", config_map("greeter-config")) is None
