@@ -7,7 +7,7 @@ A field of the patch may carry, in a comment above it in the definition's CUE:
   merges into the item with the same K, and one with a K the list lacks is appended;
 * ``+patchStrategy=replace``: the field's value replaces the object's, whole;
 * ``+patchStrategy=retainKeys``: a map keeps only the keys the patch gives, merged;
-* ``+patchStrategy=jsonMergePatch``: the field's value is a JSON merge patch (RFC 7386) of
+* ``+patchStrategy=jsonMergePatch``: the field's value is a JSON merge patch (RFC 7396) of
   the object's (null deletes a key);
 * ``+patchStrategy=jsonPatch``: the field's value holds ``operations``, a JSON patch (RFC
   6902) of the object's value there.
@@ -77,7 +77,7 @@ def apply_patch(target: Any, patch: Any, found: Directives, path: tuple[str, ...
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7386."""
+    """RFC 7396: mappings merge key by key, null deletes, anything else replaces."""
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
     out = dict(target) if isinstance(target, dict) else {}

@@ -1,12 +1,12 @@
 """json-merge-patch: change the component's workload object with a JSON merge patch (RFC 7396)."""
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from pydantic import RootModel
 
 from oam.kit.context import ComponentContext
+from oam.kit.patching import merge_patch
 from oam.registry import TRAITS, TraitType
 
 # Fields the application owns: names, the selector, the replica count and the labels the selectors and
@@ -18,19 +18,6 @@ OWN_LABELS = "app.oam.dev/"
 
 class JsonMergePatchProperties(RootModel[dict[str, Any]]):
     """The patch: a mapping merged into the workload object; a key given null is deleted."""
-
-
-def merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7396: mappings merge key by key, null deletes, anything else replaces."""
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    out = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        else:
-            out[key] = merge_patch(out.get(key), value)
-    return out
 
 
 def _touched(patch: Any, prefix: tuple = ()) -> list[tuple]:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -332,7 +333,7 @@ func parameterProblems(err error, user cue.Value, root string) []problem {
 		}
 		if strings.HasSuffix(msg, "errors in empty disjunction:") {
 			g.head = msg
-		} else if !contains(g.details, msg) {
+		} else if !slices.Contains(g.details, msg) {
 			g.details = append(g.details, msg)
 		}
 	}
@@ -348,15 +349,6 @@ func parameterProblems(err error, user cue.Value, root string) []problem {
 		}
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // userPath converts CUE's path strings into JSON path elements: list indices become ints
