@@ -68,8 +68,8 @@ class Source:
 # --- reading ------------------------------------------------------------------------------------------------------
 
 def definition_files(paths: list[str], base: Path, missing: Callable[[str], Problem]) -> list[Path]:
-    """The YAML files the paths name (a folder: its .yaml and .yml files, in name order); a problem for a path that
-    is not there."""
+    """The YAML files the paths name (a folder: the .yaml and .yml files below it, in name order); a problem for a
+    path that is not there."""
     out, problems = [], []
     for raw in paths:
         path = Path(raw) if Path(raw).is_absolute() else base / raw
@@ -89,7 +89,12 @@ def read_definitions(files: list[Path], base: Path) -> list[Source]:
     sources, problems = [], []
     for path in files:
         shown = os.path.relpath(path, base) if path.is_relative_to(base) else str(path)
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            problems.append(Problem(shown, None, "(file)", f"cannot be read as a definition file ({err})",
+                                    "name YAML files of ComponentDefinition and TraitDefinition objects"))
+            continue
         for data, locator in _documents(text, shown):
             if data is None:
                 continue
