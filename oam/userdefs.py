@@ -19,6 +19,7 @@ with CUE's own words and the definition's file and line.
 """
 from __future__ import annotations
 
+import atexit
 import copy
 import hashlib
 import json
@@ -249,9 +250,13 @@ class Evaluator:
         return json.loads(line)
 
     def close(self) -> None:
+        """End the evaluator process (at exit: it would end on its own once its input closes)."""
         if self._process is not None:
             self._process.stdin.close()
-            self._process.wait(timeout=10)
+            try:
+                self._process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
             self._process = None
 
     def eval(self, source: Source, parameter: Any, context: dict) -> dict:
@@ -263,6 +268,7 @@ class Evaluator:
 
 
 EVALUATOR = Evaluator()
+atexit.register(EVALUATOR.close)
 
 
 def problems_of(result: dict, source: Source, locator: Locator, at: tuple, typed: tuple) -> list[Problem]:
