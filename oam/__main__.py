@@ -85,7 +85,7 @@ def use_definitions(paths: list[str]) -> bool:
     try:
         users = userdefs.load(paths, Path("."), lambda path: Problem(
             "--definitions", None, "--definitions", f"'{path}' is not a file or folder",
-            "give a file or folder of ComponentDefinition and TraitDefinition objects"))
+            "give a file or folder of ComponentDefinition, TraitDefinition and PolicyDefinition objects"))
     except OamError as err:
         print(err, file=sys.stderr)
         return False
@@ -256,8 +256,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     ref = sub.add_parser("reference", help="print the reference page of every definition (Markdown)")
     for command in (v, r, t, sc, ref):
         command.add_argument("--definitions", action="append", default=[], metavar="PATH",
-                             help="a file or folder of users' definitions (ComponentDefinition, TraitDefinition in "
-                                  "CUE), as the stack's definitions key names them; repeat for more")
+                             help="a file or folder of users' definitions (ComponentDefinition, TraitDefinition, "
+                                  "PolicyDefinition in CUE), as the stack's definitions key names them; repeat for "
+                                  "more")
     args = parser.parse_args(argv)
     if hasattr(args, "definitions") and not use_definitions(args.definitions):
         return 1  # (none given: only the built-in ones, whatever this process used before)

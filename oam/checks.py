@@ -27,7 +27,7 @@ def check_names(app: AppSpec, res: Resolution, objects: list[Desired]) -> None:
         meta = d.manifest["metadata"]
         for ident in (("pulumi", d.key), same_object(d.manifest)):  # one object, whatever version it is written in
             first = owners.setdefault(ident, d)
-            if first is not d and (first.component, first.step) != (d.component, d.step):
+            if first is not d and (first.component, first.step, first.policy) != (d.component, d.step, d.policy):
                 what = f"Pulumi resource '{d.key}'" if ident[0] == "pulumi" else f"{d.kind} '{meta['name']}'"
                 problems.append(_made_twice(app, d, first, what))
             elif first is not d and d.component and first.placement == d.placement and app.component(d.component):
@@ -174,6 +174,8 @@ def _maker(app: AppSpec, d: Desired) -> tuple[str, tuple]:
     """What makes ``d`` (for a message), and where the file says so; () for what the stack makes itself."""
     if d.step:
         return f"step '{d.step}'", d.path
+    if d.policy:
+        return f"policy '{d.policy}'", d.path + ("type",)
     if d.component:
         return f"component '{d.component}'", app.component(d.component).path + ("name",)
     return "the stack", ()

@@ -36,7 +36,7 @@ class StageConfig:
     # (kubeconfig, context) of the stack's own Kubernetes provider (kubernetes:kubeconfig, kubernetes:context): how
     # the program reaches the ``local`` cluster; None for either, the provider's default.
     kubernetes: tuple[Optional[str], Optional[str]] = (None, None)
-    # Files or folders of users' definitions (ComponentDefinition, TraitDefinition in CUE), relative to the project.
+    # Files or folders of users' definitions (Component-, Trait-, PolicyDefinition in CUE), relative to the project.
     definitions: tuple[str, ...] = ()
     project: str = "oam-delivery"
     stack_file: str = "Pulumi.dev.yaml"

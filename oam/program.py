@@ -40,7 +40,7 @@ from oam.model import read_application
 from oam.ports import Clock, Cluster
 from oam.registry import POLICIES
 from oam.checks import made_at
-from oam.render import Plan, component_records, namespace_key, object_namespace, render
+from oam.render import Plan, component_records, namespace_key, object_namespace, policy_objects, render
 from oam.resources import SKIP_AWAIT, WAIT_FOR, Application, engine_metadata
 from oam.revisions import STATE_OUTPUT, History
 from oam.status import failed_status, status
@@ -858,8 +858,8 @@ def run(root: Path, cfg: StageConfig, cluster: Cluster, clock: Clock) -> dict:
     try:
         users = userdefs.load(list(cfg.definitions), root, lambda path: cfg.problem(
             "definitions", f"'{path}' is not a file or folder of the project",
-            "pulumi config set --path 'definitions[0]' PATH, a file or folder of ComponentDefinition and "
-            "TraitDefinition objects"))
+            "pulumi config set --path 'definitions[0]' PATH, a file or folder of ComponentDefinition, "
+            "TraitDefinition and PolicyDefinition objects"))
         for note in users.notes:
             pulumi.log.info(note)
         app = read_application(root / cfg.app, cfg.app)
@@ -867,6 +867,7 @@ def run(root: Path, cfg: StageConfig, cluster: Cluster, clock: Clock) -> dict:
         resolution = resolve(app, history, cfg, now, metrics=Prometheus(), cluster=cluster)
         placed = [p.where for p in resolution.placements]
         used = [(LOCAL, object_namespace(app, o.manifest)) for o in resolution.objects]  # what steps apply themselves
+        used += [(LOCAL, object_namespace(app, manifest)) for _, manifest in policy_objects(app)]  # and policies make
         used += [(o.get("cluster") or LOCAL, o.get("placement")) for o in resolution.kept]  # what stays as applied
         down = unreachable(cfg, cluster, [c for c, _ in placed + used]
                            + [r.get("cluster") or LOCAL for r in resolution.kept])

@@ -218,6 +218,11 @@ class PolicyType(Definition):
         """Whether the stack may take ``desired`` over when the cluster holds it already and it is not ours."""
         return False
 
+    def objects(self, p: Any, app: Any, policy: Any) -> list[dict]:
+        """The objects the policy makes (manifests), applied with the application at every stage, in the local
+        cluster; ``app`` is the Application's AppSpec, ``policy`` its PolicySpec."""
+        return []
+
 
 class StepType(Definition):
     """A step of the delivery workflow."""

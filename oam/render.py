@@ -82,14 +82,19 @@ def render(app: AppSpec, res: Resolution, applied: Optional[Applied] = None,
         (where if isinstance(where, tuple) else (LOCAL, where)): labels for where, labels in (namespaces or {}).items()}
     clusters = list(dict.fromkeys([p.cluster for p in res.placements] + [r.get("cluster") or LOCAL for r in res.kept]
                                   + [c for c, _ in wanted]))
+    generated = policy_objects(app)
+    if generated and LOCAL not in clusters:
+        clusters.insert(0, LOCAL)  # a policy's objects go to the local cluster, as KubeVela applies them
     if clusters in ([], [LOCAL]):
-        sub = _render_cluster(app, _cluster_view(res, LOCAL), applied, {ns: v for (_, ns), v in wanted.items()})
+        sub = _render_cluster(app, _cluster_view(res, LOCAL), applied, {ns: v for (_, ns), v in wanted.items()},
+                              generated)
         return Plan(app, res, sub.objects, sub.tokens)
     objects: list[Desired] = []
     tokens: dict[str, str] = {}
     for cluster in clusters:
         sub = _render_cluster(app, _cluster_view(res, cluster), applied.of_cluster(cluster),
-                              {ns: v for (c, ns), v in wanted.items() if c == cluster})
+                              {ns: v for (c, ns), v in wanted.items() if c == cluster},
+                              generated if cluster == LOCAL else [])
         objects += [_moved_to(cluster, d) for d in sub.objects]
         tokens.update({in_cluster(cluster, owner): token for owner, token in sub.tokens.items()})
     wait_for_earlier_waves(res, objects, applied)
@@ -126,8 +131,16 @@ def _moved_to(cluster: str, d: Desired) -> Desired:
     return d
 
 
-def _render_cluster(app: AppSpec, res: Resolution, applied: Applied, namespaces: dict[str, dict[str, str]]) -> Plan:
-    """render, in one cluster (``res`` as _cluster_view gives it, ``applied`` what the stack holds there)."""
+def policy_objects(app: AppSpec) -> list[tuple[Any, dict[str, Any]]]:
+    """(policy, manifest) of each object the application's policies make (a user's policy written in CUE)."""
+    return [(policy, manifest) for policy in app.policies if policy.properties is not None
+            for manifest in POLICIES.get(policy.type).objects(policy.properties, app, policy)]
+
+
+def _render_cluster(app: AppSpec, res: Resolution, applied: Applied, namespaces: dict[str, dict[str, str]],
+                    generated: list[tuple[Any, dict[str, Any]]]) -> Plan:
+    """render, in one cluster (``res`` as _cluster_view gives it, ``applied`` what the stack holds there,
+    ``generated`` the policies' objects that go there)."""
     objects: list[Desired] = [
         Desired(namespace_key(app, ns), "", "namespace", {"apiVersion": "v1", "kind": "Namespace",
                                                           "metadata": {"name": ns, "labels": dict(labels)}})
@@ -166,7 +179,7 @@ def _render_cluster(app: AppSpec, res: Resolution, applied: Applied, namespaces:
             if number is not None:
                 stepped.append((number, d))
         objects += mine_all
-    applied_by_steps = _step_objects(app, res, namespaces)
+    applied_by_steps = _step_objects(app, res, namespaces, generated)
     numbers = {sub.name: i for i, step in enumerate(app.steps or (), 1) for sub in (step, *step.sub_steps)}
     if res.order:  # what steps apply themselves (apply-object) takes its place in the order of the steps too
         stepped += [(numbers[d.step], d) for d in applied_by_steps if d.step in numbers]
@@ -236,24 +249,27 @@ def object_namespace(app: AppSpec, manifest: dict[str, Any]) -> Optional[str]:
     return manifest["metadata"].get("namespace") or app.namespace
 
 
-def _step_objects(app: AppSpec, res: Resolution, namespaces: dict[str, dict[str, str]]) -> list[Desired]:
-    """The objects the steps run so far apply themselves.
+def _step_objects(app: AppSpec, res: Resolution, namespaces: dict[str, dict[str, str]],
+                  generated: list[tuple[Any, dict[str, Any]]]) -> list[Desired]:
+    """The objects the policies make (at every stage, as KubeVela applies them before the workflow runs) and the
+    steps run so far apply themselves.
 
     Their Pulumi names come from what they are (kind, name and namespace), not from the step
     or the stage, so an object keeps its resource from stage to stage. A later step's object
     with the same identity takes the place of an earlier one's, as a second apply would.
     """
     out: dict[tuple, Desired] = {}
-    for obj in res.objects:
-        manifest = copy.deepcopy(obj.manifest)
+    made = [(manifest, {"policy": policy.name, "path": policy.path}) for policy, manifest in generated]
+    made += [(obj.manifest, {"step": obj.step, "path": obj.path}) for obj in res.objects]
+    for original, by in made:
+        manifest = copy.deepcopy(original)
         meta = manifest["metadata"]
         ns = object_namespace(app, manifest)
         if ns is not None:
             meta["namespace"] = ns
         meta["labels"] = {**(meta.get("labels") or {}), NAME_LABEL: app.name}
         where = "" if ns in (None, app.namespace) else f"{ns}-"
-        d = Desired(f"{app.name}-{where}{manifest['kind'].lower()}-{meta['name']}", "", "object", manifest,
-                    step=obj.step, path=obj.path)
+        d = Desired(f"{app.name}-{where}{manifest['kind'].lower()}-{meta['name']}", "", "object", manifest, **by)
         if ns in namespaces:
             d.depends_on.append(namespace_key(app, ns))
         out[(manifest["apiVersion"], manifest["kind"], ns, meta["name"])] = d

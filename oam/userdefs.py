@@ -1,21 +1,25 @@
-"""Users' own definitions: KubeVela ComponentDefinition and TraitDefinition objects whose behaviour is a CUE
-template, read from the files the ``definitions`` config key (or ``--definitions``) names, evaluated by CUE itself.
+"""Users' own definitions: KubeVela ComponentDefinition, TraitDefinition and PolicyDefinition objects whose
+behaviour is a CUE template, read from the files the ``definitions`` config key (or ``--definitions``) names,
+evaluated by CUE itself.
 
 The evaluator is ``oam-cue`` (tools/cue: the CUE evaluator of cuelang.org/go, built into the tools cache by
 tools/build-cue.sh the first time a stack or a command needs it). A template sees ``parameter`` (the properties
 the Application gives) and ``context`` as KubeVela gives it: ``name`` (the component), ``appName``,
 ``namespace``, ``revision`` (the name of the component's revision, as its pods are labelled), and for a trait
-``output`` (the workload as built so far). Parameters are checked against the template's ``parameter`` before anything runs: a wrong type,
-an unknown field and a missing one are problems at the Application's line; an error of the template is reported
-with CUE's own words and the definition's file and line.
+``output`` (the workload as built so far); a policy's ``name`` is the policy's. Parameters are checked against the
+template's ``parameter`` before anything runs: a wrong type, an unknown field and a missing one are problems at the
+Application's line; an error of the template is reported with CUE's own words and the definition's file and line.
 
 * A component's ``output`` is its workload, and its ``outputs`` its other objects; all are applied as objects
   written in full are (k8s-objects): in the order the safety rules need, awaited when they run pods.
 * A trait's ``patch`` changes the workload, with KubeVela's patch strategies (oam.kit.patching); its
   ``outputs`` are objects of the component. On a component of this program's own types that runs pods, the patch
   changes the Deployment (or what runs the pods), and the change is part of the revision.
+* A policy's ``output`` and ``outputs`` are objects of the application (KubeVela's policies that generate
+  resources): applied at every stage, in the local cluster; a pod that names one waits for it. A PolicyDefinition
+  whose template outputs nothing is refused: such a policy's effect is KubeVela's controller's.
 * A definition with the name of a built-in one replaces it, with a note.
-* A WorkflowStepDefinition and a PolicyDefinition are refused: their effect is KubeVela's controller's.
+* A WorkflowStepDefinition is refused: its effect is KubeVela's controller's.
 """
 from __future__ import annotations
 
@@ -37,7 +41,7 @@ from oam.errors import ApplicationError, OamError, Problem, excerpt
 from oam.kit.context import REVISION_LABEL, ComponentContext, Workload
 from oam.kit.patching import PatchError, apply_patch, directives
 from oam.loader import Locator, parse_yaml
-from oam.registry import COMPONENTS, POLICIES, STEPS, TRAITS, ComponentType, Registry, TraitType
+from oam.registry import COMPONENTS, POLICIES, STEPS, TRAITS, ComponentType, PolicyType, Registry, TraitType
 
 ROOT = Path(__file__).resolve().parent.parent
 KINDS: dict[str, tuple[Registry, str]] = {
@@ -48,13 +52,14 @@ KINDS: dict[str, tuple[Registry, str]] = {
 }
 NAME = re.compile(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?")
 ACTION = re.compile(r"\b(?:op|vela)\.#?([A-Z][A-Za-z]*)")
+OUTPUTS = re.compile(r"\boutputs?\s*:")
 
 
 @dataclass(frozen=True)
 class Source:
     """One definition as its file writes it."""
 
-    kind: str  # ComponentDefinition, TraitDefinition
+    kind: str  # ComponentDefinition, TraitDefinition, PolicyDefinition
     name: str
     template: str
     file: str
@@ -94,7 +99,8 @@ def read_definitions(files: list[Path], base: Path) -> list[Source]:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as err:
             problems.append(Problem(shown, None, "(file)", f"cannot be read as a definition file ({err})",
-                                    "name YAML files of ComponentDefinition and TraitDefinition objects"))
+                                    "name YAML files of ComponentDefinition, TraitDefinition and "
+                                    "PolicyDefinition objects"))
             continue
         for data, locator in _documents(text, shown):
             if data is None:
@@ -135,7 +141,8 @@ def _source(data: Any, locator: Locator, text: list[str], problems: list[Problem
     kind = data.get("kind")
     if kind not in KINDS:
         problems.append(locator.problem(("kind",), f"kind {excerpt(kind)} is not a definition read here",
-                                        "ComponentDefinition or TraitDefinition (core.oam.dev/v1beta1)"))
+                                        "ComponentDefinition, TraitDefinition or PolicyDefinition "
+                                        "(core.oam.dev/v1beta1)"))
         return None
     if not str(data.get("apiVersion", "")).startswith("core.oam.dev/"):
         problems.append(locator.problem(("apiVersion",), f"apiVersion {excerpt(data.get('apiVersion'))} is not "
@@ -174,10 +181,14 @@ def _source(data: Any, locator: Locator, text: list[str], problems: list[Problem
                                         "workflow controller runs in the cluster; this program runs no controller",
                                         "use the built-in steps (python -m oam reference lists them)"))
         return None
-    if kind == "PolicyDefinition":
-        problems.append(locator.problem(where, f"PolicyDefinition '{name}' is not supported: KubeVela's controller "
-                                        "gives a policy its effect, and a policy written in CUE has none here",
-                                        "use the built-in policies (python -m oam reference lists them)"))
+    if kind == "PolicyDefinition" and not OUTPUTS.search(template):
+        builtin = POLICIES.get(name)
+        problems.append(locator.problem(where, f"PolicyDefinition '{name}' outputs no objects: a policy written in "
+                                        "CUE takes effect here through the objects its template outputs (output, "
+                                        "outputs); one without them is given its effect by KubeVela's controller",
+                                        f"leave it out: the built-in policy '{name}' does its work here" if builtin
+                                        else "set output (or outputs) in its template, or use a built-in policy "
+                                        "(python -m oam reference lists them)"))
         return None
     return source
 
@@ -489,6 +500,54 @@ def user_trait(source: Source) -> TraitType:
     return UserTrait()
 
 
+def user_policy(source: Source) -> PolicyType:
+    """A policy whose template's ``output`` and ``outputs`` are objects of the application, as KubeVela applies a
+    policy's objects: at every stage, in the local cluster, in the application's namespace unless they name one (a
+    pod that names one of them waits for it)."""
+
+    class UserPolicy(PolicyType):
+        __doc__ = source.description or f"A policy of {source.file}."
+        kind = "policy"
+        name = source.name
+        Properties = properties_model(source)
+        user = source
+
+        def evaluate(self, props: dict, app: Any, policy: Any) -> dict:
+            return EVALUATOR.eval(source, props, context_value(policy.name, app.name, app.namespace, ""))
+
+        def check(self, policy, app, _):
+            result = self.evaluate(policy.properties.root, app, policy)
+            problems = problems_of(result, source, app.locator, policy.path + ("properties",),
+                                   policy.path + ("type",))
+            if not problems and not isinstance(result.get("output"), dict) and not result.get("outputs"):
+                problems.append(app.locator.problem(policy.path + ("type",), f"PolicyDefinition '{source.name}' "
+                                                    f"({source.file}) outputs nothing for these properties",
+                                                    "its template sets output (an object) or outputs"))
+            for name, obj in [("output", result.get("output")), *((f"outputs.{k}", v) for k, v in
+                                                                  (result.get("outputs") or {}).items())]:
+                if obj is not None and not _is_object(obj):
+                    problems.append(app.locator.problem(policy.path + ("type",), f"PolicyDefinition "
+                                                        f"'{source.name}' ({source.file}): its {name} is not an "
+                                                        "object with apiVersion, kind and a metadata mapping"))
+            return problems
+
+        def objects(self, p, app, policy) -> list[dict]:
+            result = self.evaluate(p.root, app, policy)
+            out = []
+            if isinstance(result.get("output"), dict):
+                out.append(_named(copy.deepcopy(result["output"]), policy.name, app.namespace))
+            out += [_named(copy.deepcopy(o), f"{policy.name}-{k}", app.namespace)
+                    for k, o in (result.get("outputs") or {}).items() if isinstance(o, dict)]
+            return out
+
+    return UserPolicy()
+
+
+def _is_object(obj: Any) -> bool:
+    return (isinstance(obj, dict) and isinstance(obj.get("apiVersion"), str) and isinstance(obj.get("kind"), str)
+            and isinstance(obj.get("metadata", {}), dict))
+
+
 @dataclass
 class Installed:
     """The users' definitions in use, and the built-in ones they replace."""
@@ -506,7 +565,8 @@ def install(sources: list[Source]) -> Installed:
     out = Installed(sources)
     for s in sources:
         registry, what = KINDS[s.kind]
-        definition = user_component(s) if s.kind == "ComponentDefinition" else user_trait(s)
+        definition = {"ComponentDefinition": user_component, "TraitDefinition": user_trait,
+                      "PolicyDefinition": user_policy}[s.kind](s)
         if registry.use(definition):
             out.replaced.append(f"{what} '{s.name}' of {s.file}")
     return out

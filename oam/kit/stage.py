@@ -39,7 +39,8 @@ class Desired:
     recreate_on: tuple[str, ...] = ()  # fields whose change deletes the object and creates it anew (resource-update)
     revision: str = ""  # the revision a rolled-out component's Deployment runs
     step: str = ""  # the workflow step that applies it, for an object no component owns
-    path: tuple = ()  # where an object written out in full (k8s-objects, raw, a step's) is in the file
+    policy: str = ""  # the policy that makes it, for an object no component owns
+    path: tuple = ()  # where an object written out in full (k8s-objects, raw, a step's) or its policy is in the file
     placement: str = ""  # the namespace of the placement whose rendering made it (a component's object)
     cluster: str = ""  # the cluster it is in, when not the local one (the stack's own Kubernetes provider)
     # What must be Ready, as the cluster has it now, before this object is applied, and that this update leaves as it

@@ -1,6 +1,6 @@
-"""Users' own definitions for real: the example's component type and trait, written in CUE, evaluated by CUE itself
-at pulumi up, deployed by the real engine; a bad parameter stops the update at the Application's line with nothing
-changed; pulumi destroy leaves nothing."""
+"""Users' own definitions for real: the example's component type, trait and policy, written in CUE, evaluated by
+CUE itself at pulumi up, deployed by the real engine; a bad parameter stops the update at the Application's line
+with nothing changed; pulumi destroy leaves nothing."""
 from __future__ import annotations
 
 import subprocess
@@ -28,6 +28,8 @@ def test_a_component_type_and_a_trait_in_cue_deploy(pulumi_env, tmp_path):
     assert [c["name"] for c in api["spec"]["template"]["spec"]["containers"]] == ["api", "log-shipper"]
     assert kube.get("service", "blog")["spec"]["ports"][0]["targetPort"] == 8080
     assert kube.get("configmap", "blog-log-shipper")["data"] == {"destination": "logs.example.com:514"}
+    network = kube.get("networkpolicy", "blog-network")  # the policy's object
+    assert network["spec"]["podSelector"] == {"matchLabels": {"app.oam.dev/name": "blog"}}
     assert project.preview_no_changes().returncode == 0, "a second run changes nothing"
 
     app = project.dir / APP
@@ -45,5 +47,5 @@ def test_a_component_type_and_a_trait_in_cue_deploy(pulumi_env, tmp_path):
     app.write_text(good)
     project.pulumi("destroy", "--yes", "--skip-preview")
     for kind, name in (("deployment", "blog"), ("deployment", "api"), ("service", "blog"),
-                       ("configmap", "blog-log-shipper")):
+                       ("configmap", "blog-log-shipper"), ("networkpolicy", "blog-network")):
         assert kube.get(kind, name) is None, f"{kind} {name} is left after pulumi destroy"

@@ -52,6 +52,12 @@ def test_the_example_renders_with_its_definitions():
     assert objects["blog-api-log-shipper-log-shipper"]["metadata"]["labels"]["app.oam.dev/component"] == "api"
     # Objects written by a template are applied as objects written in full are: the Service after the pods.
     assert run.depends("blog-blog-service-blog", "blog-blog-deployment-blog")
+    # A policy's object is the application's, in its namespace, named as its template names it.
+    network = objects["blog-networkpolicy-blog-network"]
+    assert network["metadata"]["namespace"] == "default"
+    assert network["spec"]["podSelector"] == {"matchLabels": {"app.oam.dev/name": "blog"}}
+    assert network["spec"]["ingress"][0]["from"][1] == {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "istio-system"}}}
 
 
 def test_a_trait_s_patch_is_part_of_the_revision(tmp_path):
@@ -142,7 +148,8 @@ def test_what_needs_kubevela_s_controller_is_refused_at_its_line(tmp_path):
         parameter: object: {...}
         """)
     policy = definition("PolicyDefinition", "my-policy", "parameter: {}\n")
-    (tmp_path / "defs.yaml").write_text(step + "---\n" + policy)
+    topology = definition("PolicyDefinition", "topology", "parameter: clusters: [...string]\n")
+    (tmp_path / "defs.yaml").write_text(step + "---\n" + policy + "---\n" + topology)
     run = run_stage({"app": "examples/bookinfo/first-deploy.yaml", "definitions": [str(tmp_path / "defs.yaml")]})
     assert run.error is not None
     lines = (tmp_path / "defs.yaml").read_text().splitlines()
@@ -150,8 +157,88 @@ def test_what_needs_kubevela_s_controller_is_refused_at_its_line(tmp_path):
     assert (f"defs.yaml:{templates[0]}: spec.schematic.cue.template: WorkflowStepDefinition 'notify-all' is not "
             "supported: a step written in CUE acts through KubeVela's vela/op actions (it uses op.#Apply, "
             "op.#ConditionalWait), which KubeVela's workflow controller runs in the cluster") in run.error
-    assert f"defs.yaml:{templates[1]}: spec.schematic.cue.template: PolicyDefinition 'my-policy' is not supported" \
-        in run.error
+    # A policy whose template outputs no objects is one KubeVela's controller gives its effect.
+    assert (f"defs.yaml:{templates[1]}: spec.schematic.cue.template: PolicyDefinition 'my-policy' outputs no objects: "
+            "a policy written in CUE takes effect here through the objects its template outputs") in run.error
+    assert "set output (or outputs) in its template, or use a built-in policy" in run.error
+    assert f"defs.yaml:{templates[2]}: spec.schematic.cue.template: PolicyDefinition 'topology' outputs no" in run.error
+    assert "leave it out: the built-in policy 'topology' does its work here" in run.error
+
+
+SHARED = """
+    outputs: {
+    	settings: {
+    		apiVersion: "v1"
+    		kind:       "ConfigMap"
+    		data: {app: context.appName, policy: context.name, namespace: context.namespace}
+    	}
+    	if parameter.secret {
+    		token: {
+    			apiVersion: "v1"
+    			kind:       "Secret"
+    			metadata: {name: "shared-token", namespace: "vault"}
+    			stringData: token: "t"
+    		}
+    	}
+    }
+    parameter: {
+    	secret: *false | bool
+    }
+    """
+
+
+def _policy_app(tmp_path, policy_props: str) -> Path:
+    app = tmp_path / "app.yaml"
+    app.write_text("apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: a\n  namespace: shop\n"
+                   "spec:\n  components:\n    - name: web\n      type: webservice\n      properties:\n"
+                   "        image: nginx:1.25\n        volumeMounts:\n          configMap:\n"
+                   "            - name: settings\n              cmName: shared-settings\n              mountPath: /etc/s\n"
+                   f"  policies:\n    - name: shared\n      type: shared-settings\n{policy_props}")
+    return app
+
+
+def test_a_policy_s_outputs_are_objects_of_the_application(tmp_path):
+    defs = tmp_path / "defs.yaml"
+    defs.write_text(definition("PolicyDefinition", "shared-settings", SHARED))
+    app = _policy_app(tmp_path, "      properties:\n        secret: true\n")
+    run = run_stage({"app": str(app), "definitions": [str(defs)]})
+    assert run.error is None, run.error
+    objects = manifests(run)
+    # Named after the policy and the output's key unless the template names it; in the application's namespace
+    # unless it names one; context.name is the policy's.
+    settings = objects["a-configmap-shared-settings"]
+    assert settings["metadata"]["namespace"] == "shop"
+    assert settings["data"] == {"app": "a", "policy": "shared", "namespace": "shop"}
+    assert objects["a-vault-secret-shared-token"]["metadata"]["namespace"] == "vault"
+    # A pod that names a policy's object waits for it.
+    assert run.depends("a-web-deployment", "a-configmap-shared-settings")
+    # Without the flag the template outputs the ConfigMap alone.
+    run = run_stage({"app": str(_policy_app(tmp_path, "")), "definitions": [str(defs)]})
+    assert run.error is None, run.error
+    assert not any(m["kind"] == "Secret" for m in manifests(run).values())
+
+
+def test_a_policy_s_bad_parameters_and_clashes_are_refused(tmp_path):
+    defs = tmp_path / "defs.yaml"
+    defs.write_text(definition("PolicyDefinition", "shared-settings", SHARED))
+    app = _policy_app(tmp_path, "      properties:\n        secret: maybe\n")
+    run = run_stage({"app": str(app), "definitions": [str(defs)]})
+    line = app.read_text().splitlines().index("        secret: maybe") + 1
+    assert run.error is not None and not run.resources
+    assert f"app.yaml:{line}: spec.policies[0].properties.secret: " in run.error, run.error
+    assert "PolicyDefinition 'shared-settings' (" in run.error
+    # A policy's object that a component makes too: each would own it.
+    app = _policy_app(tmp_path, "")
+    app.write_text(app.read_text().replace("    - name: web\n", "    - name: extra\n      type: k8s-objects\n"
+                                           "      properties:\n        objects:\n          - apiVersion: v1\n"
+                                           "            kind: ConfigMap\n            metadata:\n"
+                                           "              name: shared-settings\n            data: {}\n"
+                                           "    - name: web\n"))
+    run = run_stage({"app": str(app), "definitions": [str(defs)]})
+    assert run.error is not None
+    line = app.read_text().splitlines().index("      type: shared-settings") + 1
+    assert (f"app.yaml:{line}: spec.policies[0].type: policy 'shared' and component 'extra' ({app}:8) would both "
+            "make ConfigMap 'shared-settings'") in run.error, run.error
 
 
 def test_the_definitions_key_is_checked():
@@ -175,9 +262,11 @@ def test_the_offline_commands_take_the_definitions(capsys, tmp_path):
     assert site["required"] == ["image"] and site["properties"]["port"] == {
         "default": 8080, "description": "The port the site listens on", "type": "integer"}
     assert site["additionalProperties"] is False
+    assert schema["$defs"]["AppNetworkProperties"]["properties"]["namespaces"]["type"] == "array"
     assert main(["reference", "--definitions", DEFS]) == 0
     page = capsys.readouterr().out
     assert "### log-shipper" in page and "| `destination` | string | required | Where the logs go |" in page
+    assert "### app-network" in page and "Namespaces whose pods may reach the application's pods too" in page
     assert main(["schema"]) == 0
     assert "SiteProperties" not in capsys.readouterr().out, "without --definitions, the built-in ones alone"
 
@@ -231,3 +320,22 @@ def test_a_template_sees_the_revision_of_its_component(tmp_path):
     second = run_stage({"app": str(app), "definitions": [str(tmp_path / "defs.yaml")]}, first)
     (cm,) = [m for m in manifests(second).values() if m["kind"] == "ConfigMap"]
     assert cm["metadata"]["labels"]["revision"] == "note-v2" and cm["data"] == {"text": "two"}
+
+
+def test_a_policy_s_objects_go_to_the_local_cluster(tmp_path):
+    from tests.unit.test_clusters import CLUSTERS, write
+
+    defs = tmp_path / "defs.yaml"
+    defs.write_text(definition("PolicyDefinition", "shared-settings", SHARED))
+    app = Path(write(tmp_path, "v1"))
+    app.write_text(app.read_text().replace("  policies:\n", "  policies:\n    - name: shared\n"
+                                                            "      type: shared-settings\n"))
+    run = run_stage({"app": str(app), "clusters": CLUSTERS, "definitions": [str(defs)]})
+    assert run.error is None, run.error
+    # The application's only placement is in cluster staging; the policy's object is the local cluster's, as
+    # KubeVela applies a policy's objects where the Application is.
+    settings = run.resources["shop-configmap-shared-settings"]
+    assert settings.inputs["metadata"]["namespace"] == "shop"
+    assert "staging/shop-web-v1" in run.resources
+    assert not any(n.startswith("staging/") and r.inputs.get("kind") == "ConfigMap"
+                   for n, r in run.resources.items() if isinstance(r.inputs, dict))
