@@ -65,6 +65,7 @@ class Source:
     file: str
     line: int  # the line of the file that holds the template's first line
     description: str = ""
+    applies_to: tuple[str, ...] = ()  # a trait's appliesToWorkloads (none, or "*": every workload)
 
     def at(self, template_line: Optional[int]) -> str:
         """``file:line`` of a line of the template."""
@@ -171,7 +172,12 @@ def _source(data: Any, locator: Locator, text: list[str], problems: list[Problem
         line += 1  # a block scalar (template: |) starts on the next line
     annotations = (data.get("metadata") or {}).get("annotations") or {}
     description = str(annotations.get("definition.oam.dev/description", "")) if isinstance(annotations, dict) else ""
-    source = Source(kind, name, template, locator.file, line, description)
+    applies = spec.get("appliesToWorkloads") if kind == "TraitDefinition" else None
+    if applies is not None and not (isinstance(applies, list) and all(isinstance(a, str) for a in applies)):
+        problems.append(locator.problem(("spec", "appliesToWorkloads"), "must be a list of workload names",
+                                        "such as [deployments.apps], [webservice] or [\"*\"]"))
+        return None
+    source = Source(kind, name, template, locator.file, line, description, tuple(applies or ()))
     registry, what = KINDS[kind]
     if kind == "WorkflowStepDefinition":
         actions = sorted(set(ACTION.findall(template)))
@@ -453,6 +459,13 @@ def user_trait(source: Source) -> TraitType:
             built = trial_context(app, comp)
             if output is None and built is not None and built.main:
                 output = built.objects.get(built.main)
+            if output is not None and not applies_to(source.applies_to, comp.type, output):
+                return [app.locator.problem(trait.path + ("type",), f"TraitDefinition '{source.name}' applies to "
+                                            f"{', '.join(source.applies_to)} (its appliesToWorkloads, "
+                                            f"{source.file}); component '{comp.name}' of type '{comp.type}' runs "
+                                            f"{resource_name(output)}",
+                                            "use it on a component it applies to, or name this one's type in "
+                                            "its appliesToWorkloads")]
             result = self.evaluate(trait.properties.root, {**context_value(comp.name, app.name, app.namespace, ""),
                                                            "output": output or {}, "outputs": {}})
             problems = problems_of(result, source, app.locator, trait.path + ("properties",), trait.path + ("type",))
@@ -546,6 +559,25 @@ def user_policy(source: Source) -> PolicyType:
 def _is_object(obj: Any) -> bool:
     return (isinstance(obj, dict) and isinstance(obj.get("apiVersion"), str) and isinstance(obj.get("kind"), str)
             and isinstance(obj.get("metadata", {}), dict))
+
+
+def resource_name(obj: dict) -> str:
+    """A workload as KubeVela's appliesToWorkloads names it: ``<plural>.<group>`` (deployments.apps), or the plural
+    alone for the core group."""
+    kind = str(obj.get("kind", "")).lower()
+    plural = kind + "es" if kind.endswith("s") else kind[:-1] + "ies" if kind.endswith("y") else kind + "s"
+    group = str(obj.get("apiVersion", "")).rpartition("/")[0]
+    return f"{plural}.{group}" if group else plural
+
+
+def applies_to(names: tuple[str, ...], component_type: str, workload: dict) -> bool:
+    """Whether a trait whose appliesToWorkloads is ``names`` applies to a component of ``component_type`` whose
+    workload is ``workload``: none or "*" is every one; else its type's name, its workload's ``<plural>.<group>``,
+    or ``*.<group>``. (A component without a workload, or one that does not render, is not judged.)"""
+    if not names or "*" in names or component_type in names:
+        return True
+    resource = resource_name(workload)
+    return resource in names or f"*.{resource.partition('.')[2]}" in names
 
 
 @dataclass

@@ -339,3 +339,35 @@ def test_a_policy_s_objects_go_to_the_local_cluster(tmp_path):
     assert "staging/shop-web-v1" in run.resources
     assert not any(n.startswith("staging/") and r.inputs.get("kind") == "ConfigMap"
                    for n, r in run.resources.items() if isinstance(r.inputs, dict))
+
+
+@pytest.mark.parametrize("applies, ok", [
+    ("[deployments.apps]", True), ("[webservice]", True), ('["*.apps"]', True), ('["*"]', True), ("[]", True),
+    ("[statefulsets.apps, worker]", False), ("[jobs.batch]", False)])
+def test_a_trait_applies_only_to_the_workloads_it_names(tmp_path, applies, ok):
+    defs = tmp_path / "defs.yaml"
+    defs.write_text(definition("TraitDefinition", "tagged", """
+        patch: metadata: labels: tagged: "yes"
+        parameter: {}
+        """, extra=f"  appliesToWorkloads: {applies}\n"))
+    app = tmp_path / "app.yaml"
+    app.write_text("apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: a\nspec:\n  components:\n"
+                   "    - name: web\n      type: webservice\n      properties:\n        image: nginx:1.25\n"
+                   "      traits:\n        - type: tagged\n")
+    run = run_stage({"app": str(app), "definitions": [str(defs)]})
+    if ok:
+        assert run.error is None, run.error
+        assert manifests(run)["a-web-deployment"]["metadata"]["labels"]["tagged"] == "yes"
+        return
+    assert (f"app.yaml:12: spec.components[0].traits[0].type: TraitDefinition 'tagged' applies to "
+            f"{applies.strip('[]')} (its appliesToWorkloads, {defs}); component 'web' of type 'webservice' runs "
+            "deployments.apps") in run.error, run.error
+    assert "name this one's type in its appliesToWorkloads" in run.error
+
+
+def test_applies_to_workloads_must_be_a_list_of_names(tmp_path):
+    defs = tmp_path / "defs.yaml"
+    defs.write_text(definition("TraitDefinition", "tagged", "patch: {}\nparameter: {}\n",
+                               extra="  appliesToWorkloads: deployments.apps\n"))
+    run = run_stage({"app": EXAMPLE, "definitions": [str(defs)]})
+    assert "defs.yaml:6: spec.appliesToWorkloads: must be a list of workload names" in run.error, run.error
