@@ -1,6 +1,7 @@
-"""What the program reads from outside the stack: the clusters it deploys to, and the clock.
+"""What the program reads from outside the stack: the clusters it deploys to, and the clock (the third, the metric
+gates' Prometheus, is oam.metrics.MetricSource).
 
-The entry point makes the real ones (``Clusters``, ``SystemClock``) and passes them down;
+The entry point makes the real ones (``Clusters``, ``SystemClock``, ``oam.metrics.Prometheus``) and passes them down;
 the tests' harness passes fakes of the same shape, so that no test swaps a module's
 functions. Every read of a cluster names it (``where``: ``local`` or a name of the clusters
 config) and goes through the connection the stack's config gives it.

@@ -34,7 +34,7 @@ from oam.kit.durations import show_duration
 from oam.kit.placements import LOCAL
 from oam.kit.stage import Desired
 from oam.kit.workload import CLUSTER_SCOPED
-from oam.metrics import Prometheus
+from oam.metrics import MetricSource
 from oam import userdefs
 from oam.model import read_application
 from oam.ports import Clock, Cluster
@@ -848,11 +848,11 @@ def stack_config(root: Path) -> StageConfig:
     return dataclasses.replace(cfg, kubernetes=(k8s.get("kubeconfig"), k8s.get("context")))
 
 
-def run(root: Path, cfg: StageConfig, cluster: Cluster, clock: Clock) -> dict:
+def run(root: Path, cfg: StageConfig, cluster: Cluster, clock: Clock, metrics: MetricSource) -> dict:
     """Validate everything, then register the resources of this stage and export its status.
 
-    ``cluster`` answers what the program asks the clusters, ``clock`` tells the time: the entry point passes the
-    real ones, the tests fakes.
+    ``cluster`` answers what the program asks the clusters, ``clock`` tells the time, ``metrics`` answers the metric
+    gates' queries: the entry point passes the real ones, the tests fakes.
     """
     now = clock.now()
     try:
@@ -864,7 +864,7 @@ def run(root: Path, cfg: StageConfig, cluster: Cluster, clock: Clock) -> dict:
             pulumi.log.info(note)
         app = read_application(root / cfg.app, cfg.app)
         history, applied, recorded = read_recorded(clock)
-        resolution = resolve(app, history, cfg, now, metrics=Prometheus(), cluster=cluster)
+        resolution = resolve(app, history, cfg, now, metrics=metrics, cluster=cluster)
         placed = [p.where for p in resolution.placements]
         used = [(LOCAL, object_namespace(app, o.manifest)) for o in resolution.objects]  # what steps apply themselves
         used += [(LOCAL, object_namespace(app, manifest)) for _, manifest in policy_objects(app)]  # and policies make

@@ -176,6 +176,15 @@ def _drain() -> None:
 INJECTED = {"istio-injection": "enabled"}
 
 
+class NoMetrics:
+    """The metric gates' source when a test gives none: every query finds no Prometheus."""
+
+    def series(self, endpoint: str, query: str, start: float, end: float, step: float):
+        from oam.metrics import MetricsError
+
+        raise MetricsError(f"Prometheus at {endpoint} cannot be reached (this test gives no metrics)")
+
+
 class Clock:
     """The program's clock under test: wall time stands at ``at`` (the machine's when None) until the test moves it;
     sleeping moves the monotonic clock on, taking no time, so a timeout runs out without the wall-clock seconds."""
@@ -280,7 +289,8 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
               live: Optional[dict[tuple[str, str], dict]] = None,
               pods: Optional[dict[tuple[str, str], tuple[int, int, bool]]] = None,
               down: tuple[str, ...] = (),
-              access: Optional[dict[Any, Any]] = None, clock: Optional[Clock] = None) -> StageRun:
+              access: Optional[dict[Any, Any]] = None, clock: Optional[Clock] = None,
+              metrics: Any = None) -> StageRun:
     """Run the program once with ``config`` (keys without the project prefix).
 
     ``previous`` supplies the stack outputs of the last update, as the engine would, and the
@@ -299,6 +309,7 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
     exception: it cannot be asked); by default, and in a namespace it does not name, everything. A request asked on
     its own (a cluster-scoped one: namespace "") is allowed when those rules allow it.
     ``clock`` is the program's clock (the machine's wall time, waits that take no time, by default).
+    ``metrics`` answers the metric gates' queries (by default none is expected: any query fails the test).
     ``fail`` names resources whose step fails. Then, as the engine does, the recorded
     outputs are the previous ones overlaid with the first the program registered: the
     engine stops taking events once a step has failed.
@@ -327,7 +338,7 @@ def run_stage(config: dict[str, Any], previous: Optional[StageRun] = None, previ
         try:
             cfg = oam_program.stack_config(ROOT)
             cluster = FakeCluster(cfg, result, namespaces, existing, refuse, live, pods, down, access)
-            oam_program.run(ROOT, cfg, cluster, clock or Clock())
+            oam_program.run(ROOT, cfg, cluster, clock or Clock(), metrics or NoMetrics())
         finally:
             # As the SDK's run_in_stack does once the program returns: register the exports.
             # (The mocks' own stack registered empty outputs when it was made.)

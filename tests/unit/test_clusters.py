@@ -89,8 +89,9 @@ def write(tmp: Path, tag: str, staging: str = BY_NAME, name: str = "") -> str:
 
 
 def up(app: str, previous: StageRun = None, clusters=CLUSTERS, existing=None, clock: Optional[Clock] = None,
-       **config) -> StageRun:
-    run = run_stage({"app": app, "clusters": clusters, **config}, previous, existing=existing, clock=clock)
+       metrics=None, **config) -> StageRun:
+    run = run_stage({"app": app, "clusters": clusters, **config}, previous, existing=existing, clock=clock,
+                    metrics=metrics)
     assert run.error is None, run.error
     return run
 
@@ -473,13 +474,10 @@ class Metrics:
 
 
 @pytest.mark.parametrize("b_rate, expected", [(100.0, "passes"), (50.0, "rolls back")])
-def test_a_waves_metric_gate_asks_the_prometheus_of_each_of_its_clusters(tmp_path, monkeypatch, b_rate, expected):
+def test_a_waves_metric_gate_asks_the_prometheus_of_each_of_its_clusters(tmp_path, b_rate, expected):
     from datetime import datetime, timedelta, timezone
 
-    from oam import program as oam_program
-
     metrics = Metrics()
-    monkeypatch.setattr(oam_program, "Prometheus", lambda: metrics)
     clock = Clock(datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc))
     text = APP.format(tag="{tag}", staging=BY_NAME, canary="{canary}").replace(
         "        clusters: [prod]", "        clusterLabelSelector:\n          stage: prod")
@@ -487,14 +485,14 @@ def test_a_waves_metric_gate_asks_the_prometheus_of_each_of_its_clusters(tmp_pat
     first.write_text(text.format(tag="v1", canary=""))
     second = tmp_path / "v2.yaml"
     second.write_text(text.format(tag="v2", canary=GATED))
-    v1 = up(str(first), clusters=TWO_PRODS, clock=clock, approve="deploy-prod")
-    v2 = up(str(second), up(str(second), v1, clusters=TWO_PRODS, clock=clock), clusters=TWO_PRODS, clock=clock,
-            approve="deploy-prod")
+    v1 = up(str(first), clusters=TWO_PRODS, clock=clock, metrics=metrics, approve="deploy-prod")
+    v2 = up(str(second), up(str(second), v1, clusters=TWO_PRODS, clock=clock, metrics=metrics), clusters=TWO_PRODS,
+            clock=clock, metrics=metrics, approve="deploy-prod")
     assert v2.outputs["status"]["web"]["waiting"] == "prod-success-rate (metric analysis)"
     metrics.rate["http://prom.b:9090"] = b_rate
     clock.at += timedelta(seconds=90)
     metrics.asked.clear()
-    decided = up(str(second), v2, clusters=TWO_PRODS, clock=clock, approve="deploy-prod")
+    decided = up(str(second), v2, clusters=TWO_PRODS, clock=clock, metrics=metrics, approve="deploy-prod")
     assert sorted(set(metrics.asked)) == ["http://prom.a:9090", "http://prom.b:9090"]
     deployments = {n: r.inputs["spec"]["replicas"] for n, r in decided.of_kind("Deployment").items()
                    if n.startswith("prod-b/")}

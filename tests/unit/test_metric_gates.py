@@ -13,7 +13,6 @@ from typing import Callable, Optional
 
 import pytest
 
-from oam import program as oam_program
 from oam.kit.metrics import Condition
 from oam.metrics import FAILED, PASSED, PENDING, MetricsError, Prometheus, judge
 from tests.harness import Clock, StageRun, run_stage
@@ -166,10 +165,8 @@ class FakeMetrics:
 
 
 @pytest.fixture
-def metrics(monkeypatch):
-    fake = FakeMetrics()
-    monkeypatch.setattr(oam_program, "Prometheus", lambda: fake)
-    return fake
+def metrics():
+    return FakeMetrics()
 
 
 @pytest.fixture
@@ -227,7 +224,7 @@ def test_the_stage_before_the_gate_starts_the_analysis_without_a_query(tmp_path,
 def test_a_healthy_canary_waits_its_duration_then_goes_on_in_that_same_up(tmp_path, clock, metrics):
     gate = canary(tmp_path, clock)
     clock.at = at(60)
-    waiting = run_stage({"app": EXAMPLE}, gate, clock=clock)
+    waiting = run_stage({"app": EXAMPLE}, gate, clock=clock, metrics=metrics)
     assert waiting.error is None, waiting.error
     assert inputs(waiting) == inputs(gate), "nothing changes while the analysis runs"
     assert waiting.state == gate.state
@@ -242,7 +239,7 @@ def test_a_healthy_canary_waits_its_duration_then_goes_on_in_that_same_up(tmp_pa
     assert 'response_code!~"5.*"' in query and "[1m]" in query
 
     clock.at = at(121)
-    passed = run_stage({"app": EXAMPLE}, waiting, clock=clock)
+    passed = run_stage({"app": EXAMPLE}, waiting, clock=clock, metrics=metrics)
     status = passed.outputs["status"]["frontend"]
     # the next gate (a query of its own) starts in the same up; the canary stays as it was
     assert status["step"] == "3/4 latency" and status["analysis"]["step"] == "latency"
@@ -252,7 +249,7 @@ def test_a_healthy_canary_waits_its_duration_then_goes_on_in_that_same_up(tmp_pa
 
     metrics.values = lambda t: 120.0  # ms, against <500
     clock.at = at(121 + 300)
-    done = run_stage({"app": EXAMPLE}, passed, clock=clock)
+    done = run_stage({"app": EXAMPLE}, passed, clock=clock, metrics=metrics)
     assert done.outputs["status"]["frontend"]["phase"] == "succeeded"
     assert numbers(done)[0]["frontend-v2"] == 4 and numbers(done)[1] == {"frontend-v2": 100}
     assert metrics.queries[-1][1].startswith("histogram_quantile(0.99, sum(rate(")
@@ -265,13 +262,13 @@ def test_an_unhealthy_canary_rolls_back_by_itself_and_stays_rolled_back(tmp_path
     gate = canary(tmp_path, clock)
     metrics.values = lambda t: 100.0 if t < ts(30) else 82.5
     clock.at = at(60)
-    failing = run_stage({"app": EXAMPLE}, gate, clock=clock)
+    failing = run_stage({"app": EXAMPLE}, gate, clock=clock, metrics=metrics)
     assert inputs(failing) == inputs(gate)
     assert "not >=99, since 12:00:30; the release rolls back at 12:01:30 (in 30s)" in \
         failing.outputs["status"]["frontend"]["analysis"]["summary"]
 
     clock.at = at(95)
-    back = run_stage({"app": EXAMPLE}, failing, clock=clock)
+    back = run_stage({"app": EXAMPLE}, failing, clock=clock, metrics=metrics)
     assert back.error is None, back.error
     assert numbers(back) == ({"frontend-v1": 4}, {"frontend-v1": 100})
     status = back.outputs["status"]["frontend"]
@@ -287,12 +284,12 @@ def test_an_unhealthy_canary_rolls_back_by_itself_and_stays_rolled_back(tmp_path
     queried = len(metrics.queries)
     metrics.values = lambda t: 100.0
     clock.at = at(900)
-    again = run_stage({"app": EXAMPLE}, back, clock=clock)
+    again = run_stage({"app": EXAMPLE}, back, clock=clock, metrics=metrics)
     assert inputs(again) == inputs(back) and again.state == back.state
     assert again.outputs["status"]["frontend"]["phase"] == "rolled back"
     assert len(metrics.queries) == queried, "a rolled-back release is not analysed again"
 
-    retried = run_stage({"app": EXAMPLE, "retry": 2}, again, clock=clock)
+    retried = run_stage({"app": EXAMPLE, "retry": 2}, again, clock=clock, metrics=metrics)
     assert retried.error is None, retried.error
     status = retried.outputs["status"]["frontend"]
     assert status["release"] == 3 and status["step"] == "2/4 success-rate"
@@ -302,10 +299,10 @@ def test_an_unhealthy_canary_rolls_back_by_itself_and_stays_rolled_back(tmp_path
     # the leftover retry does not let release 3 start again once it is rolled back too
     metrics.values = lambda t: 0.0
     clock.at = at(900 + 130)
-    back2 = run_stage({"app": EXAMPLE, "retry": 2}, retried, clock=clock)
+    back2 = run_stage({"app": EXAMPLE, "retry": 2}, retried, clock=clock, metrics=metrics)
     assert back2.outputs["status"]["frontend"]["phase"] == "rolled back"
     clock.at = at(2000)
-    stays = run_stage({"app": EXAMPLE, "retry": 2}, back2, clock=clock)
+    stays = run_stage({"app": EXAMPLE, "retry": 2}, back2, clock=clock, metrics=metrics)
     assert stays.outputs["status"]["frontend"]["release"] == 3
     assert stays.outputs["status"]["frontend"]["phase"] == "rolled back"
     assert any("retry 2 does nothing here" in n for n in stays.outputs["status"]["notes"])
@@ -315,7 +312,7 @@ def test_prometheus_not_answering_changes_nothing(tmp_path, clock, metrics, caps
     gate = canary(tmp_path, clock, prometheusUrl="http://127.0.0.1:9")
     metrics.error = "Prometheus at http://127.0.0.1:9 cannot be reached (Connection refused)"
     clock.at = at(600)
-    down = run_stage({"app": EXAMPLE, "prometheusUrl": "http://127.0.0.1:9"}, gate, clock=clock)
+    down = run_stage({"app": EXAMPLE, "prometheusUrl": "http://127.0.0.1:9"}, gate, clock=clock, metrics=metrics)
     assert down.error is None
     assert inputs(down) == inputs(gate) and down.state == gate.state
     analysis = down.outputs["status"]["frontend"]["analysis"]
@@ -328,7 +325,7 @@ def test_no_traffic_is_no_decision(tmp_path, clock, metrics):
     gate = canary(tmp_path, clock)
     metrics.values = lambda t: None
     clock.at = at(3600)
-    idle = run_stage({"app": EXAMPLE}, gate, clock=clock)
+    idle = run_stage({"app": EXAMPLE}, gate, clock=clock, metrics=metrics)
     assert inputs(idle) == inputs(gate)
     assert "no data yet for request-success-rate of frontend-v2" in \
         idle.outputs["status"]["frontend"]["analysis"]["summary"]
@@ -336,7 +333,7 @@ def test_no_traffic_is_no_decision(tmp_path, clock, metrics):
 
 def test_a_person_can_promote_past_the_analysis(tmp_path, clock, metrics):
     gate = canary(tmp_path, clock)
-    promoted = run_stage({"app": EXAMPLE, "approve": "success-rate,latency"}, gate, clock=clock)
+    promoted = run_stage({"app": EXAMPLE, "approve": "success-rate,latency"}, gate, clock=clock, metrics=metrics)
     assert promoted.outputs["status"]["frontend"]["phase"] == "succeeded"
     assert metrics.queries == []
 
@@ -348,16 +345,16 @@ def test_a_step_endpoint_wins_over_the_stack_default(tmp_path, clock, metrics):
     (tmp_path / "own.yaml").write_text(text)
     first = first_deploy(tmp_path)
     clock.at = T0
-    gate = run_stage({"app": str(tmp_path / "own.yaml"), "prometheusUrl": "http://127.0.0.1:9090"}, first, clock=clock)
+    gate = run_stage({"app": str(tmp_path / "own.yaml"), "prometheusUrl": "http://127.0.0.1:9090"}, first, clock=clock, metrics=metrics)
     clock.at = at(30)
-    run_stage({"app": str(tmp_path / "own.yaml"), "prometheusUrl": "http://127.0.0.1:9090"}, gate, clock=clock)
+    run_stage({"app": str(tmp_path / "own.yaml"), "prometheusUrl": "http://127.0.0.1:9090"}, gate, clock=clock, metrics=metrics)
     assert metrics.queries[-1][0] == "http://prom.example.com:9090"
 
 
 def test_pinning_the_stage_past_a_closed_metric_gate_is_refused(tmp_path, clock, metrics):
     gate = canary(tmp_path, clock)
     clock.at = at(30)
-    run = run_stage({"app": EXAMPLE, "stage": 4}, gate, clock=clock)
+    run = run_stage({"app": EXAMPLE, "stage": 4}, gate, clock=clock, metrics=metrics)
     assert "stage 4 skips the metric gate 'success-rate' (step 2) that has not passed yet" in run.error
 
 
@@ -415,15 +412,15 @@ def test_bad_metric_config_is_refused(key, value, message):
 
 
 def test_the_bookinfo_release_with_a_metric_gate_in_place_of_the_approval(clock, metrics):
-    first = run_stage({"app": "examples/bookinfo/first-deploy.yaml"}, clock=clock)
+    first = run_stage({"app": "examples/bookinfo/first-deploy.yaml"}, clock=clock, metrics=metrics)
     assert first.error is None, first.error
     clock.at = T0
-    canary_stage = run_stage({"app": "examples/bookinfo/rollout-v2-analysed.yaml"}, first, clock=clock)
+    canary_stage = run_stage({"app": "examples/bookinfo/rollout-v2-analysed.yaml"}, first, clock=clock, metrics=metrics)
     assert canary_stage.error is None, canary_stage.error
     status = canary_stage.outputs["status"]["reviews"]
     assert status["step"] == "2/3 success-rate" and status["revisions"]["reviews-v2"]["weight"] == 10
     clock.at = at(301)
-    done = run_stage({"app": "examples/bookinfo/rollout-v2-analysed.yaml"}, canary_stage, clock=clock)
+    done = run_stage({"app": "examples/bookinfo/rollout-v2-analysed.yaml"}, canary_stage, clock=clock, metrics=metrics)
     status = done.outputs["status"]["reviews"]
     assert status["phase"] == "succeeded" and status["revisions"]["reviews-v2"] == {
         "image": "docker.io/istio/examples-bookinfo-reviews-v3:1.16.2", "replicas": 2, "weight": 100}
@@ -434,7 +431,7 @@ def test_the_decision_is_previewable_before_it_is_taken(tmp_path, clock, metrics
     gate = canary(tmp_path, clock)
     metrics.values = lambda t: 10.0
     clock.at = at(61)
-    preview = run_stage({"app": EXAMPLE}, gate, preview=True, clock=clock)
+    preview = run_stage({"app": EXAMPLE}, gate, preview=True, clock=clock, metrics=metrics)
     assert preview.error is None, preview.error
     assert numbers(preview) == ({"frontend-v1": 4}, {"frontend-v1": 100}), "the preview shows the rollback"
     assert preview.outputs["status"]["frontend"]["phase"] == "rolled back"

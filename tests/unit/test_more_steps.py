@@ -21,8 +21,9 @@ EXAMPLES = ROOT / "examples" / "definitions"
 SECRET_SIG = "4dabf18193072939515e22adb298388d"  # how the engine marks a secret value
 
 
-def stage(path: Path, previous: Optional[StageRun] = None, clock: Optional[Clock] = None, **config) -> StageRun:
-    run = run_stage({"app": str(path), **config}, previous, clock=clock)
+def stage(path: Path, previous: Optional[StageRun] = None, clock: Optional[Clock] = None, metrics=None,
+          **config) -> StageRun:
+    run = run_stage({"app": str(path), **config}, previous, clock=clock, metrics=metrics)
     assert run.error is None, run.error
     return run
 
@@ -509,11 +510,10 @@ T0 = datetime(2026, 11, 26, 12, 0, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def gated(monkeypatch, tmp_path):
+def gated(tmp_path):
     """The check-metrics example with steps before its canary that place it, write a ConfigMap and show a message;
     Prometheus and the clock as the test sets them."""
     fake, clock = FakeMetrics(), Clock(T0)
-    monkeypatch.setattr(oam_program, "Prometheus", lambda: fake)
     text = (EXAMPLES / "step-check-metrics.yaml").read_text()
     first = write(tmp_path, text.replace(":1.5.0", ":1.4.0").split("  workflow:")[0], "first.yaml")
     before = ("      - name: place\n        type: apply-component\n        properties:\n          component: frontend\n"
@@ -527,14 +527,14 @@ def gated(monkeypatch, tmp_path):
 
 def test_a_release_a_metric_gate_rolled_back_keeps_what_its_steps_applied_and_where(gated):
     metrics, clock, first, app = gated
-    canary = stage(app, first, clock=clock)
+    canary = stage(app, first, clock=clock, metrics=metrics)
     assert {"web-frontend-v2", "web-configmap-frontend-settings"} <= set(canary.resources)
     metrics.values = lambda t: 100.0 if t < T0.timestamp() + 30 else 50.0
     clock.at = T0 + timedelta(seconds=95)
-    back = stage(app, canary, clock=clock)  # the gate fails in this run: the release rolls back
+    back = stage(app, canary, clock=clock, metrics=metrics)  # the gate fails in this run: the release rolls back
     assert back.outputs["status"]["frontend"]["phase"] == "rolled back"
     clock.at = T0 + timedelta(seconds=900)
-    again = stage(app, back, clock=clock)  # rolled back before this run: no step is run for the release
+    again = stage(app, back, clock=clock, metrics=metrics)  # rolled back before this run: no step is run for the release
     assert again.outputs["status"]["frontend"]["phase"] == "rolled back"
     assert set(again.resources) == set(back.resources), "nothing the earlier steps applied or placed goes"
     assert "web-frontend-v2" not in again.resources and "web-frontend-v1" in again.resources
