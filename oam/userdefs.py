@@ -6,7 +6,8 @@ The evaluator is ``oam-cue`` (tools/cue: the CUE evaluator of cuelang.org/go, bu
 tools/build-cue.sh the first time a stack or a command needs it). A template sees ``parameter`` (the properties
 the Application gives) and ``context`` as KubeVela gives it: ``name`` (the component), ``appName``,
 ``namespace``, ``revision`` (the name of the component's revision, as its pods are labelled), and for a trait
-``output`` (the workload as built so far); a policy's ``name`` is the policy's. Parameters are checked against the
+``output`` (the workload as built so far) and ``outputs`` (the objects the component's template and the traits
+before it output, by name); a policy's ``name`` is the policy's. Parameters are checked against the
 template's ``parameter`` before anything runs: a wrong type, an unknown field and a missing one are problems at the
 Application's line; an error of the template is reported with CUE's own words and the definition's file and line.
 
@@ -427,15 +428,26 @@ def user_component(source: Source) -> ComponentType:
             from oam.components.k8s_objects import object_order
 
             result = self.evaluate(p.properties, p.app, p.namespace, name, p.revision)
-            objects = []
+            objects, names = [], []
             if isinstance(result.get("output"), dict):
                 objects.append(_named(copy.deepcopy(result["output"]), name, p.namespace))
-            objects += [_named(copy.deepcopy(o), f"{name}-{k}", p.namespace)
-                        for k, o in (result.get("outputs") or {}).items() if isinstance(o, dict)]
+                names.append("")
+            for k, o in (result.get("outputs") or {}).items():
+                if isinstance(o, dict):
+                    objects.append(_named(copy.deepcopy(o), f"{name}-{k}", p.namespace))
+                    names.append(k)
             return Workload(container={}, objects=objects, object_after=object_order(objects),
-                            main=0 if isinstance(result.get("output"), dict) else None)
+                            main=0 if isinstance(result.get("output"), dict) else None, object_names=names)
 
     return UserComponent()
+
+
+def _outputs(ctx: Optional[ComponentContext]) -> dict[str, Any]:
+    """A trait's ``context.outputs``: the objects the component's template and the traits before it output, by the
+    names their templates give them."""
+    if ctx is None:
+        return {}
+    return {name: ctx.objects[role] for name, role in ctx.named.items() if role in ctx.objects}
 
 
 def user_trait(source: Source) -> TraitType:
@@ -467,7 +479,7 @@ def user_trait(source: Source) -> TraitType:
                                             "use it on a component it applies to, or name this one's type in "
                                             "its appliesToWorkloads")]
             result = self.evaluate(trait.properties.root, {**context_value(comp.name, app.name, app.namespace, ""),
-                                                           "output": output or {}, "outputs": {}})
+                                                           "output": output or {}, "outputs": _outputs(built)})
             problems = problems_of(result, source, app.locator, trait.path + ("properties",), trait.path + ("type",))
             if not problems and result.get("patch") is not None and output is None and built is not None:
                 problems.append(app.locator.problem(trait.path + ("type",), f"TraitDefinition '{source.name}' "
@@ -488,7 +500,7 @@ def user_trait(source: Source) -> TraitType:
                 "labels") or {}
             revision = labels.get(REVISION_LABEL) or ctx.revision
             return {**context_value(ctx.component, ctx.app, ctx.namespace, revision), "output": output or {},
-                    "outputs": {}}
+                    "outputs": _outputs(ctx)}
 
         def apply(self, p, ctx: ComponentContext) -> None:
             main = ctx.objects.get(ctx.main) if ctx.main else None
@@ -501,6 +513,7 @@ def user_trait(source: Source) -> TraitType:
                                                            ctx.namespace))
                     obj_meta = ctx.objects[f"{source.name}-{key}"].setdefault("metadata", {})
                     obj_meta.setdefault("namespace", ctx.namespace)
+                    ctx.named[key] = f"{source.name}-{key}"  # a later trait's context.outputs names it
 
         def patch_workload(self, p, manifest: dict, ctx: ComponentContext) -> None:
             result = self.evaluate(p.root, self._context(ctx, manifest))

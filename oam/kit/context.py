@@ -28,6 +28,7 @@ class Workload:
     object_paths: list[tuple] = field(default_factory=list)  # where each object is written, under the properties
     host_aliases: list[dict[str, Any]] = field(default_factory=list)  # extra /etc/hosts entries of the pod
     main: Optional[int] = None  # the object that is the workload, when the type makes it itself (a trait patches it)
+    object_names: list[str] = field(default_factory=list)  # each object's name among a CUE template's outputs, or ""
 
     @property
     def runs_pods(self) -> bool:
@@ -62,6 +63,7 @@ class ComponentContext:
     paths: dict[str, tuple] = field(default_factory=dict)  # role -> where an object written in full is in the file
     key_prefix: str = ""  # what the Pulumi names of the component's objects start with
     main: str = ""  # the role of the object that is the workload, when its type makes it itself (Workload.main)
+    named: dict[str, str] = field(default_factory=dict)  # a CUE template's outputs name -> the role of that object
     revision: str = ""  # the name of the revision the file makes, when known
     current: str = ""  # the trait being applied
 

@@ -38,6 +38,8 @@ def component_context(app: AppSpec, comp: ComponentSpec, revision: str = "") -> 
             ctx.paths[roles[i]] = comp.path + ("properties", *workload.object_paths[i])
         if i == workload.main:
             ctx.main = roles[i]
+        if i < len(workload.object_names) and workload.object_names[i]:
+            ctx.named[workload.object_names[i]] = roles[i]
     for trait in comp.traits:
         ctx.current, before = trait.type, ctx.service
         TRAITS.get(trait.type).apply(trait.properties, ctx)

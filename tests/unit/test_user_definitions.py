@@ -371,3 +371,50 @@ def test_applies_to_workloads_must_be_a_list_of_names(tmp_path):
                                extra="  appliesToWorkloads: deployments.apps\n"))
     run = run_stage({"app": EXAMPLE, "definitions": [str(defs)]})
     assert "defs.yaml:6: spec.appliesToWorkloads: must be a list of workload names" in run.error, run.error
+
+
+def test_a_trait_sees_the_component_s_outputs_by_name(tmp_path):
+    defs = tmp_path / "defs.yaml"
+    defs.write_text(definition("ComponentDefinition", "api", """
+        output: {
+        	apiVersion: "apps/v1"
+        	kind:       "Deployment"
+        	spec: {
+        		selector: matchLabels: app: context.name
+        		template: {
+        			metadata: labels: app: context.name
+        			spec: containers: [{name: context.name, image: parameter.image}]
+        		}
+        	}
+        }
+        outputs: web: {
+        	apiVersion: "v1"
+        	kind:       "Service"
+        	metadata: name: context.name
+        	spec: {selector: app: context.name, ports: [{port: parameter.port}]}
+        }
+        parameter: {image: string, port: *8080 | int}
+        """) + "---\n" + definition("TraitDefinition", "route-note", """
+        outputs: note: {
+        	apiVersion: "v1"
+        	kind:       "ConfigMap"
+        	data: url: "http://\\(context.outputs.web.metadata.name):\\(context.outputs.web.spec.ports[0].port)"
+        }
+        parameter: {}
+        """) + "---\n" + definition("TraitDefinition", "second-note", """
+        outputs: again: {
+        	apiVersion: "v1"
+        	kind:       "ConfigMap"
+        	data: from: context.outputs.note.data.url
+        }
+        parameter: {}
+        """))
+    app = tmp_path / "app.yaml"
+    app.write_text("apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: a\nspec:\n  components:\n"
+                   "    - name: shop\n      type: api\n      properties:\n        image: shop:1\n        port: 9090\n"
+                   "      traits:\n        - type: route-note\n        - type: second-note\n")
+    run = run_stage({"app": str(app), "definitions": [str(defs)]})
+    assert run.error is None, run.error
+    notes = {m["metadata"]["name"]: m["data"] for m in manifests(run).values() if m["kind"] == "ConfigMap"}
+    # The component's outputs, and those of the traits before, by the names their templates give them.
+    assert notes == {"shop-note": {"url": "http://shop:9090"}, "shop-again": {"from": "http://shop:9090"}}
