@@ -14,8 +14,9 @@ Application's line; an error of the template is reported with CUE's own words an
 * A component's ``output`` is its workload, and its ``outputs`` its other objects; all are applied as objects
   written in full are (k8s-objects): in the order the safety rules need, awaited when they run pods.
 * A trait's ``patch`` changes the workload, with KubeVela's patch strategies (oam.kit.patching); its
-  ``outputs`` are objects of the component. On a component of this program's own types that runs pods, the patch
-  changes the Deployment (or what runs the pods), and the change is part of the revision.
+  ``patchOutputs`` change the component's other objects by name, and its ``outputs`` are objects of the
+  component. On a component of this program's own types that runs pods, the patch changes the Deployment (or what
+  runs the pods), and the change is part of the revision.
 * A policy's ``output`` and ``outputs`` are objects of the application (KubeVela's policies that generate
   resources): applied at every stage, in the local cluster; a pod that names one waits for it. A PolicyDefinition
   whose template outputs nothing is refused: such a policy's effect is KubeVela's controller's.
@@ -492,6 +493,21 @@ def user_trait(source: Source) -> TraitType:
                     problems.append(app.locator.problem(trait.path + ("type",), f"TraitDefinition "
                                                         f"'{source.name}' ({source.file}): its patch does not "
                                                         f"apply: {err}"))
+            outputs = _outputs(built)
+            for name, patch in (result.get("patchOutputs") or {}).items() if not problems else ():
+                if name not in outputs:
+                    problems.append(app.locator.problem(trait.path + ("type",), f"TraitDefinition "
+                                                        f"'{source.name}' ({source.file}) patches output '{name}', "
+                                                        f"which component '{comp.name}' does not have", "its "
+                                                        "outputs: " + (", ".join(sorted(outputs)) or "none")))
+                    continue
+                try:
+                    apply_patch(copy.deepcopy(outputs[name]), patch,
+                                directives((result.get("outputDirectives") or {}).get(name) or []))
+                except PatchError as err:
+                    problems.append(app.locator.problem(trait.path + ("type",), f"TraitDefinition "
+                                                        f"'{source.name}' ({source.file}): its patch of output "
+                                                        f"'{name}' does not apply: {err}"))
             return problems
 
         def _context(self, ctx: ComponentContext, output: Any) -> dict:
@@ -514,6 +530,11 @@ def user_trait(source: Source) -> TraitType:
                     obj_meta = ctx.objects[f"{source.name}-{key}"].setdefault("metadata", {})
                     obj_meta.setdefault("namespace", ctx.namespace)
                     ctx.named[key] = f"{source.name}-{key}"  # a later trait's context.outputs names it
+            for name, patch in (result.get("patchOutputs") or {}).items():
+                role = ctx.named.get(name)
+                if role in ctx.objects:
+                    ctx.objects[role] = apply_patch(ctx.objects[role], patch, directives(
+                        (result.get("outputDirectives") or {}).get(name) or []))
 
         def patch_workload(self, p, manifest: dict, ctx: ComponentContext) -> None:
             result = self.evaluate(p.root, self._context(ctx, manifest))

@@ -418,3 +418,33 @@ def test_a_trait_sees_the_component_s_outputs_by_name(tmp_path):
     notes = {m["metadata"]["name"]: m["data"] for m in manifests(run).values() if m["kind"] == "ConfigMap"}
     # The component's outputs, and those of the traits before, by the names their templates give them.
     assert notes == {"shop-note": {"url": "http://shop:9090"}, "shop-again": {"from": "http://shop:9090"}}
+
+
+def test_a_trait_patches_the_component_s_outputs_by_name(tmp_path):
+    defs = tmp_path / "defs.yaml"
+    component = (ROOT / DEFS / "site.yaml").read_text()
+    defs.write_text(component + "---\n" + definition("TraitDefinition", "service-ports", """
+        patchOutputs: service: spec: {
+        	// +patchKey=port
+        	ports: [{port: 80, name: "http"}, {port: 443, targetPort: parameter.tls, name: "https"}]
+        }
+        parameter: tls: int
+        """) + "---\n" + definition("TraitDefinition", "bad-target", """
+        patchOutputs: nothing: spec: x: 1
+        parameter: {}
+        """))
+    app = tmp_path / "app.yaml"
+    app.write_text("apiVersion: core.oam.dev/v1beta1\nkind: Application\nmetadata:\n  name: a\nspec:\n  components:\n"
+                   "    - name: blog\n      type: site\n      properties:\n        image: blog:1\n"
+                   "      traits:\n        - type: service-ports\n          properties:\n            tls: 8443\n")
+    run = run_stage({"app": str(app), "definitions": [str(defs)]})
+    assert run.error is None, run.error
+    service = next(m for m in manifests(run).values() if m["kind"] == "Service")
+    # Merged by port, as +patchKey says: the existing entry keeps its targetPort and gains a name.
+    assert service["spec"]["ports"] == [{"port": 80, "targetPort": 8080, "name": "http"},
+                                        {"port": 443, "targetPort": 8443, "name": "https"}]
+    app.write_text(app.read_text() + "        - type: bad-target\n")
+    run = run_stage({"app": str(app), "definitions": [str(defs)]})
+    assert ("app.yaml:15: spec.components[0].traits[1].type: TraitDefinition 'bad-target' "
+            f"({defs}) patches output 'nothing', which component 'blog' does not have; its outputs: service") \
+        in run.error, run.error

@@ -5,7 +5,8 @@
 //	                   "parameter": {...}, "context": {...}}, ...]}
 //	stdout: {"results": [{"id": "...", ...}, ...]}  (same order as the jobs)
 //
-// eval answers {"output", "outputs", "patch", "directives"} or {"errors": [...]};
+// eval answers {"output", "outputs", "patch", "directives", and "patchOutputs" with its
+// "outputDirectives" when the template sets it} or {"errors": [...]};
 // describe answers {"parameter": NODE}, the parameter schema as a tree. The exit status is 0
 // unless stdin is not readable JSON (2). With --serve, each line of stdin is one such request and
 // each gets one line of results, until stdin closes.
@@ -50,6 +51,9 @@ type evalResult struct {
 	Outputs    json.RawMessage `json:"outputs"`
 	Patch      json.RawMessage `json:"patch"`
 	Directives []directive     `json:"directives"`
+	// patchOutputs: name -> the patch of the output of that name, with its own directives.
+	PatchOutputs     json.RawMessage        `json:"patchOutputs,omitempty"`
+	OutputDirectives map[string][]directive `json:"outputDirectives,omitempty"`
 }
 
 type describeResult struct {

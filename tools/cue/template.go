@@ -170,8 +170,22 @@ func (s *session) eval(j job) (*evalResult, []problem) {
 		res.Outputs = b
 	}
 	res.Patch = export("patch")
+	res.PatchOutputs = export("patchOutputs")
 	if len(errs) > 0 {
 		return nil, errs
+	}
+	if res.PatchOutputs != nil {
+		res.OutputDirectives = map[string][]directive{}
+		if it, err := full.LookupPath(cue.MakePath(cue.Str("patchOutputs"))).Fields(); err == nil {
+			for it.Next() {
+				found := []directive{}
+				if d, ok := readDirective(it.Value(), []any{}); ok {
+					found = append(found, d)
+				}
+				collectDirectives(it.Value(), []any{}, &found)
+				res.OutputDirectives[it.Selector().Unquoted()] = found
+			}
+		}
 	}
 	if res.Patch != nil {
 		patch := full.LookupPath(cue.MakePath(cue.Str("patch")))
