@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from oam import program
+from oam import access, preflight
 from oam.cluster import ProbeError, permits
 from tests.harness import ROOT, StageRun, run_stage
 from tests.unit.test_clusters import APP as CLUSTERS_APP, CLUSTERS
@@ -126,7 +126,7 @@ def test_a_check_that_cannot_be_asked_warns_and_goes_on():
 
 
 def test_rules_the_server_cannot_list_in_full_are_asked_one_by_one(monkeypatch):
-    monkeypatch.setattr(program.Access, "ask", _incomplete_ask)
+    monkeypatch.setattr(access.Access, "ask", _incomplete_ask)
     rules = without(role_of_kubeconfig_for(), "patch", "", "services")
     run = run_stage({"app": FIRST}, access={"default": rules})
     assert run.error.startswith("the credentials may not patch services in namespace 'default' (needed to create "
@@ -197,8 +197,8 @@ def test_needs_of_the_ten_percent_stage(tutorial):
             applied.add(name, r.inputs)
     app = read_application(ROOT / ROLLOUT, ROLLOUT)
     stage = plan(app, history, StageConfig(app=ROLLOUT), applied=applied)
-    program.mark_owner(stage, applied, history.owner)  # as run() marks them before it asks
-    needs = {(n.verb, n.what, n.name) for n in program.needed_access(stage, applied, history.tried)}
+    preflight.mark_owner(stage, applied, history.owner)  # as run() marks them before it asks
+    needs = {(n.verb, n.what, n.name) for n in access.needed_access(stage, applied, history.tried)}
     assert ("create", "deployments.apps", "reviews-v2") in needs and ("patch", "deployments.apps", "reviews-v1") in needs
     assert ("patch", "virtualservices.networking.istio.io", "reviews") in needs
     assert ("list", "pods", None) in needs and ("list", "endpointslices.discovery.k8s.io", None) in needs

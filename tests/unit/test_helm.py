@@ -273,7 +273,7 @@ def test_a_range_selects_as_helm_does(wanted, offered, picked):
 def test_a_chart_object_someone_else_holds_is_refused(tmp_path):
     from oam.config import StageConfig
     from oam.kit.stage import Desired
-    from oam.program import chart_objects
+    from oam.preflight import chart_objects
     from tests.harness import FakeCluster, StageRun
 
     existing = {("v1", "ConfigMap", "default"): {"greeter-config": {"owner": "ops"},

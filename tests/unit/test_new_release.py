@@ -273,7 +273,7 @@ spec:
 
 
 def test_an_object_an_earlier_version_held_twice_is_not_deleted_under_the_one_that_stays(tmp_path):
-    from oam import program as oam_program
+    from oam import preflight
     from oam.kit.applied import Applied
     from oam.config import StageConfig
     from oam.model import read_application
@@ -292,7 +292,7 @@ def test_an_object_an_earlier_version_held_twice_is_not_deleted_under_the_one_th
         for key in made:
             before.add(key, role)
             before.urns[key] = urn + key
-        problems = [str(p) for p in oam_program.held_twice(app, stage_plan, before)]
+        problems = [str(p) for p in preflight.held_twice(app, stage_plan, before)]
         assert len(problems) == 1, problems
         assert "ClusterRole 'objs-reader' is held by 2 Pulumi resources of this stack" in problems[0]
         stays = made[0] if made[0] in stage_plan.by_key() else sorted(made)[0]
@@ -303,7 +303,7 @@ def test_an_object_an_earlier_version_held_twice_is_not_deleted_under_the_one_th
     # Held once, or by resources that all go (the object is no longer made): nothing to say.
     once = Applied()
     once.add("objs-staging-web-clusterrole-objs-reader", role)
-    assert oam_program.held_twice(app, stage_plan, once) == []
+    assert preflight.held_twice(app, stage_plan, once) == []
 
 
 def older(run: StageRun) -> StageRun:
