@@ -409,18 +409,7 @@ def user_component(source: Source) -> ComponentType:
         def check(self, comp, app, _):
             result = self.evaluate(comp.properties.root, app.name, app.namespace, comp.name)
             problems = problems_of(result, source, app.locator, comp.path + ("properties",), comp.path + ("type",))
-            if not problems and not isinstance(result.get("output"), dict) and not result.get("outputs"):
-                problems.append(app.locator.problem(comp.path + ("type",), f"ComponentDefinition '{source.name}' "
-                                                    f"({source.file}) outputs nothing for these properties",
-                                                    "its template sets output (the workload) or outputs"))
-            for name, obj in [("output", result.get("output")), *((f"outputs.{k}", v) for k, v in
-                                                                  (result.get("outputs") or {}).items())]:
-                if obj is not None and not (isinstance(obj, dict) and isinstance(obj.get("apiVersion"), str)
-                                            and isinstance(obj.get("kind"), str)):
-                    problems.append(app.locator.problem(comp.path + ("type",), f"ComponentDefinition "
-                                                        f"'{source.name}' ({source.file}): its {name} is not an "
-                                                        "object with apiVersion and kind"))
-            return problems
+            return problems or _output_problems(result, source, app, comp.path + ("type",), "the workload")
 
         def complete(self, p, app, revision: str = "") -> Bound:
             return Bound(p.root, app.name, app.namespace, revision)
@@ -566,17 +555,7 @@ def user_policy(source: Source) -> PolicyType:
             result = self.evaluate(policy.properties.root, app, policy)
             problems = problems_of(result, source, app.locator, policy.path + ("properties",),
                                    policy.path + ("type",))
-            if not problems and not isinstance(result.get("output"), dict) and not result.get("outputs"):
-                problems.append(app.locator.problem(policy.path + ("type",), f"PolicyDefinition '{source.name}' "
-                                                    f"({source.file}) outputs nothing for these properties",
-                                                    "its template sets output (an object) or outputs"))
-            for name, obj in [("output", result.get("output")), *((f"outputs.{k}", v) for k, v in
-                                                                  (result.get("outputs") or {}).items())]:
-                if obj is not None and not _is_object(obj):
-                    problems.append(app.locator.problem(policy.path + ("type",), f"PolicyDefinition "
-                                                        f"'{source.name}' ({source.file}): its {name} is not an "
-                                                        "object with apiVersion, kind and a metadata mapping"))
-            return problems
+            return problems or _output_problems(result, source, app, policy.path + ("type",), "an object")
 
         def objects(self, p, app, policy) -> list[dict]:
             result = self.evaluate(p.root, app, policy)
@@ -590,9 +569,18 @@ def user_policy(source: Source) -> PolicyType:
     return UserPolicy()
 
 
-def _is_object(obj: Any) -> bool:
-    return (isinstance(obj, dict) and isinstance(obj.get("apiVersion"), str) and isinstance(obj.get("kind"), str)
-            and isinstance(obj.get("metadata", {}), dict))
+def _output_problems(result: dict, source: Source, app: Any, where: tuple, output_is: str) -> list[Problem]:
+    """A component's or policy's template that outputs nothing, or an output that is not an object."""
+    if not isinstance(result.get("output"), dict) and not result.get("outputs"):
+        return [app.locator.problem(where, f"{source.kind} '{source.name}' ({source.file}) outputs nothing for these "
+                                           "properties", f"its template sets output ({output_is}) or outputs")]
+    return [app.locator.problem(where, f"{source.kind} '{source.name}' ({source.file}): its {name} is not an object "
+                                       "with apiVersion, kind and a metadata mapping")
+            for name, obj in [("output", result.get("output")),
+                              *((f"outputs.{k}", v) for k, v in (result.get("outputs") or {}).items())]
+            if obj is not None and not (isinstance(obj, dict) and isinstance(obj.get("apiVersion"), str)
+                                        and isinstance(obj.get("kind"), str)
+                                        and isinstance(obj.get("metadata", {}), dict))]
 
 
 def resource_name(obj: dict) -> str:
